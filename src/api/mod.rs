@@ -1,0 +1,3 @@
+//! Custom resource types. No I/O here: plain data that mirrors the ECS API JSON.
+
+pub mod placement;
