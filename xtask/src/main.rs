@@ -1,1 +1,69 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! stdout carries only what a caller is meant to consume (for `cluster up` / `cluster env`: shell lines and,
+//! last, the kubeconfig path); all progress goes to stderr.
+
+mod build;
+mod cluster;
+mod pki;
+mod proc;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation for ecs-operator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Local test cluster: real kube-apiserver, controller-manager and scheduler, with kwok nodes.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Run the test suite against the local cluster.
+    Test,
+    /// Run the demo against the local cluster.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Build the binaries if needed, start the cluster (or reuse a running one) and print its environment.
+    Up,
+    /// Stop every process of the cluster and remove its state.
+    Down,
+    /// Print the environment of the running cluster without starting anything.
+    Env,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cluster { command } => match command {
+            ClusterCommand::Up => {
+                let info = cluster::up()?;
+                if info.started_now {
+                    eprintln!(
+                        "started {} (logs in {})",
+                        info.server,
+                        info.state_dir.display()
+                    );
+                }
+                print!("{}", info.env_lines());
+            }
+            ClusterCommand::Down => cluster::down()?,
+            ClusterCommand::Env => {
+                let info = cluster::env()?;
+                print!("{}", info.env_lines());
+            }
+        },
+        Command::Test => anyhow::bail!("`cargo xtask test` is not implemented yet"),
+        Command::Demo => anyhow::bail!("`cargo xtask demo` is not implemented yet"),
+    }
+    Ok(())
+}
