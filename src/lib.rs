@@ -3,4 +3,5 @@
 //! `api` holds the CRD types only; `placement` and `translate` are pure logic; the controllers do the I/O.
 
 pub mod api;
+pub mod crd;
 pub mod placement;

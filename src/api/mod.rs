@@ -1,3 +1,21 @@
 //! Custom resource types. No I/O here: plain data that mirrors the ECS API JSON.
+//!
+//! Group `ecs.operator.dev`, version `v1alpha1`: `TaskDefinition`, `Task` and `Service`.
 
+pub mod common;
 pub mod placement;
+pub mod service;
+pub mod task;
+pub mod task_definition;
+
+pub use service::{Service, ServiceSpec, ServiceStatus};
+pub use task::{Task, TaskSpec, TaskStatus};
+pub use task_definition::{TaskDefinition, TaskDefinitionSpec, TaskDefinitionStatus};
+
+/// The API group of every ecs-operator kind.
+pub const GROUP: &str = "ecs.operator.dev";
+
+/// CEL rule for a `taskDefinition` reference: `family` or `family:revision`.
+pub(crate) const TASK_DEFINITION_REF_RULE: &str =
+    "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(:[1-9][0-9]{0,8})?$')";
+pub(crate) const TASK_DEFINITION_REF_MESSAGE: &str = "taskDefinition must be 'family' or 'family:revision' naming a TaskDefinition in this namespace (family: lowercase letters, digits and hyphens; revision: a positive number)";

@@ -1,0 +1,399 @@
+//! Service: keeps `desiredCount` tasks of a task definition running, in the shape of the ECS
+//! CreateService request, with the ECS DescribeServices view in `status`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    AnyValue, CapacityProviderStrategyItem, LaunchType, NetworkConfiguration, Opaque,
+    PropagateTags, Tag,
+};
+use super::placement::{PlacementConstraint, PlacementStrategy};
+use super::{TASK_DEFINITION_REF_MESSAGE, TASK_DEFINITION_REF_RULE};
+
+/// Keeps `desiredCount` tasks running, replaces failed ones, balances them across zones, deploys new
+/// revisions with ECS rolling deployments, and wires them to a load balancer.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "ecs.operator.dev",
+    version = "v1alpha1",
+    kind = "Service",
+    namespaced,
+    status = "ServiceStatus",
+    shortname = "ecssvc",
+    category = "ecs",
+    scale = r#"{"specReplicasPath":".spec.desiredCount","statusReplicasPath":".status.runningCount","labelSelectorPath":".status.selector"}"#,
+    printcolumn = r#"{"name":"Task Definition","type":"string","jsonPath":".status.taskDefinition","description":"family:revision of the PRIMARY deployment"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".spec.desiredCount"}"#,
+    printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
+    printcolumn = r#"{"name":"Pending","type":"integer","jsonPath":".status.pendingCount"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rolloutState","description":"rolloutState of the PRIMARY deployment"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("!has(self.spec.serviceName) || self.spec.serviceName == self.metadata.name").message("serviceName must match metadata.name: the object name is the service name"),
+    validation = Rule::new("size(self.metadata.name) <= 52").message("a service name can have up to 52 characters (task and load balancer names are derived from it)"),
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.schedulingStrategy == 'DAEMON' || has(self.desiredCount)").message("desiredCount is required for a REPLICA service"),
+    validation = Rule::new("!has(self.deploymentConfiguration) || !has(self.deploymentConfiguration.minimumHealthyPercent) || !has(self.deploymentConfiguration.maximumPercent) || self.deploymentConfiguration.minimumHealthyPercent <= self.deploymentConfiguration.maximumPercent").message("deploymentConfiguration minimumHealthyPercent must be less than or equal to maximumPercent"),
+    validation = Rule::new("self.schedulingStrategy != 'DAEMON' || !has(self.placementStrategy) || size(self.placementStrategy) == 0").message("placementStrategy is not supported for a DAEMON service"),
+    validation = Rule::new("!has(self.loadBalancers) || self.loadBalancers.all(l, self.loadBalancers.exists_one(o, o.containerName == l.containerName && o.containerPort == l.containerPort))").message("each loadBalancers entry must name a different containerName/containerPort"),
+)]
+pub struct ServiceSpec {
+    /// The service name. Optional here: `metadata.name` is the service name; when given it must equal it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub service_name: Option<String>,
+    /// Accepted; the Kubernetes cluster is the ECS cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub cluster: Option<String>,
+    /// `family` (follows the latest ACTIVE revision) or `family:revision` (pinned), of a
+    /// TaskDefinition in the same namespace.
+    #[schemars(length(min = 1, max = 266))]
+    #[x_kube(validation = Rule::new(TASK_DEFINITION_REF_RULE).message(TASK_DEFINITION_REF_MESSAGE))]
+    pub task_definition: String,
+    /// How many tasks to keep running (REPLICA). Also the scale subresource: `kubectl scale` and a
+    /// HorizontalPodAutoscaler set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 5000))]
+    pub desired_count: Option<i32>,
+    /// `REPLICA` (default): desiredCount tasks; `DAEMON`: one task per eligible node.
+    #[serde(default = "default_scheduling_strategy")]
+    pub scheduling_strategy: SchedulingStrategy,
+    /// Rolling deployment settings and the circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// `ECS` (rolling, the default). `CODE_DEPLOY` and `EXTERNAL` are accepted and reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentController>,
+    /// Load balancers → a Kubernetes Service selecting this service's ready tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5))]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// Service discovery → a headless Kubernetes Service (a DNS name for the tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1))]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// Seconds after a task starts during which failed health checks are ignored (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// Placement constraints (at most 10 with the task definition's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// Placement strategies (at most 5). Default: spread over zones, then nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5))]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// `ENABLED` (default): move tasks back into balance across zones when they drift.
+    #[serde(default = "default_az_rebalancing")]
+    pub availability_zone_rebalancing: AvailabilityZoneRebalancing,
+    /// Redeploy without a spec change: change the value (for example to a timestamp) to start a new
+    /// deployment. `true`/`false` as in UpdateService work too: each change of value redeploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_new_deployment: Option<AnyValue>,
+    /// Accepted; Kubernetes nodes are the only capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// Accepted; Kubernetes nodes are the only capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// Accepted; Fargate platform versions do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub platform_version: Option<String>,
+    /// Accepted; not honoured (no service-linked IAM role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub role: Option<String>,
+    /// Accepted; pods get their network from the cluster's CNI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Accepted; tags are copied to tasks as annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
+    /// Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// ECS Exec. Accepted; use `kubectl exec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// Service Connect. Accepted; not honoured (use the load balancer or service registry Services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<Opaque>,
+    /// Volumes configured at launch. Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
+    pub volume_configurations: Option<Vec<Opaque>>,
+    /// VPC Lattice. Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
+    pub vpc_lattice_configurations: Option<Vec<Opaque>>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub tags: Option<Vec<Tag>>,
+    /// Idempotency token. Accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub client_token: Option<String>,
+}
+
+fn default_scheduling_strategy() -> SchedulingStrategy {
+    SchedulingStrategy::Replica
+}
+
+fn default_az_rebalancing() -> AvailabilityZoneRebalancing {
+    AvailabilityZoneRebalancing::Enabled
+}
+
+/// How the service places tasks.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SchedulingStrategy {
+    /// desiredCount tasks.
+    #[default]
+    Replica,
+    /// One task per eligible node.
+    Daemon,
+}
+
+/// Zone rebalancing.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AvailabilityZoneRebalancing {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+/// Rolling deployment settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    /// Upper limit on RUNNING + PENDING tasks during a deployment, in percent of desiredCount
+    /// (REPLICA default 200, DAEMON 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 2147483647))]
+    pub maximum_percent: Option<i32>,
+    /// Lower limit on healthy tasks during a deployment, in percent of desiredCount (REPLICA default
+    /// 100, DAEMON 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub minimum_healthy_percent: Option<i32>,
+    /// Stop a failing deployment, optionally rolling back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+    /// CloudWatch alarms. Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+    /// `ROLLING` (honoured). `BLUE_GREEN`, `LINEAR` and `CANARY` are accepted and reported; the service
+    /// then deploys ROLLING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+    /// Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub bake_time_in_minutes: Option<i32>,
+    /// Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
+    pub lifecycle_hooks: Option<Vec<Opaque>>,
+    /// Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_configuration: Option<Opaque>,
+    /// Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_configuration: Option<Opaque>,
+}
+
+/// The deployment circuit breaker.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentCircuitBreaker {
+    /// Turn the breaker on.
+    pub enable: bool,
+    /// On failure, roll back to the last COMPLETED deployment.
+    pub rollback: bool,
+}
+
+/// Deployment alarms.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    /// Alarm names.
+    #[schemars(length(max = 10))]
+    pub alarm_names: Vec<String>,
+    /// Turn alarms on.
+    pub enable: bool,
+    /// Roll back when an alarm fires.
+    pub rollback: bool,
+}
+
+/// Deployment strategy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStrategy {
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+/// The deployment controller.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentController {
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    #[serde(rename = "type")]
+    pub type_: DeploymentControllerType,
+}
+
+/// Deployment controller type.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentControllerType {
+    #[default]
+    Ecs,
+    CodeDeploy,
+    External,
+}
+
+/// A load balancer for the service's tasks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancer {
+    /// Target group ARN. On Kubernetes the target group is the Kubernetes Service; its name is the
+    /// last path segment of the ARN's target group name, or `<service>-<containerName>` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub target_group_arn: Option<String>,
+    /// Classic load balancer name: used as the Kubernetes Service name when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub load_balancer_name: Option<String>,
+    /// The container that receives traffic.
+    #[schemars(length(min = 1, max = 255))]
+    pub container_name: String,
+    /// Its port, which must be in the container's portMappings.
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: i32,
+    /// Blue/green settings. Accepted; not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<Opaque>,
+}
+
+/// Service discovery registration.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRegistry {
+    /// Cloud Map service ARN; its service name names the headless Kubernetes Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub registry_arn: Option<String>,
+    /// Port for SRV records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
+    pub port: Option<i32>,
+    /// Container for SRV records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub container_name: Option<String>,
+    /// Container port for SRV records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
+    pub container_port: Option<i32>,
+}
+
+/// The service as ECS DescribeServices shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// ACTIVE, DRAINING or INACTIVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The desired count the service works towards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// Tasks RUNNING.
+    #[serde(default)]
+    pub running_count: i32,
+    /// Tasks PENDING (not yet RUNNING).
+    #[serde(default)]
+    pub pending_count: i32,
+    /// The PRIMARY deployment's task definition, `family:revision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The PRIMARY deployment's rolloutState.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// Label selector of the service's task pods (for the scale subresource and HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Deployments, PRIMARY first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<Deployment>,
+    /// Latest service events, newest first (at most 50; all are also Kubernetes Events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ServiceEvent>,
+    /// `Ready` (steady state), `Progressing` and `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// One deployment of the service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// `ecs-svc/N`.
+    pub id: String,
+    /// PRIMARY (the newest), ACTIVE (being replaced) or INACTIVE.
+    pub status: String,
+    /// `family:revision`.
+    pub task_definition: String,
+    /// Tasks this deployment should run.
+    #[serde(default)]
+    pub desired_count: i32,
+    /// Tasks PENDING.
+    #[serde(default)]
+    pub pending_count: i32,
+    /// Tasks RUNNING.
+    #[serde(default)]
+    pub running_count: i32,
+    /// Consecutive failed tasks (circuit breaker).
+    #[serde(default)]
+    pub failed_tasks: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// Why, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state_reason: Option<String>,
+    /// When the deployment was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    /// When it last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+}
+
+/// A service event.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEvent {
+    /// Event id.
+    pub id: String,
+    /// When it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    /// What happened, in ECS words.
+    pub message: String,
+}
