@@ -44,7 +44,7 @@ use super::{TASK_DEFINITION_REF_MESSAGE, TASK_DEFINITION_REF_RULE};
 pub struct ServiceSpec {
     /// The service name. Optional here: `metadata.name` is the service name; when given it must equal it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    #[schemars(length(min = 1, max = 255))]
     pub service_name: Option<String>,
     /// Accepted; the Kubernetes cluster is the ECS cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,7 +179,7 @@ pub struct DeploymentConfiguration {
     /// Upper limit on RUNNING + PENDING tasks during a deployment, in percent of desiredCount
     /// (REPLICA default 200, DAEMON 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 100, max = 2147483647))]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub maximum_percent: Option<i32>,
     /// Lower limit on healthy tasks during a deployment, in percent of desiredCount (REPLICA default
     /// 100, DAEMON 0).

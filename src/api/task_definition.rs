@@ -51,10 +51,11 @@ use super::placement::PlacementConstraint;
 pub struct TaskDefinitionSpec {
     /// The family. Optional here: `metadata.name` is the family; when given it must equal it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    #[schemars(length(min = 1, max = 255))]
     pub family: Option<String>,
     /// The containers of the task (1 to 10).
-    #[schemars(length(min = 1, max = 10))]
+    #[schemars(length(max = 10))]
+    #[x_kube(validation = Rule::new("size(self) >= 1").message("containerDefinitions needs at least one container"))]
     pub container_definitions: Vec<ContainerDefinition>,
     /// The identity of the task's containers. On Kubernetes: the ServiceAccount of the task's pod, named
     /// directly (`my-sa`) or by the role name of an IAM role ARN (`arn:aws:iam::123456789012:role/my-sa`).
@@ -129,7 +130,8 @@ pub struct TaskDefinitionSpec {
 )]
 pub struct ContainerDefinition {
     /// Container name: up to 255 letters, digits, hyphens and underscores, unique in the task.
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message("container name may contain only letters, digits, hyphens and underscores"))]
     pub name: String,
     /// Image: `repository[:tag]` or `repository@sha256:digest`.
     #[schemars(length(min = 1, max = 1024))]
@@ -255,8 +257,8 @@ pub struct ContainerDefinition {
     /// Allocate a TTY → `tty`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudo_terminal: Option<bool>,
-    /// Docker labels → pod annotations `ecs.operator.dev/docker-label.<container>.<label>` (pods have
-    /// no per-container labels).
+    /// Docker labels → the pod annotation `ecs.operator.dev/docker-labels.<container>` as JSON (pods
+    /// have no per-container labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_labels: Option<BTreeMap<String, String>>,
     /// Resource limits (ulimits). Not honoured: Kubernetes has no per-container ulimits.
@@ -676,11 +678,12 @@ pub struct EnvironmentFile {
 }
 
 /// A data volume.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// Volume name, referenced by mountPoints sourceVolume.
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message("volume name may contain only letters, digits, hyphens and underscores"))]
     pub name: String,
     /// A host path → hostPath. Without `sourcePath`, a scratch volume (emptyDir).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,524 @@
+//! The CRDs against the real API server: they install, accept valid ECS objects with schema defaults,
+//! reject invalid ones at apply time with ECS-worded messages, and support `kubectl scale`.
+
+mod support;
+
+use std::path::Path;
+
+use ecs_operator::api::{Service, Task, TaskDefinition};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use support::{TestNamespace, client, install_crds, yaml_documents};
+
+#[tokio::test]
+async fn crds_install_and_become_established() {
+    let client = client().await;
+    // install_crds applies every CRD and fails unless each becomes Established.
+    install_crds(&client).await;
+    let discovery = kube::Discovery::new(client.clone())
+        .filter(&["ecs.operator.dev"])
+        .run()
+        .await
+        .unwrap();
+    let mut kinds: Vec<String> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .map(|(ar, caps)| {
+            assert!(caps.subresources.iter().any(|(s, _)| s.plural == "status"));
+            ar.kind
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["Service", "Task", "TaskDefinition"]);
+}
+
+fn td(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name}, "spec": spec})
+}
+
+fn task(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task", "metadata": {"name": name}, "spec": spec})
+}
+
+fn service(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
+}
+
+fn web() -> Value {
+    json!({"name": "web", "image": "nginx:1.27"})
+}
+
+fn resource_of(obj: &Value) -> ApiResource {
+    match obj["kind"].as_str().unwrap() {
+        "TaskDefinition" => ApiResource::erase::<TaskDefinition>(&()),
+        "Task" => ApiResource::erase::<Task>(&()),
+        "Service" => ApiResource::erase::<Service>(&()),
+        other => panic!("unexpected kind {other}"),
+    }
+}
+
+async fn create(
+    client: &kube::Client,
+    ns: &str,
+    obj: &Value,
+) -> Result<DynamicObject, kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource_of(obj));
+    let obj: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+    api.create(&PostParams::default(), &obj).await
+}
+
+/// Each entry: what is wrong, the object, and a fragment the API server's message must contain.
+fn invalid_objects() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        (
+            "no containers",
+            td("t1", json!({"containerDefinitions": []})),
+            "containerDefinitions needs at least one container",
+        ),
+        (
+            "duplicate container names",
+            td("t2", json!({"containerDefinitions": [web(), web()]})),
+            "container names must be unique within a task definition",
+        ),
+        (
+            "no essential container",
+            td(
+                "t3",
+                json!({"containerDefinitions": [
+            {"name": "a", "image": "busybox", "essential": false}]}),
+            ),
+            "at least one essential container is required",
+        ),
+        (
+            "container name charset",
+            td(
+                "t4",
+                json!({"containerDefinitions": [
+            {"name": "my app", "image": "busybox"}]}),
+            ),
+            "container name may contain only letters, digits, hyphens and underscores",
+        ),
+        (
+            "portMappings protocol http",
+            td(
+                "t5",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "portMappings": [{"containerPort": 80, "protocol": "http"}]}]}),
+            ),
+            r#"Unsupported value: "http": supported values: "tcp", "udp""#,
+        ),
+        (
+            "healthCheck interval below 5",
+            td(
+                "t6",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["CMD", "true"], "interval": 3}}]}),
+            ),
+            "healthCheck.interval: Invalid value: 3: spec.containerDefinitions[0].healthCheck.interval in body should be greater than or equal to 5",
+        ),
+        (
+            "healthCheck timeout above 60",
+            td(
+                "t7",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["CMD", "true"], "timeout": 61}}]}),
+            ),
+            "healthCheck.timeout in body should be less than or equal to 60",
+        ),
+        (
+            "healthCheck retries above 10",
+            td(
+                "t8",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["CMD", "true"], "retries": 11}}]}),
+            ),
+            "healthCheck.retries in body should be less than or equal to 10",
+        ),
+        (
+            "healthCheck startPeriod above 300",
+            td(
+                "t9",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["CMD", "true"], "startPeriod": 301}}]}),
+            ),
+            "healthCheck.startPeriod in body should be less than or equal to 300",
+        ),
+        (
+            "healthCheck without CMD",
+            td(
+                "t10",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["curl", "-f", "localhost"]}}]}),
+            ),
+            "healthCheck command must start with CMD (exec form) or CMD-SHELL (shell form)",
+        ),
+        (
+            "dependsOn an unknown container",
+            td(
+                "t11",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "dependsOn": [{"containerName": "db", "condition": "START"}]}]}),
+            ),
+            "dependsOn containerName must name a container of this task definition",
+        ),
+        (
+            "dependsOn with an unknown condition",
+            td(
+                "t12",
+                json!({"containerDefinitions": [
+            {"name": "init", "image": "busybox", "essential": false},
+            {"name": "web", "image": "nginx", "dependsOn": [{"containerName": "init", "condition": "READY"}]}]}),
+            ),
+            r#"Unsupported value: "READY""#,
+        ),
+        (
+            "SUCCESS dependency on an essential container",
+            td(
+                "t13",
+                json!({"containerDefinitions": [
+            {"name": "migrate", "image": "busybox"},
+            {"name": "web", "image": "nginx", "dependsOn": [{"containerName": "migrate", "condition": "SUCCESS"}]}]}),
+            ),
+            "requires the dependency container to be non-essential",
+        ),
+        (
+            "family differs from the name",
+            td(
+                "t14",
+                json!({"family": "other", "containerDefinitions": [web()]}),
+            ),
+            "family must match metadata.name",
+        ),
+        (
+            "family with a dot",
+            td("web.v2", json!({"containerDefinitions": [web()]})),
+            "the task definition family is metadata.name: it may contain only lowercase letters, digits and hyphens",
+        ),
+        (
+            "memory not above memoryReservation",
+            td(
+                "t16",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 256, "memoryReservation": 512}]}),
+            ),
+            "memory must be greater than memoryReservation when both are set",
+        ),
+        (
+            "mountPoints of an unknown volume",
+            td(
+                "t17",
+                json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx", "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"}]}]}),
+            ),
+            "mountPoints sourceVolume must name a volume of this task definition",
+        ),
+        (
+            "portMappings with networkMode none",
+            td(
+                "t18",
+                json!({"networkMode": "none", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "portMappings": [{"containerPort": 80}]}]}),
+            ),
+            "portMappings are not supported when networkMode is none",
+        ),
+        (
+            "awsvpc hostPort differs from containerPort",
+            td(
+                "t19",
+                json!({"networkMode": "awsvpc", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "portMappings": [{"containerPort": 80, "hostPort": 8080}]}]}),
+            ),
+            "hostPort must be omitted or equal to containerPort",
+        ),
+        (
+            "task definition placement distinctInstance",
+            td(
+                "t20",
+                json!({"containerDefinitions": [web()],
+            "placementConstraints": [{"type": "distinctInstance"}]}),
+            ),
+            "task definition placementConstraints support only type memberOf",
+        ),
+        (
+            "task names a malformed task definition",
+            task("k1", json!({"taskDefinition": "Web App:1"})),
+            "taskDefinition must be 'family' or 'family:revision'",
+        ),
+        (
+            "task with revision 0",
+            task("k2", json!({"taskDefinition": "web:0"})),
+            "taskDefinition must be 'family' or 'family:revision'",
+        ),
+        (
+            "task with count 3",
+            task("k3", json!({"taskDefinition": "web", "count": 3})),
+            "count must be 1",
+        ),
+        (
+            "task desiredStatus PAUSED",
+            task(
+                "k4",
+                json!({"taskDefinition": "web", "desiredStatus": "PAUSED"}),
+            ),
+            r#"Unsupported value: "PAUSED""#,
+        ),
+        (
+            "memberOf without expression",
+            task(
+                "k5",
+                json!({"taskDefinition": "web",
+            "placementConstraints": [{"type": "memberOf"}]}),
+            ),
+            "a memberOf placement constraint needs an expression",
+        ),
+        (
+            "unknown placement strategy",
+            task(
+                "k6",
+                json!({"taskDefinition": "web",
+            "placementStrategy": [{"type": "pack", "field": "cpu"}]}),
+            ),
+            r#"Unsupported value: "pack""#,
+        ),
+        (
+            "minimumHealthyPercent above maximumPercent",
+            service(
+                "s1",
+                json!({"taskDefinition": "web", "desiredCount": 2,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 50}}),
+            ),
+            "minimumHealthyPercent must be less than or equal to maximumPercent",
+        ),
+        (
+            "negative desiredCount",
+            service("s2", json!({"taskDefinition": "web", "desiredCount": -1})),
+            "desiredCount in body should be greater than or equal to 0",
+        ),
+        (
+            "REPLICA without desiredCount",
+            service("s3", json!({"taskDefinition": "web"})),
+            "desiredCount is required for a REPLICA service",
+        ),
+        (
+            "loadBalancer without containerPort",
+            service(
+                "s4",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "loadBalancers": [{"containerName": "web"}]}),
+            ),
+            "containerPort: Required value",
+        ),
+        (
+            "serviceName differs from the name",
+            service(
+                "s5",
+                json!({"serviceName": "api", "taskDefinition": "web", "desiredCount": 1}),
+            ),
+            "serviceName must match metadata.name",
+        ),
+        (
+            "unknown schedulingStrategy",
+            service(
+                "s6",
+                json!({"taskDefinition": "web", "desiredCount": 1, "schedulingStrategy": "SINGLETON"}),
+            ),
+            r#"Unsupported value: "SINGLETON""#,
+        ),
+        (
+            "DAEMON with a placement strategy",
+            service(
+                "s7",
+                json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON",
+            "placementStrategy": [{"type": "spread", "field": "host"}]}),
+            ),
+            "placementStrategy is not supported for a DAEMON service",
+        ),
+        (
+            "circuit breaker without rollback",
+            service(
+                "s8",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true}}}),
+            ),
+            "rollback: Required value",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn invalid_objects_are_rejected_with_ecs_messages() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "invalid").await;
+    let table = invalid_objects();
+    assert!(table.len() >= 15);
+    let mut failures = Vec::new();
+    for (what, obj, expected) in table {
+        match create(&client, &ns.name, &obj).await {
+            Ok(_) => failures.push(format!(
+                "{what}: accepted, expected a rejection containing {expected:?}"
+            )),
+            Err(kube::Error::Api(status))
+                if status.code == 422 && status.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{what}: expected {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn valid_objects_get_ecs_defaults_from_the_schema() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "defaults").await;
+
+    let created = create(
+        &client,
+        &ns.name,
+        &td("web", json!({"containerDefinitions": [web()]})),
+    )
+    .await
+    .expect("a minimal task definition is valid");
+    assert_eq!(
+        created.data["spec"]["containerDefinitions"][0]["essential"],
+        json!(true)
+    );
+
+    let created = create(
+        &client,
+        &ns.name,
+        &task("once", json!({"taskDefinition": "web:1"})),
+    )
+    .await
+    .expect("a minimal task is valid");
+    assert_eq!(created.data["spec"]["desiredStatus"], json!("RUNNING"));
+
+    let created = create(
+        &client,
+        &ns.name,
+        &service("web", json!({"taskDefinition": "web", "desiredCount": 3})),
+    )
+    .await
+    .expect("a minimal service is valid");
+    assert_eq!(created.data["spec"]["schedulingStrategy"], json!("REPLICA"));
+    assert_eq!(
+        created.data["spec"]["availabilityZoneRebalancing"],
+        json!("ENABLED")
+    );
+}
+
+#[tokio::test]
+async fn task_updates_follow_ecs_rules() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "task-updates").await;
+    let tasks: Api<Task> = ns.api();
+    create(
+        &client,
+        &ns.name,
+        &task("job", json!({"taskDefinition": "web:1"})),
+    )
+    .await
+    .unwrap();
+    let pp = PatchParams::default();
+
+    let err = tasks
+        .patch(
+            "job",
+            &pp,
+            &Patch::Merge(json!({"spec": {"taskDefinition": "web:2"}})),
+        )
+        .await
+        .expect_err("taskDefinition is immutable");
+    assert!(
+        err.to_string()
+            .contains("taskDefinition of a task cannot change"),
+        "{err}"
+    );
+
+    tasks
+        .patch(
+            "job",
+            &pp,
+            &Patch::Merge(json!({"spec": {"desiredStatus": "STOPPED", "reason": "done"}})),
+        )
+        .await
+        .expect("a task can be stopped");
+    let err = tasks
+        .patch(
+            "job",
+            &pp,
+            &Patch::Merge(json!({"spec": {"desiredStatus": "RUNNING"}})),
+        )
+        .await
+        .expect_err("a stopped task cannot run again");
+    assert!(
+        err.to_string()
+            .contains("a stopped task cannot be started again"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn every_example_applies() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "examples").await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "examples/ has manifests");
+    let mut applied = 0;
+    for file in files {
+        for doc in yaml_documents(&std::fs::read_to_string(&file).unwrap()) {
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &ns.name, &resource_of(&doc));
+            api.patch(
+                &name,
+                &PatchParams::apply("ecs-operator-tests"),
+                &Patch::Apply(&doc),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{} ({name}) does not apply: {e}", file.display()));
+            applied += 1;
+        }
+    }
+    assert!(applied >= 4);
+}
+
+#[tokio::test]
+async fn kubectl_scale_changes_desired_count() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "scale").await;
+    create(
+        &client,
+        &ns.name,
+        &service("web", json!({"taskDefinition": "web", "desiredCount": 2})),
+    )
+    .await
+    .unwrap();
+    let out = std::process::Command::new("kubectl")
+        .args(["scale", "ecssvc/web", "--replicas=5", "-n", &ns.name])
+        .output()
+        .expect("kubectl on PATH (cargo xtask cluster up prints the PATH line)");
+    assert!(
+        out.status.success(),
+        "kubectl scale: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let services: Api<Service> = ns.api();
+    assert_eq!(
+        services.get("web").await.unwrap().spec.desired_count,
+        Some(5)
+    );
+    // The scale subresource reads back what HPA reads.
+    let scale = services.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(5));
+}

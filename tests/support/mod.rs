@@ -1,0 +1,140 @@
+//! Shared helpers for the integration tests: they run against the local control plane
+//! (`cargo xtask cluster up`; `cargo xtask test` sets KUBECONFIG), each test in its own namespace.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{Condition, await_condition, conditions};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+/// Label on every namespace a test creates, so leftovers can be found and deleted.
+pub const TEST_LABEL: &str = "ecs.operator.dev/test";
+
+/// Default deadline for anything the cluster has to do.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A client for the test cluster. Fails loudly (never skips) when no cluster is configured.
+pub async fn client() -> Client {
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "integration tests need the local cluster: run `cargo xtask test`, or `eval \"$(cargo xtask cluster up | head -n 2)\"` first"
+    );
+    Client::try_default()
+        .await
+        .expect("a client for the cluster in KUBECONFIG")
+}
+
+/// Installs (server-side apply, idempotent) every CRD and waits until each is Established.
+pub async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let pp = PatchParams::apply("ecs-operator-tests").force();
+    for (_, crd) in ecs_operator::crd::all() {
+        let name = crd.meta().name.clone().unwrap();
+        api.patch(&name, &pp, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("CRD {name} rejected by the API server: {e}"));
+        wait_for(&api, &name, conditions::is_crd_established()).await;
+    }
+}
+
+/// A namespace of its own for one test, deleted (with everything in it) when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    /// Creates `<prefix>-<random>` and waits for its default ServiceAccount (pods need it).
+    pub async fn new(client: &Client, prefix: &str) -> Self {
+        let name = format!("{prefix}-{:08x}", rand_u32());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { TEST_LABEL: "true" } }
+        }))
+        .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create test namespace");
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+        wait_for(&sas, "default", |sa: Option<&ServiceAccount>| sa.is_some()).await;
+        Self {
+            name,
+            client: client.clone(),
+        }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Best effort and asynchronous on the server: the namespace controller removes the contents.
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let name = self.name.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = api.delete(&name, &DeleteParams::background()).await;
+            });
+        }
+    }
+}
+
+/// Waits until `condition` holds for the named object, or fails the test after [`DEADLINE`].
+pub async fn wait_for<K>(api: &Api<K>, name: &str, condition: impl Condition<K>) -> K
+where
+    K: Clone + std::fmt::Debug + DeserializeOwned + Resource + Send + 'static,
+{
+    wait_for_within(api, name, condition, DEADLINE).await
+}
+
+/// [`wait_for`] with its own deadline.
+pub async fn wait_for_within<K>(
+    api: &Api<K>,
+    name: &str,
+    condition: impl Condition<K>,
+    deadline: Duration,
+) -> K
+where
+    K: Clone + std::fmt::Debug + DeserializeOwned + Resource + Send + 'static,
+{
+    match tokio::time::timeout(deadline, await_condition(api.clone(), name, condition)).await {
+        Ok(Ok(Some(obj))) => obj,
+        Ok(Ok(None)) => panic!("{name} was deleted while waiting for it"),
+        Ok(Err(e)) => panic!("watching {name} failed: {e}"),
+        Err(_) => {
+            let last = api.get_opt(name).await.ok().flatten();
+            panic!("timed out after {deadline:?} waiting for {name}; last seen: {last:#?}")
+        }
+    }
+}
+
+/// Parses a multi-document YAML string into JSON values (empty documents skipped).
+pub fn yaml_documents(yaml: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(yaml)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() as u32
+}
