@@ -1,0 +1,2 @@
+//! Tests of the placement module.
+mod parser;
