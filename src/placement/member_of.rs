@@ -90,7 +90,7 @@ pub fn member_of_expr(expr: &Expr) -> Result<PodPlacement, PlacementError> {
 }
 
 /// A required pod affinity term: on a node running a pod of one of `groups`.
-pub(crate) fn group_affinity_term(groups: &[String]) -> PodAffinityTerm {
+fn group_affinity_term(groups: &[String]) -> PodAffinityTerm {
     let values = dedup(groups.iter().map(|g| group_label_value(g)).collect());
     PodAffinityTerm {
         label_selector: Some(LabelSelector {

@@ -4,6 +4,15 @@
 //! [`pod_placement`] maps a task's or service's constraints and strategies to a [`PodPlacement`], which
 //! [`PodPlacement::apply_to`] writes into a `PodSpec`.
 //!
+//! # Expression syntax
+//!
+//! The grammar of the ECS cluster query language. `not`/`!` binds tightest, then `and`/`&&`, then `or`/`||`
+//! (left-associative); parentheses group. Keywords, word operators (`equals`, `not_in`, …) and subject names are
+//! case-insensitive. Literals are bare words (`t2.small`, `us-east-1a`, `service:web`, `g2.*`) or quoted with
+//! `'` or `"` when they hold spaces or any of `( ) [ ] , & | ! = < > ~`. At most 2000 characters, as in ECS.
+//! Errors name the column: `memberOf expression: expected an operator after 'attribute:ecs.instance-type',
+//! found the end of the expression at column 28`.
+//!
 //! # Constraints
 //!
 //! Constraints bind: a pod that cannot satisfy them stays `Pending`, as an unplaceable ECS task stays PENDING.

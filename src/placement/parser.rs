@@ -20,7 +20,8 @@ pub const MAX_EXPRESSION_LEN: usize = 2000;
 /// How deeply `not` and parentheses may nest; keeps recursion bounded whatever the input.
 const MAX_NESTING: usize = 32;
 
-const SUBJECTS: &str = "attribute:<name>, ec2InstanceId, task:group, agentConnected, agentVersion, registeredAt or runningTasksCount";
+const SUBJECTS: &str = "attribute:<name>, ec2InstanceId, task:group, agentConnected, agentVersion, \
+                        registeredAt or runningTasksCount";
 
 /// A memberOf expression that does not follow the cluster query language grammar.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,2 +1,6 @@
 //! Tests of the placement module.
+mod labels;
+mod member_of;
 mod parser;
+mod pod_placement;
+mod props;
