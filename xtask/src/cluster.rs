@@ -539,7 +539,6 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
                 "kwok.x-k8s.io/node=fake",
             ),
             arg("cidr", POD_CIDR),
-            arg("node-lease-duration-seconds", NODE_LEASE_SECONDS),
         ],
     )?;
 
@@ -647,8 +646,22 @@ fn ready_nodes(info: &ClusterInfo) -> Result<usize> {
 }
 
 fn kwok_config_yaml() -> String {
-    let mut s = String::from(
-        "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n",
+    // kwok applies no defaults to a KwokConfiguration read from --config (only to the one it makes up when
+    // there is none), so every option it needs is spelled out; zero parallelism makes it exit at start.
+    let mut s = format!(
+        "apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  cidr: {POD_CIDR}
+  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
+  nodeLeaseDurationSeconds: {NODE_LEASE_SECONDS}
+  nodeLeaseParallelism: 4
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+"
     );
     for stage in STAGES {
         s.push_str("---\n");

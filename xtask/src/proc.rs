@@ -106,5 +106,15 @@ pub fn stop_all(procs: &[(String, u32, &Path)], grace: Duration) -> Vec<String> 
     while Instant::now() < kill_deadline && procs.iter().any(|(_, pid, p)| is_running(*pid, p)) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Exited daemons linger as zombies until init reaps them; give it a moment so that `ps` right after
+    // `cluster down` shows nothing.
+    let reap_deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < reap_deadline
+        && procs
+            .iter()
+            .any(|(_, pid, _)| Path::new(&format!("/proc/{pid}")).exists())
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     killed
 }
