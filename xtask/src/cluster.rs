@@ -110,7 +110,7 @@ pub const NODES: &[NodeSpec] = &[
 pub const REGION: &str = "us-east-1";
 pub const INSTANCE_TYPE: &str = "m5.large";
 
-/// The kwok stages, copied from the kwok module (see xtask/kwok/README.md).
+/// The kwok stages: copied from the kwok module, plus one of our own (see xtask/kwok/README.md).
 const STAGES: &[&str] = &[
     include_str!("../kwok/node-initialize.yaml"),
     include_str!("../kwok/node-heartbeat-with-lease.yaml"),
@@ -120,6 +120,7 @@ const STAGES: &[&str] = &[
     include_str!("../kwok/pod-delete.yaml"),
     include_str!("../kwok/pod-container-running-failed.yaml"),
     include_str!("../kwok/pod-init-container-running-failed.yaml"),
+    include_str!("../kwok/pod-complete-on-demand.yaml"),
 ];
 
 pub fn state_dir() -> Result<PathBuf> {
