@@ -4,4 +4,5 @@
 
 pub mod api;
 pub mod crd;
+pub mod import;
 pub mod placement;

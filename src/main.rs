@@ -19,10 +19,16 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Convert Amazon ECS JSON into ecs-operator manifests.
+    Import {
+        #[command(subcommand)]
+        what: ecs_operator::import::ImportCommand,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Import { what } => return ecs_operator::import::run(what),
         Command::Crd { dir: None } => print!("{}", ecs_operator::crd::all_yaml()),
         Command::Crd { dir: Some(dir) } => {
             for (file, crd) in ecs_operator::crd::all() {

@@ -1,0 +1,432 @@
+//! `ecs-operator import task-definition` on real ECS task definitions (tests/fixtures/ecs, sources in
+//! SOURCES.md). No cluster needed: the manifests are checked by round trip, not by applying them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use ecs_operator::api::TaskDefinition;
+use ecs_operator::import::{self, Options, READ_ONLY_FIELDS};
+use serde_json::{Map, Value, json};
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ecs")
+}
+
+/// Every valid fixture, by file name, sorted.
+fn fixtures() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(fixture_dir())
+        .expect("fixture directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("readable fixture"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The metadata.name each fixture must get, and so which families are renamed.
+fn expected_names() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        (
+            "appmesh-envoy-sidecar.json",
+            "appmesh-firelens-colorteller-black",
+        ),
+        ("cloudwatch-agent-daemon.json", "ecs-cwagent-daemon-service"),
+        ("containerhandson-register-output.json", "containerhandson"),
+        ("cwagent-statsd-fargate.json", "ecs-cwagent-sidecar-fargate"),
+        ("datadog-agent-daemon.json", "datadog-agent-task"),
+        (
+            "ecs-agent-container-ordering-healthy.json",
+            "ecsftest-container-ordering-complete-condition",
+        ),
+        ("ecspresso-appmesh-wrapped.json", "katsubushi"),
+        ("ecspresso-secrets-fargate.json", "ecspresso-test"),
+        (
+            "firelens-datadog-secret-options.json",
+            "firelens-example-datadog",
+        ),
+        ("firelens-efs-wrapped.json", "firelens-efs-example"),
+        ("firelens-healthcheck.json", "firelens-example-cloudwatch"),
+        ("fluent-bit-daemon.json", "fluent-bit-daemon-service"),
+        (
+            "hiringcandidate-console-export.json",
+            "hiringcandidate-command",
+        ),
+        ("newrelic-infra-host-network.json", "newrelic-infra"),
+        ("signalfx-agent-host-network.json", "signalfx-agent"),
+        ("sleep360-register-output.json", "sleep360"),
+        ("web-timer-host-volume.json", "web-timer"),
+    ])
+}
+
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|_, v| !v.is_null());
+            fields.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// What the imported spec must serialize to, worked out independently of the importer: the input
+/// minus the DescribeTaskDefinition wrapper and read-only fields, with its resource tags in
+/// `tags`, `null` meaning absent, `essential` at its ECS (and CRD schema) default of true, and without
+/// `family` when the family could not be the object name as is.
+fn expected_spec(input: &str, name: &str) -> Value {
+    let document: Map<String, Value> = serde_json::from_str(input).unwrap();
+    let mut spec = match document.get("taskDefinition") {
+        Some(Value::Object(inner)) => {
+            let mut inner = inner.clone();
+            if let Some(Value::Array(outer)) = document.get("tags")
+                && !outer.is_empty()
+            {
+                let tags = inner.entry("tags").or_insert_with(|| json!([]));
+                for tag in outer {
+                    let tags = tags.as_array_mut().unwrap();
+                    match tags.iter_mut().find(|t| t["key"] == tag["key"]) {
+                        Some(t) => *t = tag.clone(),
+                        None => tags.push(tag.clone()),
+                    }
+                }
+            }
+            inner
+        }
+        _ => document,
+    };
+    for field in READ_ONLY_FIELDS {
+        spec.remove(*field);
+    }
+    if spec.get("family").and_then(Value::as_str) != Some(name) {
+        spec.remove("family");
+    }
+    let mut spec = Value::Object(spec);
+    strip_nulls(&mut spec);
+    for container in spec["containerDefinitions"].as_array_mut().unwrap() {
+        container
+            .as_object_mut()
+            .unwrap()
+            .entry("essential")
+            .or_insert(json!(true));
+    }
+    spec
+}
+
+#[test]
+fn every_fixture_round_trips_without_losing_fields() {
+    let names = expected_names();
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 8, "only {} fixtures", fixtures.len());
+    for (file, input) in &fixtures {
+        let want_name = names
+            .get(file.as_str())
+            .unwrap_or_else(|| panic!("{file}: add it to expected_names()"));
+        let imported = import::task_definition(input, &Options::default())
+            .unwrap_or_else(|e| panic!("{file} does not import:\n{e}"));
+
+        // The YAML is what users apply: parse it back rather than trusting `imported.manifest`.
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&imported.yaml).unwrap();
+        assert_eq!(yaml["apiVersion"], "ecs.operator.dev/v1alpha1", "{file}");
+        assert_eq!(yaml["kind"], "TaskDefinition", "{file}");
+        let manifest: TaskDefinition = serde_yaml_ng::from_str(&imported.yaml)
+            .unwrap_or_else(|e| panic!("{file}: YAML does not parse back: {e}"));
+        assert_eq!(
+            manifest.metadata.name.as_deref(),
+            Some(*want_name),
+            "{file}"
+        );
+        assert_eq!(manifest.metadata.namespace, None, "{file}");
+
+        let got = serde_json::to_value(&manifest.spec).unwrap();
+        let want = expected_spec(input, want_name);
+        assert_eq!(
+            got,
+            want,
+            "{file}: spec differs from the input\n got: {}\nwant: {}",
+            serde_json::to_string_pretty(&got).unwrap(),
+            serde_json::to_string_pretty(&want).unwrap()
+        );
+    }
+}
+
+#[test]
+fn every_fixture_is_listed_in_sources() {
+    let sources = std::fs::read_to_string(fixture_dir().join("SOURCES.md")).unwrap();
+    let mut files: Vec<String> = fixtures().into_iter().map(|(f, _)| f).collect();
+    for entry in std::fs::read_dir(fixture_dir().join("invalid"))
+        .unwrap()
+        .flatten()
+    {
+        files.push(format!("invalid/{}", entry.file_name().to_string_lossy()));
+    }
+    for file in files {
+        assert!(
+            sources.contains(&format!("`{file}`")),
+            "{file} is not listed in SOURCES.md"
+        );
+    }
+}
+
+/// The fixtures, together, exercise every shape the importer must handle.
+#[test]
+fn fixtures_cover_the_shapes_that_matter() {
+    let docs: Vec<(String, Value)> = fixtures()
+        .into_iter()
+        .map(|(f, text)| (f, serde_json::from_str(&text).unwrap()))
+        .collect();
+    let spec = |doc: &Value| doc.get("taskDefinition").cloned().unwrap_or(doc.clone());
+    let containers = |doc: &Value| {
+        spec(doc)["containerDefinitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let volumes = |doc: &Value| spec(doc)["volumes"].as_array().cloned().unwrap_or_default();
+    let secret_from = |doc: &Value, prefix: &str| {
+        containers(doc).iter().any(|c| {
+            c["secrets"].as_array().into_iter().flatten().any(|s| {
+                s["valueFrom"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with(prefix))
+            })
+        })
+    };
+    type Check<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+    let checks: Vec<(&str, Check)> = vec![
+        (
+            "dependsOn",
+            Box::new(|d| containers(d).iter().any(|c| c.get("dependsOn").is_some())),
+        ),
+        (
+            "healthCheck",
+            Box::new(|d| containers(d).iter().any(|c| c["healthCheck"].is_object())),
+        ),
+        (
+            "Secrets Manager secret",
+            Box::new(|d| secret_from(d, "arn:aws:secretsmanager:")),
+        ),
+        ("SSM secret", Box::new(|d| secret_from(d, "arn:aws:ssm:"))),
+        (
+            "host volume",
+            Box::new(|d| volumes(d).iter().any(|v| v["host"].is_object())),
+        ),
+        (
+            "docker volume",
+            Box::new(|d| {
+                volumes(d)
+                    .iter()
+                    .any(|v| v["dockerVolumeConfiguration"].is_object())
+            }),
+        ),
+        (
+            "efs volume",
+            Box::new(|d| {
+                volumes(d)
+                    .iter()
+                    .any(|v| v["efsVolumeConfiguration"].is_object())
+            }),
+        ),
+        (
+            "host network mode",
+            Box::new(|d| spec(d)["networkMode"] == "host"),
+        ),
+        (
+            "FireLens",
+            Box::new(|d| {
+                containers(d)
+                    .iter()
+                    .any(|c| c["firelensConfiguration"].is_object())
+            }),
+        ),
+        (
+            "Fargate with cpu/memory strings",
+            Box::new(|d| {
+                let s = spec(d);
+                s["requiresCompatibilities"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!("FARGATE")))
+                    && s["cpu"].is_string()
+                    && s["memory"].is_string()
+            }),
+        ),
+        (
+            "DescribeTaskDefinition output with read-only fields",
+            Box::new(|d| d["taskDefinition"]["taskDefinitionArn"].is_string()),
+        ),
+        (
+            "DescribeTaskDefinition output with tags",
+            Box::new(|d| d["tags"].as_array().is_some_and(|t| !t.is_empty())),
+        ),
+    ];
+    for (what, check) in checks {
+        assert!(docs.iter().any(|(_, d)| check(d)), "no fixture has {what}");
+    }
+}
+
+#[test]
+fn describe_output_notes_dropped_fields_and_renamed_family() {
+    let input =
+        std::fs::read_to_string(fixture_dir().join("containerhandson-register-output.json"))
+            .unwrap();
+    let imported = import::task_definition(&input, &Options::default()).unwrap();
+    assert_eq!(
+        imported.notes,
+        [
+            "dropped read-only fields (they describe a registered revision): taskDefinitionArn, revision, status, registeredAt, registeredBy, requiresAttributes, compatibilities",
+            "family \"ContainerHandsOn\" becomes metadata.name \"containerhandson\"; spec.family is left out because it must equal metadata.name",
+        ]
+    );
+    let tags = serde_json::to_value(&imported.manifest.spec.tags).unwrap();
+    assert_eq!(tags, json!([{"key": "Name", "value": "ContainerHandsOn"}]));
+}
+
+// --- the binary -------------------------------------------------------------------------------
+
+fn ecs_operator(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecs-operator"));
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("ecs-operator runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn path_arg(file: &str) -> String {
+    fixture_dir().join(file).to_string_lossy().into_owned()
+}
+
+#[test]
+fn binary_imports_a_file_and_stdin_alike() {
+    let file = path_arg("containerhandson-register-output.json");
+    let from_file = ecs_operator(
+        &["import", "task-definition", &file, "--namespace", "demo"],
+        None,
+    );
+    assert!(from_file.status.success(), "{from_file:?}");
+    let stderr = String::from_utf8(from_file.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("note: dropped read-only fields"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: family \"ContainerHandsOn\""),
+        "{stderr}"
+    );
+    let manifest: TaskDefinition = serde_yaml_ng::from_slice(&from_file.stdout).unwrap();
+    assert_eq!(manifest.metadata.name.as_deref(), Some("containerhandson"));
+    assert_eq!(manifest.metadata.namespace.as_deref(), Some("demo"));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let from_stdin = ecs_operator(
+        &["import", "task-definition", "-", "--namespace", "demo"],
+        Some(&text),
+    );
+    assert!(from_stdin.status.success(), "{from_stdin:?}");
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+
+    // The same input always prints the same manifest, byte for byte, and as the library does.
+    let again = ecs_operator(
+        &["import", "task-definition", &file, "--namespace", "demo"],
+        None,
+    );
+    assert_eq!(again.stdout, from_file.stdout);
+    let options = Options {
+        name: None,
+        namespace: Some("demo".into()),
+    };
+    let library = import::task_definition(&text, &options).unwrap();
+    assert_eq!(library.yaml.as_bytes(), from_file.stdout);
+}
+
+#[test]
+fn binary_rejects_invalid_input_naming_the_field() {
+    let cases = [
+        (
+            "invalid/portmapping-protocol-http.json",
+            "error: containerDefinitions[0].portMappings[0].protocol: unknown variant \"http\", expected \"tcp\" or \"udp\"",
+        ),
+        (
+            "invalid/container-network-mode.json",
+            "error: containerDefinitions[0].networkMode: unknown field \"networkMode\"",
+        ),
+        (
+            "invalid/depends-on-missing-container.json",
+            "error: containerDefinitions[0].dependsOn[0].containerName: no container named \"healthy-dependancy\"",
+        ),
+        (
+            "invalid/datadog-fargate-placeholder-family.json",
+            "error: family: \"<TASK_NAME>\" cannot become metadata.name",
+        ),
+    ];
+    for (file, want) in cases {
+        for stdin in [false, true] {
+            let text = std::fs::read_to_string(fixture_dir().join(file)).unwrap();
+            let out = if stdin {
+                ecs_operator(&["import", "task-definition", "-"], Some(&text))
+            } else {
+                ecs_operator(&["import", "task-definition", &path_arg(file)], None)
+            };
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{file} was accepted");
+            assert!(out.stdout.is_empty(), "{file}: printed a manifest anyway");
+            assert!(stderr.contains(want), "{file}: stderr was\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn binary_name_option_rescues_a_placeholder_family() {
+    let out = ecs_operator(
+        &[
+            "import",
+            "task-definition",
+            &path_arg("invalid/datadog-fargate-placeholder-family.json"),
+            "--name",
+            "datadog-agent",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let manifest: TaskDefinition = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest.metadata.name.as_deref(), Some("datadog-agent"));
+    assert_eq!(manifest.spec.family, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: family \"<TASK_NAME>\" becomes metadata.name \"datadog-agent\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn binary_reports_unreadable_files_and_bad_json() {
+    let out = ecs_operator(&["import", "task-definition", "/nonexistent/td.json"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error: cannot read /nonexistent/td.json")
+    );
+
+    let out = ecs_operator(&["import", "task-definition", "-"], Some("{\"family\": "));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: not valid JSON"));
+}
