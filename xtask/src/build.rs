@@ -14,10 +14,52 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{self, Fnv};
 
-pub const K8S_VERSION: &str = "v1.36.5";
-const K8S_MAJOR: &str = "1";
-const K8S_MINOR: &str = "36";
-const HELM_VERSION: &str = "v3.22.0";
+/// The pinned versions, read from the wrapper modules' go.mod files (the single place they are set).
+pub struct Versions {
+    pub k8s: String,
+    pub kwok: String,
+    pub helm: String,
+}
+
+impl Versions {
+    pub fn read() -> Result<Versions> {
+        let dir = go_modules_dir();
+        Ok(Versions {
+            k8s: required_version(&dir.join("k8s"), "k8s.io/kubernetes")?,
+            kwok: required_version(&dir.join("kwok"), "sigs.k8s.io/kwok")?,
+            helm: required_version(&dir.join("helm"), "helm.sh/helm/v3")?,
+        })
+    }
+
+    /// ("1", "36") for v1.36.5.
+    fn k8s_major_minor(&self) -> Result<(&str, &str)> {
+        let mut parts = self.k8s.trim_start_matches('v').split('.');
+        match (parts.next(), parts.next()) {
+            (Some(major), Some(minor)) => Ok((major, minor)),
+            _ => bail!("cannot parse Kubernetes version {}", self.k8s),
+        }
+    }
+}
+
+/// The version of `module` in the require lines of `<dir>/go.mod`.
+fn required_version(dir: &Path, module: &str) -> Result<String> {
+    let path = dir.join("go.mod");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|line| {
+            let mut words = line
+                .trim()
+                .trim_start_matches("require ")
+                .split_whitespace();
+            if words.next() == Some(module) {
+                words.next().map(str::to_string)
+            } else {
+                None
+            }
+        })
+        .with_context(|| format!("{module} is not required in {}", path.display()))
+}
 
 /// The binaries `cluster up` needs, all found in the bin dir afterwards.
 pub const BINARIES: &[&str] = &[
@@ -33,7 +75,7 @@ pub const BINARIES: &[&str] = &[
 const STAMP: &str = ".complete";
 
 const K8S_TAGS: &str = "selinux,notest,grpcnotrace";
-const K8S_PACKAGES: &[&str] = &[
+pub const K8S_PACKAGES: &[&str] = &[
     "k8s.io/kubernetes/cmd/kube-apiserver",
     "k8s.io/kubernetes/cmd/kube-controller-manager",
     "k8s.io/kubernetes/cmd/kube-scheduler",
@@ -42,16 +84,17 @@ const K8S_PACKAGES: &[&str] = &[
 
 /// Without the version variables `/version` reports v0.0.0-master, which breaks version checks in
 /// kubectl, helm and kwok. The fixed commit and date keep the build reproducible.
-fn k8s_ldflags() -> String {
+fn k8s_ldflags(v: &Versions) -> Result<String> {
+    let (major, minor) = v.k8s_major_minor()?;
     let mut ld = String::from("-s -w");
     for pkg in [
         "k8s.io/component-base/version",
         "k8s.io/client-go/pkg/version",
     ] {
         for (var, value) in [
-            ("gitVersion", K8S_VERSION),
-            ("gitMajor", K8S_MAJOR),
-            ("gitMinor", K8S_MINOR),
+            ("gitVersion", v.k8s.as_str()),
+            ("gitMajor", major),
+            ("gitMinor", minor),
             ("gitCommit", "0000000000000000000000000000000000000000"),
             ("gitTreeState", "clean"),
             ("buildDate", "2026-01-01T00:00:00Z"),
@@ -59,22 +102,24 @@ fn k8s_ldflags() -> String {
             ld.push_str(&format!(" -X {pkg}.{var}={value}"));
         }
     }
-    ld
+    Ok(ld)
 }
 
-/// kwok's version (consts.Version = "0.8.0") is a source constant in the module, so it needs no ldflags.
+/// kwok's version (consts.Version) is a source constant in its module, so it needs no ldflags.
 const KWOK_LDFLAGS: &str = "-s -w";
 
 /// helm's default Capabilities.KubeVersion (chartutil) and its lint deprecation target (lint/rules) are
 /// v1.20 unless set at link time; its own version would otherwise read "v3.22" with no patch.
-fn helm_ldflags() -> String {
-    format!(
-        "-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION} \
-         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={K8S_MAJOR} \
-         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={K8S_MINOR} \
-         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={K8S_MAJOR} \
-         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={K8S_MINOR}"
-    )
+fn helm_ldflags(v: &Versions) -> Result<String> {
+    let (major, minor) = v.k8s_major_minor()?;
+    Ok(format!(
+        "-s -w -X helm.sh/helm/v3/internal/version.version={helm} \
+         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={major} \
+         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor} \
+         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={major} \
+         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor}",
+        helm = v.helm
+    ))
 }
 
 struct GoBuild {
@@ -84,12 +129,13 @@ struct GoBuild {
     packages: &'static [&'static str],
 }
 
-fn go_builds() -> Vec<GoBuild> {
-    vec![
+fn go_builds() -> Result<Vec<GoBuild>> {
+    let v = Versions::read()?;
+    Ok(vec![
         GoBuild {
             module: "k8s",
             tags: Some(K8S_TAGS),
-            ldflags: k8s_ldflags(),
+            ldflags: k8s_ldflags(&v)?,
             packages: K8S_PACKAGES,
         },
         GoBuild {
@@ -101,18 +147,18 @@ fn go_builds() -> Vec<GoBuild> {
         GoBuild {
             module: "helm",
             tags: None,
-            ldflags: helm_ldflags(),
+            ldflags: helm_ldflags(&v)?,
             packages: &["helm.sh/helm/v3/cmd/helm"],
         },
-    ]
+    ])
 }
 
-fn go_modules_dir() -> PathBuf {
+pub fn go_modules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
 }
 
 /// `go`, from PATH or the usual install location (non-login shells often lack /usr/local/go/bin).
-fn go_binary() -> PathBuf {
+pub fn go_binary() -> PathBuf {
     if let Some(go) = std::env::var_os("GO") {
         return go.into();
     }
@@ -158,7 +204,7 @@ fn etcd_source() -> Result<&'static Path> {
 fn cache_key(go_version: &str) -> Result<String> {
     let mut h = Fnv::new();
     let dir = go_modules_dir();
-    for build in go_builds() {
+    for build in go_builds()? {
         for file in ["go.mod", "go.sum"] {
             let path = dir.join(build.module).join(file);
             let data =
@@ -197,7 +243,7 @@ pub fn ensure_binaries() -> Result<PathBuf> {
     );
     eprintln!("a cold build takes about 20 minutes on 2 cores; later runs reuse this directory");
     let start = Instant::now();
-    for build in go_builds() {
+    for build in go_builds()? {
         run_go_build(&go, &build, &bin)?;
     }
     let etcd = bin.join("etcd");

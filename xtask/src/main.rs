@@ -5,6 +5,7 @@
 
 mod build;
 mod cluster;
+mod gomod;
 mod pki;
 mod proc;
 mod util;
@@ -29,6 +30,18 @@ enum Command {
     Test,
     /// Run the demo against the local cluster.
     Demo,
+    /// Regenerate the Go wrapper modules in xtask/go/ (go.mod, go.sum) for the given versions.
+    GoModUpdate {
+        /// k8s.io/kubernetes version, e.g. v1.36.5 (default: the current pin)
+        #[arg(long)]
+        k8s: Option<String>,
+        /// sigs.k8s.io/kwok version (default: the current pin)
+        #[arg(long)]
+        kwok: Option<String>,
+        /// helm.sh/helm/v3 version (default: the current pin)
+        #[arg(long)]
+        helm: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +77,14 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Test => anyhow::bail!("`cargo xtask test` is not implemented yet"),
         Command::Demo => anyhow::bail!("`cargo xtask demo` is not implemented yet"),
+        Command::GoModUpdate { k8s, kwok, helm } => {
+            let current = build::Versions::read()?;
+            gomod::update(&build::Versions {
+                k8s: k8s.unwrap_or(current.k8s),
+                kwok: kwok.unwrap_or(current.kwok),
+                helm: helm.unwrap_or(current.helm),
+            })?;
+        }
     }
     Ok(())
 }

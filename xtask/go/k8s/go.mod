@@ -1,6 +1,6 @@
 // Wrapper module: builds the pinned upstream Kubernetes binaries used by the local test cluster.
 // The upstream go.mod replaces its staging modules with local paths; these replaces point them at
-// the published module versions instead. Regenerate with: cargo xtask go-mod-update (see xtask/src/build.rs).
+// the published module versions instead. Regenerate with: cargo xtask go-mod-update (see xtask/src/gomod.rs).
 module ecs-operator.dev/testcluster/k8s
 
 go 1.26.0
@@ -210,6 +210,8 @@ replace (
 	k8s.io/mount-utils => k8s.io/mount-utils v0.36.5
 	k8s.io/pod-security-admission => k8s.io/pod-security-admission v0.36.5
 	k8s.io/sample-apiserver => k8s.io/sample-apiserver v0.36.5
+	k8s.io/sample-cli-plugin => k8s.io/sample-cli-plugin v0.36.5
+	k8s.io/sample-controller => k8s.io/sample-controller v0.36.5
 	k8s.io/streaming => k8s.io/streaming v0.36.5
 )
 
