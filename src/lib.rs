@@ -6,3 +6,4 @@ pub mod api;
 pub mod crd;
 pub mod import;
 pub mod placement;
+pub mod translate;
