@@ -5,7 +5,7 @@
 //! (name, labels, owner) and placement are added by the callers. The full field-by-field mapping, with
 //! the reason for every field that is not honoured, is in `docs/translation.md`.
 //!
-//! One module per concern: [`names`](self) (DNS names), `env` and `secrets`, `resources`, `health`,
+//! One private module per concern: `names` (DNS names), `env` and `secrets`, `resources`, `health`,
 //! `dependencies` (which container runs where), `volumes`, `security`, `ports`, `network`, `pod`
 //! (pod-wide settings), `restart`, `annotations`, `overrides` and `not_honoured`.
 
@@ -73,6 +73,9 @@ pub struct ContainerInfo {
     pub health_check: bool,
     /// ECS `startTimeout`: seconds to wait for its dependencies, enforced by the task controller.
     pub start_timeout: Option<i32>,
+    /// ECS `restartPolicy` is enabled and honoured (regular container or sidecar): an exit the kubelet
+    /// restarts is not the container stopping. Exits with an ignored exit code are not restarted.
+    pub restart_in_place: bool,
 }
 
 /// Where an ECS container runs in the pod (decided by `dependsOn`).
@@ -190,6 +193,8 @@ pub fn translate(
             role,
             health_check,
             start_timeout: c.start_timeout,
+            restart_in_place: role != ContainerRole::Init
+                && c.restart_policy.as_ref().is_some_and(|rp| rp.enabled),
         });
         built.push(Some(k8s));
     }

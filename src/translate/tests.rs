@@ -93,6 +93,7 @@ fn minimal_definition() {
             role: ContainerRole::Regular,
             health_check: false,
             start_timeout: None,
+            restart_in_place: false,
         }]
     );
     assert!(pod.not_honoured.is_empty());
@@ -600,6 +601,7 @@ fn restart_policy_restarts_regular_containers_in_place() {
     assert_eq!(k.restart_policy.as_deref(), Some("Never"));
     assert_eq!(k.restart_policy_rules.as_ref().unwrap().len(), 1);
     assert_eq!(pod.spec.restart_policy.as_deref(), Some("Never"));
+    assert!(pod.containers[0].restart_in_place);
     assert_eq!(
         fields(&pod.not_honoured),
         ["containerDefinitions[0].restartPolicy.restartAttemptPeriod"]
