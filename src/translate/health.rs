@@ -77,10 +77,11 @@ pub(crate) fn startup_probe(hc: &HealthCheck, field: &str) -> Result<Probe, Tran
     } else {
         interval(hc)
     };
-    let grace_checks = (start_period + period - 1) / period;
+    let grace_checks = (i64::from(start_period) + i64::from(period) - 1) / i64::from(period);
+    let threshold = grace_checks + i64::from(retries(hc));
     Ok(Probe {
         period_seconds: Some(period),
-        failure_threshold: Some(grace_checks + retries(hc)),
+        failure_threshold: Some(i32::try_from(threshold).unwrap_or(i32::MAX)),
         ..readiness_probe(hc, field)?
     })
 }
@@ -185,6 +186,18 @@ mod tests {
         assert_eq!(p.period_seconds, Some(20));
         assert_eq!(p.failure_threshold, Some(3 + 3));
         assert!(p.period_seconds.unwrap() * (p.failure_threshold.unwrap() - 3) >= 45);
+    }
+
+    #[test]
+    fn extreme_timings_do_not_overflow() {
+        let h = HealthCheck {
+            interval: Some(i32::MAX),
+            start_period: Some(i32::MAX),
+            retries: Some(i32::MAX),
+            ..hc(&["CMD", "true"])
+        };
+        let p = startup_probe(&h, "h").unwrap();
+        assert_eq!(p.failure_threshold, Some(i32::MAX));
     }
 
     #[test]

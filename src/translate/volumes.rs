@@ -94,6 +94,13 @@ pub(crate) fn plan(
                         "a tmpfs mount needs a containerPath",
                     ));
                 }
+                if t.size <= 0 {
+                    return Err(TranslateError::invalid(
+                        format!("{path}.linuxParameters.tmpfs[{j}].size"),
+                        t.size.to_string(),
+                        "a tmpfs size is a positive number of MiB",
+                    ));
+                }
                 claim_path(&mut paths, &t.container_path, &field)?;
                 let name = names.allocate(&format!("{k8s_name}-tmpfs-{j}"), "tmpfs");
                 mounts.push(mount(&name, &t.container_path, false));
