@@ -2,8 +2,17 @@
 //!
 //! `api` holds the CRD types only; `placement` and `translate` are pure logic; the controllers do the I/O.
 
+pub mod admin;
 pub mod api;
+pub mod conditions;
+pub mod context;
 pub mod crd;
+pub mod error;
 pub mod import;
+pub mod labels;
 pub mod placement;
+pub mod run;
+pub mod task;
+pub mod task_definition;
+pub mod time;
 pub mod translate;

@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against the cluster in KUBECONFIG (or the in-cluster configuration).
+    Run(RunArgs),
     /// Print every CustomResourceDefinition as YAML (or write one file per kind into a directory).
     Crd {
         /// Write `<plural>.yaml` files into this directory instead of printing.
@@ -26,8 +28,87 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Namespaces to watch (repeat or comma-separate); all namespaces when absent.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// How long stopped standalone tasks are kept before they are deleted, in seconds.
+    #[arg(long, env = "STOPPED_TASK_RETENTION_SECONDS", default_value_t = 3600)]
+    stopped_task_retention_seconds: u64,
+    /// How long a task may take to be placed and start before it fails with TaskFailedToStart, in seconds.
+    #[arg(long, env = "TASK_START_TIMEOUT_SECONDS", default_value_t = 300)]
+    task_start_timeout_seconds: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Log filter, e.g. `info` or `ecs_operator=debug,kube=info`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
+    admin_address: std::net::SocketAddr,
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format.as_str() {
+        "json" => logs.json().init(),
+        _ => logs.init(),
+    }
+    let options = ecs_operator::run::Options {
+        namespaces: args.namespaces,
+        config: ecs_operator::context::Config {
+            stopped_task_retention: std::time::Duration::from_secs(
+                args.stopped_task_retention_seconds,
+            ),
+            start_timeout: std::time::Duration::from_secs(args.task_start_timeout_seconds),
+        },
+        admin: Default::default(),
+    };
+    let admin = options.admin.clone();
+    let admin_address = args.admin_address;
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        let client = match kube::Client::try_default().await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "no Kubernetes configuration (KUBECONFIG or in-cluster)");
+                return ExitCode::FAILURE;
+            }
+        };
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let terminate = async {
+            if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                term.recv().await;
+            }
+        };
+        let stop = async move {
+            tokio::select! { _ = shutdown => {}, _ = terminate => {} }
+            tracing::info!("shutting down");
+        };
+        let listener = match ecs_operator::admin::bind(admin_address).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(error = %e, address = %admin_address, "cannot serve the admin endpoints");
+                return ExitCode::FAILURE;
+            }
+        };
+        let stop = futures::FutureExt::shared(futures::FutureExt::boxed(stop));
+        let server = tokio::spawn(ecs_operator::admin::serve(listener, admin, stop.clone()));
+        ecs_operator::run::run(client, options, stop).await;
+        let _ = server.await;
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run(args) => return run(args),
         Command::Import { what } => return ecs_operator::import::run(what),
         Command::Crd { dir: None } => print!("{}", ecs_operator::crd::all_yaml()),
         Command::Crd { dir: Some(dir) } => {

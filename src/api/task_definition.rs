@@ -42,7 +42,7 @@ use super::placement::PlacementConstraint;
     validation = Rule::new("self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, d.containerName != c.name))").message("a container cannot depend on itself"),
     validation = Rule::new("self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, !(d.condition in ['COMPLETE', 'SUCCESS']) || self.containerDefinitions.exists(o, o.name == d.containerName && has(o.essential) && !o.essential)))").message("a dependsOn condition of COMPLETE or SUCCESS requires the dependency container to be non-essential (essential: false)"),
     validation = Rule::new("self.containerDefinitions.all(c, !has(c.mountPoints) || c.mountPoints.all(m, !has(m.sourceVolume) || (has(self.volumes) && self.volumes.exists(v, v.name == m.sourceVolume))))").message("mountPoints sourceVolume must name a volume of this task definition"),
-    validation = Rule::new("self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, self.containerDefinitions.exists(o, o.name == v.sourceContainer && o.name != c.name)))").message("volumesFrom sourceContainer must name another container of this task definition"),
+    validation = Rule::new("self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, self.containerDefinitions.exists(o, o.name == v.sourceContainer)))").message("volumesFrom sourceContainer must name a container of this task definition"),
     validation = Rule::new("!has(self.volumes) || self.volumes.all(v, self.volumes.exists_one(o, o.name == v.name))").message("volume names must be unique within a task definition"),
     validation = Rule::new("!has(self.networkMode) || self.networkMode != 'none' || self.containerDefinitions.all(c, !has(c.portMappings) || size(c.portMappings) == 0)").message("portMappings are not supported when networkMode is none"),
     validation = Rule::new("!has(self.networkMode) || !(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || !has(p.containerPort) || p.hostPort == p.containerPort))").message("with networkMode host or awsvpc, hostPort must be omitted or equal to containerPort"),
@@ -182,13 +182,13 @@ pub struct ContainerDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10))]
     pub environment_files: Option<Vec<EnvironmentFile>>,
-    /// Volume mounts.
+    /// Volume mounts (at most 40).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100))]
+    #[schemars(length(max = 40))]
     pub mount_points: Option<Vec<MountPoint>>,
-    /// Mount all volumes of another container of the task.
+    /// Mount all volumes of another container of the task (at most 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 10))]
+    #[schemars(length(max = 5))]
     pub volumes_from: Option<Vec<VolumeFrom>>,
     /// Linux-specific options.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -118,6 +118,24 @@ where
     }
 }
 
+/// Waits until the named object is gone, or fails the test after [`DEADLINE`].
+pub async fn wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: Clone + std::fmt::Debug + DeserializeOwned + Resource + Send + 'static,
+{
+    let gone = await_condition(api.clone(), name, |o: Option<&K>| o.is_none());
+    match tokio::time::timeout(DEADLINE, gone).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("watching {name} failed: {e}"),
+        Err(_) => {
+            let last = api.get_opt(name).await.ok().flatten();
+            panic!(
+                "timed out after {DEADLINE:?} waiting for {name} to be deleted; last seen: {last:#?}"
+            )
+        }
+    }
+}
+
 /// Parses a multi-document YAML string into JSON values (empty documents skipped).
 pub fn yaml_documents(yaml: &str) -> Vec<serde_json::Value> {
     use serde::Deserialize;
@@ -137,4 +155,83 @@ fn rand_u32() -> u32 {
             .as_nanos(),
     );
     h.finish() as u32
+}
+
+/// The operator's controllers running in this test process, watching one namespace only (so tests run
+/// in parallel without seeing each other). Stopped when dropped.
+pub struct Operator {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Operator {
+    pub fn start(client: &Client, namespace: &str) -> Self {
+        Self::start_with(client, namespace, ecs_operator::context::Config::default())
+    }
+
+    pub fn start_with(
+        client: &Client,
+        namespace: &str,
+        config: ecs_operator::context::Config,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = ecs_operator::run::Options {
+            namespaces: vec![namespace.to_string()],
+            config,
+            admin: Default::default(),
+        };
+        let handle = tokio::spawn(ecs_operator::run::run(
+            client.clone(),
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Kills the controllers at once, as a crash would (no graceful shutdown).
+    pub fn kill(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Makes a kwok-simulated container of `pod` exit with `exit_code` (all containers when `container` is
+/// None), through kwok's pod-container-running-failed chaos stage.
+pub async fn make_container_exit(
+    pods: &Api<k8s_openapi::api::core::v1::Pod>,
+    pod: &str,
+    container: Option<&str>,
+    exit_code: i32,
+) {
+    let stage = "pod-container-running-failed.stage.kwok.x-k8s.io";
+    let mut annotations = serde_json::json!({
+        format!("{stage}/exit-code"): exit_code.to_string(),
+        format!("{stage}/delay"): "0ms",
+        format!("{stage}/jitter-delay"): "0ms",
+    });
+    if let Some(c) = container {
+        annotations[format!("{stage}/container-name")] = c.into();
+    }
+    let patch =
+        serde_json::json!({"metadata": {"annotations": annotations, "labels": {stage: "true"}}});
+    pods.patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("label the pod for the kwok failure stage");
 }

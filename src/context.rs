@@ -1,0 +1,91 @@
+//! What every reconcile shares: the client, settings, event recorders and caches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::Client;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+/// Operator settings (flags of `ecs-operator run`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How long stopped standalone Tasks are kept before they are deleted (ECS: at least one hour).
+    pub stopped_task_retention: Duration,
+    /// How long a task may stay unplaced or not started before it stops with `TaskFailedToStart`.
+    pub start_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            stopped_task_retention: Duration::from_secs(3600),
+            start_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Shared by every reconcile of every controller.
+pub struct Context {
+    pub client: Client,
+    /// Health, readiness and metrics.
+    pub admin: Arc<crate::admin::Admin>,
+    /// Caches not yet synced; the operator is ready at zero.
+    pending_caches: AtomicUsize,
+    pub config: Config,
+    /// Node metadata, for a task's availability zone.
+    pub nodes: Store<PartialObjectMeta<Node>>,
+    pub task_definition_events: Recorder,
+    pub task_events: Recorder,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: Config,
+        nodes: Store<PartialObjectMeta<Node>>,
+        admin: Arc<crate::admin::Admin>,
+        caches: usize,
+    ) -> Self {
+        let instance = std::env::var("POD_NAME").ok();
+        let recorder = |controller: &str| {
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: controller.to_string(),
+                    instance: instance.clone(),
+                },
+            )
+        };
+        Self {
+            task_definition_events: recorder("ecs-operator/taskdefinition"),
+            task_events: recorder("ecs-operator/task"),
+            client,
+            config,
+            nodes,
+            admin,
+            pending_caches: AtomicUsize::new(caches),
+        }
+    }
+
+    /// Records that one more watch cache has synced; the operator is ready once all have.
+    pub fn cache_synced(&self) {
+        if self.pending_caches.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.admin.ready.store(true, Ordering::SeqCst);
+            tracing::info!("caches synced: ready");
+        }
+    }
+
+    /// The zone of a node, from its `topology.kubernetes.io/zone` label.
+    pub fn zone_of(&self, node: &str) -> Option<String> {
+        let node = self.nodes.get(&ObjectRef::new(node))?;
+        node.metadata
+            .labels
+            .as_ref()?
+            .get(crate::placement::ZONE_LABEL)
+            .cloned()
+    }
+}

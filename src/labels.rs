@@ -1,0 +1,26 @@
+//! Label and annotation keys the operator puts on what it creates.
+
+/// Marks every object the operator creates; watches are restricted to it.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY`].
+pub const MANAGER: &str = "ecs-operator";
+/// `MANAGED_BY=MANAGER`, as a label selector.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=ecs-operator";
+
+/// On a pod: the name of its Task.
+pub const TASK: &str = "ecs.operator.dev/task";
+/// On pods and ControllerRevisions: the task definition family.
+pub const TASK_DEFINITION: &str = "ecs.operator.dev/task-definition";
+/// On pods: the task definition revision the task runs.
+pub const REVISION: &str = "ecs.operator.dev/revision";
+/// On Tasks and pods of a Service: the service name.
+pub const SERVICE: &str = "ecs.operator.dev/service";
+/// The task group (`service:web`, `family:web`) as a label value; see [`crate::placement::group_label_value`].
+pub use crate::placement::GROUP_LABEL as GROUP;
+
+/// On a TaskDefinition: revisions that are deregistered (INACTIVE), e.g. `"1,2,5"`.
+pub const INACTIVE_REVISIONS: &str = "ecs.operator.dev/inactive-revisions";
+/// On a pod: the ECS facts about its containers the task lifecycle needs (JSON).
+pub const CONTAINERS: &str = "ecs.operator.dev/containers";
+/// On a pod: the task definition it was built from, `family:revision`.
+pub const TASK_DEFINITION_REF: &str = "ecs.operator.dev/task-definition";

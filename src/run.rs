@@ -1,0 +1,110 @@
+//! Wiring: the controllers for the watched namespaces, sharing one context, until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client};
+use tracing::info;
+
+use crate::api::{Task, TaskDefinition};
+use crate::context::{Config, Context};
+
+/// Where the operator works and how.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    pub config: Config,
+    /// Health, readiness and metrics state (served by [`crate::admin::serve`] when the caller wants).
+    pub admin: Arc<crate::admin::Admin>,
+}
+
+/// Runs every controller until `shutdown` resolves, then returns once they have stopped.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown = shutdown.boxed().shared();
+
+    // Node metadata only (zones), for every namespace's tasks.
+    let (nodes, writer) = reflector::store();
+    let node_watch = reflector(
+        writer,
+        watcher(
+            Api::<PartialObjectMeta<Node>>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .applied_objects()
+    .for_each(|_| async {})
+    .boxed();
+    let node_watch = tokio::spawn(futures::future::select(node_watch, shutdown.clone()));
+    let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
+        vec![None]
+    } else {
+        options.namespaces.iter().cloned().map(Some).collect()
+    };
+    // One cache per controller per scope, plus the nodes.
+    let caches = 2 * scopes.len() + 1;
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        options.config.clone(),
+        nodes.clone(),
+        options.admin.clone(),
+        caches,
+    ));
+    options.admin.metrics.leader.set(1);
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if nodes.wait_until_ready().await.is_ok() {
+                ctx.cache_synced();
+            }
+        });
+    }
+    let mut controllers = Vec::new();
+    for ns in scopes {
+        let api = |client: &Client| match &ns {
+            Some(ns) => (
+                Api::<TaskDefinition>::namespaced(client.clone(), ns),
+                Api::<ControllerRevision>::namespaced(client.clone(), ns),
+                Api::<Task>::namespaced(client.clone(), ns),
+                Api::<Pod>::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+        let (task_definitions, revisions, tasks, pods) = api(&client);
+        info!(
+            namespace = ns.as_deref().unwrap_or("*"),
+            "starting controllers"
+        );
+        controllers.push(tokio::spawn(crate::task_definition::run(
+            task_definitions.clone(),
+            revisions,
+            ctx.clone(),
+            shutdown.clone(),
+        )));
+        controllers.push(tokio::spawn(crate::task::run(
+            tasks,
+            pods,
+            task_definitions,
+            ctx.clone(),
+            shutdown.clone(),
+        )));
+    }
+    for c in controllers {
+        let _ = c.await;
+    }
+    let _ = node_watch.await;
+}

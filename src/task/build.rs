@@ -1,0 +1,145 @@
+//! Builds the pod of a task: pure.
+//!
+//! The pod is named after its Task (at most one pod per Task: a second create gets 409), owned by it,
+//! labelled for watches and selection, and annotated with the ECS facts the lifecycle needs later
+//! (so a running task never depends on its task definition still existing).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{Task, TaskDefinitionSpec};
+use crate::labels;
+use crate::placement::{group_label_value, pod_placement};
+use crate::translate::{ContainerRole, translate};
+
+/// What the lifecycle needs to know about one container (pod annotation [`labels::CONTAINERS`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerMeta {
+    /// The ECS container name.
+    pub name: String,
+    /// The Kubernetes container name.
+    pub k8s_name: String,
+    pub essential: bool,
+    /// `regular`, `sidecar` (native sidecar) or `init` (runs to completion first).
+    pub role: String,
+    /// Seconds after the container starts by which a health check must have passed, or it is
+    /// UNHEALTHY (startPeriod + interval × retries + timeout). None: no health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_after: Option<i64>,
+    /// ECS startTimeout: seconds the container may wait for its dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout: Option<i64>,
+}
+
+/// A pod for `task`, running `family:revision` whose registered spec is `spec`.
+pub fn build_pod(
+    task: &Task,
+    family: &str,
+    revision: i64,
+    spec: &TaskDefinitionSpec,
+) -> Result<(Pod, Vec<ContainerMeta>), String> {
+    let mut template = translate(spec, task.spec.overrides.as_ref()).map_err(|e| e.to_string())?;
+    let group = group_of(task, family);
+    let group_value = group_label_value(&group);
+
+    // Placement: the definition's memberOf constraints and the task's own, spread over the task's group.
+    let selector = BTreeMap::from([(labels::GROUP.to_string(), group_value.clone())]);
+    let constraints: Vec<_> = spec
+        .placement_constraints
+        .iter()
+        .flatten()
+        .chain(task.spec.placement_constraints.iter().flatten())
+        .cloned()
+        .collect();
+    let strategies = task.spec.placement_strategy.clone().unwrap_or_default();
+    pod_placement(&constraints, &strategies, &selector)
+        .and_then(|p| p.apply_to(&mut template.spec))
+        .map_err(|e| e.to_string())?;
+
+    let containers: Vec<ContainerMeta> = template
+        .containers
+        .iter()
+        .map(|c| {
+            let def = spec
+                .container_definitions
+                .iter()
+                .find(|d| d.name == c.ecs_name);
+            let unhealthy_after = def.and_then(|d| d.health_check.as_ref()).map(|h| {
+                i64::from(h.start_period.unwrap_or(0))
+                    + i64::from(h.interval.unwrap_or(30)) * i64::from(h.retries.unwrap_or(3))
+                    + i64::from(h.timeout.unwrap_or(5))
+            });
+            ContainerMeta {
+                name: c.ecs_name.clone(),
+                k8s_name: c.k8s_name.clone(),
+                essential: c.essential,
+                role: match c.role {
+                    ContainerRole::Regular => "regular",
+                    ContainerRole::Sidecar => "sidecar",
+                    ContainerRole::Init => "init",
+                }
+                .to_string(),
+                unhealthy_after,
+                start_timeout: c.start_timeout.map(i64::from),
+            }
+        })
+        .collect();
+
+    let mut pod_labels = BTreeMap::from([
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+        (labels::TASK.to_string(), task.name_any()),
+        (labels::TASK_DEFINITION.to_string(), family.to_string()),
+        (labels::REVISION.to_string(), revision.to_string()),
+        (labels::GROUP.to_string(), group_value),
+    ]);
+    // A service's tasks carry its name; the load balancer Service selects on it.
+    if let Some(service) = task.labels().get(labels::SERVICE) {
+        pod_labels.insert(labels::SERVICE.to_string(), service.clone());
+    }
+    let mut annotations = template.annotations;
+    annotations.insert(
+        labels::CONTAINERS.to_string(),
+        serde_json::to_string(&containers).expect("serializable"),
+    );
+    annotations.insert(
+        labels::TASK_DEFINITION_REF.to_string(),
+        format!("{family}:{revision}"),
+    );
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(task.name_any()),
+            namespace: task.namespace(),
+            labels: Some(pod_labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![
+                task.controller_owner_ref(&())
+                    .expect("a stored object has a uid"),
+            ]),
+            ..Default::default()
+        },
+        spec: Some(template.spec),
+        status: None,
+    };
+    Ok((pod, containers))
+}
+
+/// The task group: as given, or ECS's default `family:<family>`.
+pub fn group_of(task: &Task, family: &str) -> String {
+    task.spec
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("family:{family}"))
+}
+
+/// Reads the container facts a pod was built with.
+pub fn containers_of(pod: &Pod) -> Vec<ContainerMeta> {
+    pod.annotations()
+        .get(labels::CONTAINERS)
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}

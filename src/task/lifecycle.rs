@@ -1,0 +1,609 @@
+//! The ECS task lifecycle, derived from the task's pod: pure.
+//!
+//! | lastStatus     | when                                                                        |
+//! |----------------|-----------------------------------------------------------------------------|
+//! | PROVISIONING   | the Task exists, its pod does not yet (resolving the task definition)       |
+//! | PENDING        | the pod exists but is not scheduled to a node                               |
+//! | ACTIVATING     | scheduled; images pulling, init containers and sidecars starting            |
+//! | RUNNING        | every regular container is running                                          |
+//! | DEACTIVATING   | the task must stop (a stop cause is recorded); the pod is about to be deleted |
+//! | STOPPING       | the pod is terminating: SIGTERM, then SIGKILL after the grace (stopTimeout) |
+//! | STOPPED        | the pod is gone, or all its containers have exited                          |
+//!
+//! DEPROVISIONING has no Kubernetes counterpart (the pod's network goes with the pod) and is skipped.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ContainerStatus as PodContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+
+use super::build::ContainerMeta;
+use crate::api::Task;
+use crate::api::task::{ContainerStatus, DesiredStatus, NetworkBinding, TaskStatus};
+use crate::conditions;
+
+pub const PROVISIONING: &str = "PROVISIONING";
+pub const PENDING: &str = "PENDING";
+pub const ACTIVATING: &str = "ACTIVATING";
+pub const RUNNING: &str = "RUNNING";
+pub const DEACTIVATING: &str = "DEACTIVATING";
+pub const STOPPING: &str = "STOPPING";
+pub const STOPPED: &str = "STOPPED";
+
+pub const HEALTHY: &str = "HEALTHY";
+pub const UNHEALTHY: &str = "UNHEALTHY";
+pub const UNKNOWN: &str = "UNKNOWN";
+
+/// ECS stop codes.
+pub mod stop_code {
+    pub const TASK_FAILED_TO_START: &str = "TaskFailedToStart";
+    pub const ESSENTIAL_CONTAINER_EXITED: &str = "EssentialContainerExited";
+    pub const USER_INITIATED: &str = "UserInitiated";
+    pub const SERVICE_SCHEDULER_INITIATED: &str = "ServiceSchedulerInitiated";
+    pub const TERMINATION_NOTICE: &str = "TerminationNotice";
+    pub const INFRASTRUCTURE_HEALTH: &str = "InfrastructureHealth";
+}
+
+/// Waiting reasons after which a container will not start without a change: the task fails to start.
+const FATAL_WAITING: &[(&str, &str)] = &[
+    ("ImagePullBackOff", "CannotPullContainerError"),
+    ("ErrImageNeverPull", "CannotPullContainerError"),
+    ("InvalidImageName", "CannotPullContainerError"),
+    ("CreateContainerConfigError", "ResourceInitializationError"),
+    ("CreateContainerError", "CannotCreateContainerError"),
+    ("RunContainerError", "CannotStartContainerError"),
+];
+
+/// Everything the lifecycle looks at.
+pub struct Observed<'a> {
+    pub task: &'a Task,
+    /// The task's pod; None once it is gone.
+    pub pod: Option<&'a Pod>,
+    pub containers: &'a [ContainerMeta],
+    /// Zone of the pod's node.
+    pub zone: Option<String>,
+    pub now: Timestamp,
+    /// How long a task may take to reach RUNNING before it fails to start.
+    pub start_timeout: Duration,
+    /// The task belongs to a Service (its stops are the scheduler's).
+    pub owned_by_service: bool,
+}
+
+/// What the lifecycle decided.
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    pub status: TaskStatus,
+    /// Delete the pod now: the task must stop and its containers still run.
+    pub stop_pod: bool,
+    /// Look again after this long even if nothing changes (a timeout or health deadline is pending).
+    pub recheck_after: Option<Duration>,
+}
+
+/// The state of one container in the pod.
+enum State<'a> {
+    Absent,
+    Waiting(&'a str, &'a str),
+    Running {
+        started: Option<Timestamp>,
+        ready: bool,
+        restarts: i32,
+    },
+    Terminated {
+        exit: i32,
+        reason: &'a str,
+        message: &'a str,
+        finished: Option<Timestamp>,
+    },
+}
+
+fn state_of<'a>(pod: &'a Pod, meta: &ContainerMeta) -> (State<'a>, Option<&'a PodContainerStatus>) {
+    let status = pod.status.as_ref();
+    let found = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .chain(status.and_then(|s| s.init_container_statuses.as_ref()))
+        .flatten()
+        .find(|c| c.name == meta.k8s_name);
+    let Some(cs) = found else {
+        return (State::Absent, None);
+    };
+    let st = cs.state.as_ref();
+    let state = if let Some(t) = st.and_then(|s| s.terminated.as_ref()) {
+        State::Terminated {
+            exit: t.exit_code,
+            reason: t.reason.as_deref().unwrap_or(""),
+            message: t.message.as_deref().unwrap_or(""),
+            finished: t.finished_at.as_ref().map(|t| t.0),
+        }
+    } else if let Some(r) = st.and_then(|s| s.running.as_ref()) {
+        State::Running {
+            started: r.started_at.as_ref().map(|t| t.0),
+            ready: cs.ready,
+            restarts: cs.restart_count,
+        }
+    } else if let Some(w) = st.and_then(|s| s.waiting.as_ref()) {
+        State::Waiting(
+            w.reason.as_deref().unwrap_or(""),
+            w.message.as_deref().unwrap_or(""),
+        )
+    } else {
+        State::Absent
+    };
+    (state, Some(cs))
+}
+
+/// Derives the task's status from its pod, and whether the pod must be stopped.
+pub fn observe(o: &Observed<'_>) -> Outcome {
+    let prev = o.task.status.clone().unwrap_or_default();
+    let mut s = prev.clone();
+    let mut recheck: Option<Duration> = None;
+    let mut wake = |at: Timestamp, now: Timestamp| {
+        let d =
+            Duration::try_from(at.duration_since(now)).unwrap_or_default() + Duration::from_secs(1);
+        recheck = Some(recheck.map_or(d, |r: Duration| r.min(d)));
+    };
+
+    s.observed_generation = o.task.metadata.generation;
+    s.desired_status = Some(match o.task.spec.desired_status {
+        DesiredStatus::Running if prev.stop_code.is_none() => RUNNING.to_string(),
+        _ => STOPPED.to_string(),
+    });
+    s.created_at = o.task.metadata.creation_timestamp.clone();
+    s.group = o.task.spec.group.clone().or(prev.group.clone());
+    s.started_by = o.task.spec.started_by.clone();
+
+    let Some(pod) = o.pod else {
+        return gone(o, s);
+    };
+    s.pod_name = Some(pod.name_any());
+    // The pod records what it was built from; it outlives any cached view of the Task.
+    if let Some(td) = pod.annotations().get(crate::labels::TASK_DEFINITION_REF) {
+        s.task_definition = Some(td.clone());
+    }
+    let node = pod.spec.as_ref().and_then(|p| p.node_name.clone());
+    s.container_instance = node.clone().or(prev.container_instance.clone());
+    s.availability_zone = o.zone.clone().or(prev.availability_zone.clone());
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|p| p.phase.as_deref())
+        .unwrap_or("Pending");
+    // Finished means no container runs any more: judged from the containers, because the phase alone
+    // can say Failed while other containers still run (fault injection does this).
+    let any_running = o
+        .containers
+        .iter()
+        .any(|m| matches!(state_of(pod, m).0, State::Running { .. }));
+    let terminal = matches!(phase, "Succeeded" | "Failed") && !any_running;
+    let pod_started = pod
+        .status
+        .as_ref()
+        .and_then(|p| p.start_time.as_ref())
+        .map(|t| t.0);
+    let created = o
+        .task
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(o.now, |t| t.0);
+
+    // Containers, in task definition order.
+    let mut views = Vec::new();
+    let mut all_regular_running = true;
+    let mut stop_cause: Option<(String, String)> = None;
+    let mut essential_exited = false;
+    for meta in o.containers {
+        let (state, cs) = state_of(pod, meta);
+        let was = prev.containers.iter().find(|c| c.name == meta.name);
+        let mut view = ContainerStatus {
+            name: meta.name.clone(),
+            image: pod_image(pod, &meta.k8s_name),
+            image_digest: cs.map(|c| c.image_id.clone()).filter(|d| !d.is_empty()),
+            runtime_id: cs
+                .and_then(|c| c.container_id.clone())
+                .filter(|d| !d.is_empty()),
+            essential: Some(meta.essential),
+            network_bindings: bindings(pod, &meta.k8s_name),
+            ..Default::default()
+        };
+        match &state {
+            State::Absent => view.last_status = Some(PENDING.to_string()),
+            State::Waiting(reason, message) => {
+                view.last_status = Some(PENDING.to_string());
+                if let Some((_, ecs)) = FATAL_WAITING.iter().find(|(k, _)| k == reason) {
+                    let text = format!("{ecs}: {message}");
+                    view.reason = Some(text.clone());
+                    stop_cause.get_or_insert((
+                        stop_code::TASK_FAILED_TO_START.to_string(),
+                        format!("{}: {text}", meta.name),
+                    ));
+                }
+            }
+            State::Running { .. } => view.last_status = Some(RUNNING.to_string()),
+            State::Terminated {
+                exit,
+                reason,
+                message,
+                ..
+            } => {
+                view.last_status = Some(STOPPED.to_string());
+                view.exit_code = Some(*exit);
+                view.reason = container_reason(reason, message);
+            }
+        }
+        // Health, from readiness (the translated health check) — never from restarts.
+        view.health_status = Some(match (&state, meta.unhealthy_after) {
+            (_, None) => UNKNOWN.to_string(),
+            (State::Running { ready: true, .. }, _) => HEALTHY.to_string(),
+            (State::Running { started, .. }, Some(limit)) => {
+                let was_healthy = was.and_then(|w| w.health_status.as_deref()) == Some(HEALTHY);
+                let deadline = started.map(|t| t + SignedDuration::from_secs(limit));
+                match deadline {
+                    _ if was_healthy => UNHEALTHY.to_string(),
+                    Some(d) if d <= o.now => UNHEALTHY.to_string(),
+                    Some(d) => {
+                        wake(d, o.now);
+                        UNKNOWN.to_string()
+                    }
+                    None => UNKNOWN.to_string(),
+                }
+            }
+            _ => was
+                .and_then(|w| w.health_status.clone())
+                .unwrap_or_else(|| UNKNOWN.to_string()),
+        });
+        match (meta.role.as_str(), &state) {
+            ("init", State::Terminated { exit, .. }) if *exit != 0 => {
+                stop_cause.get_or_insert((
+                    stop_code::TASK_FAILED_TO_START.to_string(),
+                    format!(
+                        "Container {} exited with code {exit} before the containers that depend on it could start",
+                        meta.name
+                    ),
+                ));
+            }
+            ("init", _) => {}
+            ("sidecar", State::Running { restarts, .. }) if *restarts > 0 && meta.essential => {
+                // A native sidecar is restarted by the kubelet; for ECS an essential container exited.
+                essential_exited = true;
+            }
+            (_, State::Terminated { .. }) if meta.essential => essential_exited = true,
+            (_, State::Terminated { .. }) => {}
+            ("regular", _) => all_regular_running &= matches!(state, State::Running { .. }),
+            _ => {}
+        }
+        // ECS startTimeout: a container waiting for its dependencies too long stops the task.
+        if let (Some(limit), Some(start)) = (meta.start_timeout, pod_started) {
+            if matches!(state, State::Absent | State::Waiting(..)) && prev.started_at.is_none() {
+                let deadline = start + SignedDuration::from_secs(limit);
+                if deadline <= o.now {
+                    stop_cause.get_or_insert((
+                        stop_code::TASK_FAILED_TO_START.to_string(),
+                        format!(
+                            "Container {} did not start within its startTimeout of {limit}s: its dependencies were not met",
+                            meta.name
+                        ),
+                    ));
+                } else {
+                    wake(deadline, o.now);
+                }
+            }
+        }
+        views.push(view);
+    }
+    if essential_exited || terminal {
+        stop_cause.get_or_insert((
+            stop_code::ESSENTIAL_CONTAINER_EXITED.to_string(),
+            "Essential container in task exited".to_string(),
+        ));
+    }
+    let scheduled = node.is_some();
+    let running = scheduled && !terminal && all_regular_running && !o.containers.is_empty();
+    if !running && prev.started_at.is_none() && stop_cause.is_none() {
+        let deadline = created + SignedDuration::try_from(o.start_timeout).unwrap_or_default();
+        if deadline <= o.now {
+            let why = if scheduled {
+                format!("Task did not start within {}s", o.start_timeout.as_secs())
+            } else {
+                format!(
+                    "Task could not be placed within {}s: {}",
+                    o.start_timeout.as_secs(),
+                    unschedulable_message(pod)
+                )
+            };
+            stop_cause = Some((stop_code::TASK_FAILED_TO_START.to_string(), why));
+        } else {
+            wake(deadline, o.now);
+        }
+    }
+    // A stop asked for (by the user or the service) or caused from outside comes first.
+    let deleting = pod.metadata.deletion_timestamp.is_some();
+    if o.task.spec.desired_status == DesiredStatus::Stopped {
+        stop_cause = Some(requested_stop(o));
+    } else if deleting {
+        stop_cause = Some(disruption(pod));
+    }
+    if prev.stop_code.is_none() {
+        if let Some((code, reason)) = stop_cause {
+            s.stop_code = Some(code);
+            s.stopped_reason = Some(reason);
+            s.stopping_at = Some(crate::time::now());
+            s.desired_status = Some(STOPPED.to_string());
+        }
+    }
+
+    let stopping = s.stop_code.is_some();
+    s.last_status = Some(
+        if stopping && terminal {
+            STOPPED
+        } else if stopping && deleting {
+            STOPPING
+        } else if stopping {
+            DEACTIVATING
+        } else if !scheduled {
+            PENDING
+        } else if running {
+            RUNNING
+        } else {
+            ACTIVATING
+        }
+        .to_string(),
+    );
+    if running && s.started_at.is_none() {
+        s.started_at = views
+            .iter()
+            .zip(o.containers)
+            .filter(|(_, m)| m.role == "regular")
+            .filter_map(|(_, m)| match state_of(pod, m).0 {
+                State::Running { started, .. } => started,
+                _ => None,
+            })
+            .max()
+            .map(Time)
+            .or_else(|| Some(crate::time::now()));
+    }
+    if scheduled && s.pull_started_at.is_none() {
+        s.pull_started_at = condition_time(pod, "PodScheduled");
+    }
+    if s.pull_stopped_at.is_none() {
+        s.pull_stopped_at = o
+            .containers
+            .iter()
+            .filter_map(|m| match state_of(pod, m).0 {
+                State::Running { started, .. } => started,
+                State::Terminated { .. } => None,
+                _ => None,
+            })
+            .min()
+            .map(Time);
+    }
+    if s.last_status.as_deref() == Some(STOPPED) {
+        s.execution_stopped_at = s.execution_stopped_at.clone().or_else(|| {
+            o.containers
+                .iter()
+                .filter_map(|m| match state_of(pod, m).0 {
+                    State::Terminated { finished, .. } => finished,
+                    _ => None,
+                })
+                .max()
+                .map(Time)
+        });
+        s.stopped_at = s.stopped_at.clone().or_else(|| Some(crate::time::now()));
+    }
+    s.health_status = Some(task_health(&views));
+    s.containers = views;
+    finish(o, &prev, &mut s);
+    Outcome {
+        stop_pod: stopping && !terminal && !deleting,
+        recheck_after: if stopping { None } else { recheck },
+        status: s,
+    }
+}
+
+/// The pod is gone: the task is STOPPED (for an honest reason when it was not ours to stop).
+fn gone(o: &Observed<'_>, mut s: TaskStatus) -> Outcome {
+    let prev = o.task.status.clone().unwrap_or_default();
+    if s.stop_code.is_none() {
+        let (code, reason) = if o.task.spec.desired_status == DesiredStatus::Stopped {
+            requested_stop(o)
+        } else if prev.started_at.is_none() {
+            (
+                stop_code::TASK_FAILED_TO_START.to_string(),
+                "Task pod was deleted before the task started".to_string(),
+            )
+        } else {
+            (
+                stop_code::USER_INITIATED.to_string(),
+                "Task pod was deleted outside ecs-operator".to_string(),
+            )
+        };
+        s.stop_code = Some(code);
+        s.stopped_reason = Some(reason);
+        s.stopping_at = Some(crate::time::now());
+    }
+    s.last_status = Some(STOPPED.to_string());
+    s.desired_status = Some(STOPPED.to_string());
+    for c in &mut s.containers {
+        if c.last_status.as_deref() != Some(STOPPED) {
+            c.last_status = Some(STOPPED.to_string());
+        }
+    }
+    s.stopped_at = s.stopped_at.clone().or_else(|| Some(crate::time::now()));
+    s.execution_stopped_at = s
+        .execution_stopped_at
+        .clone()
+        .or_else(|| s.stopped_at.clone());
+    finish(o, &prev, &mut s);
+    Outcome {
+        status: s,
+        stop_pod: false,
+        recheck_after: None,
+    }
+}
+
+/// Version and the Ready condition, common to every outcome.
+fn finish(o: &Observed<'_>, prev: &TaskStatus, s: &mut TaskStatus) {
+    if s.last_status != prev.last_status {
+        s.version = Some(prev.version.unwrap_or(0) + 1);
+    }
+    let last = s.last_status.clone().unwrap_or_default();
+    let unhealthy = s.health_status.as_deref() == Some(UNHEALTHY);
+    let (ready, reason, message) = match last.as_str() {
+        RUNNING if unhealthy => (
+            false,
+            "Unhealthy".to_string(),
+            "an essential container is UNHEALTHY".to_string(),
+        ),
+        RUNNING => (
+            true,
+            "Running".to_string(),
+            "the task is RUNNING".to_string(),
+        ),
+        STOPPED | STOPPING | DEACTIVATING => (
+            false,
+            s.stop_code.clone().unwrap_or_else(|| "Stopped".to_string()),
+            s.stopped_reason.clone().unwrap_or_default(),
+        ),
+        other => (false, pascal(other), format!("the task is {other}")),
+    };
+    conditions::set(
+        &mut s.conditions,
+        "Ready",
+        ready,
+        &reason,
+        message,
+        o.task.metadata.generation,
+    );
+}
+
+fn requested_stop(o: &Observed<'_>) -> (String, String) {
+    let code = if o.owned_by_service {
+        stop_code::SERVICE_SCHEDULER_INITIATED
+    } else {
+        stop_code::USER_INITIATED
+    };
+    let reason = o
+        .task
+        .spec
+        .reason
+        .clone()
+        .unwrap_or_else(|| "Task stopped by user".to_string());
+    (code.to_string(), reason)
+}
+
+/// Why a pod we did not delete is terminating, from its DisruptionTarget condition.
+fn disruption(pod: &Pod) -> (String, String) {
+    let target = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True");
+    let detail = target.and_then(|c| c.message.clone()).unwrap_or_default();
+    match target.and_then(|c| c.reason.as_deref()) {
+        Some("DeletionByTaintManager") | Some("DeletionByPodGC") => (
+            stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+            format!("Task stopped because its node is unavailable: {detail}"),
+        ),
+        Some("TerminationByKubelet") => (
+            stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+            format!("Task stopped by the node: {detail}"),
+        ),
+        Some("EvictionByEvictionAPI") | Some("PreemptionByScheduler") => (
+            stop_code::TERMINATION_NOTICE.to_string(),
+            format!("Task evicted: {detail}"),
+        ),
+        _ => (
+            stop_code::USER_INITIATED.to_string(),
+            "Task pod was deleted outside ecs-operator".to_string(),
+        ),
+    }
+}
+
+/// ECS words for a container's exit.
+fn container_reason(reason: &str, message: &str) -> Option<String> {
+    match reason {
+        "OOMKilled" => Some("OutOfMemoryError: Container killed due to memory usage".to_string()),
+        "" | "Completed" | "Error" if message.is_empty() => None,
+        _ if message.is_empty() => Some(reason.to_string()),
+        _ => Some(format!("{reason}: {message}")),
+    }
+}
+
+/// Task health from its essential containers (ECS rule).
+fn task_health(views: &[ContainerStatus]) -> String {
+    let essential: Vec<_> = views
+        .iter()
+        .filter(|v| v.essential == Some(true))
+        .map(|v| v.health_status.as_deref().unwrap_or(UNKNOWN))
+        .collect();
+    if essential.contains(&UNHEALTHY) {
+        UNHEALTHY
+    } else if essential.contains(&UNKNOWN) || essential.is_empty() {
+        UNKNOWN
+    } else {
+        HEALTHY
+    }
+    .to_string()
+}
+
+fn unschedulable_message(pod: &Pod) -> String {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| "no node met all of its requirements".to_string())
+}
+
+fn condition_time(pod: &Pod, type_: &str) -> Option<Time> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")?
+        .last_transition_time
+        .clone()
+}
+
+fn pod_image(pod: &Pod, k8s_name: &str) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == k8s_name)
+        .and_then(|c| c.image.clone())
+}
+
+fn bindings(pod: &Pod, k8s_name: &str) -> Vec<NetworkBinding> {
+    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .filter(|c| c.name == k8s_name)
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| NetworkBinding {
+            bind_ip: ip.clone(),
+            container_port: Some(p.container_port),
+            host_port: p.host_port,
+            protocol: Some(p.protocol.as_deref().unwrap_or("TCP").to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+fn pascal(status: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in status.chars().enumerate() {
+        out.push(if i == 0 { c } else { c.to_ascii_lowercase() });
+    }
+    out
+}

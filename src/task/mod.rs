@@ -1,0 +1,466 @@
+//! The Task controller: one pod per task, the ECS lifecycle in status, ECS stop rules. A stopped task
+//! is never restarted or replaced; stopped standalone tasks are deleted after the retention period.
+
+pub mod build;
+pub mod lifecycle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::api::task::DesiredStatus;
+use crate::api::{Service, Task, TaskDefinition, TaskStatus};
+use crate::context::Context;
+use crate::error::{Error, is_conflict, is_not_found};
+use crate::labels;
+use crate::task_definition::revision::TaskDefinitionRef;
+use crate::task_definition::status::INACTIVE;
+use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
+
+/// Field manager of the status this controller writes.
+const STATUS_MANAGER: &str = "ecs-operator/task-status";
+
+/// Runs the controller for `tasks` (one namespace, or all) until `shutdown` resolves.
+pub async fn run(
+    tasks: Api<Task>,
+    pods: Api<Pod>,
+    task_definitions: Api<TaskDefinition>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::new(tasks, watcher::Config::default());
+    let store = controller.store();
+    tokio::spawn(watch_cache(store.clone(), ctx.clone()));
+    controller
+        .owns(
+            pods,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        // A task waiting for its task definition starts as soon as the definition (or a revision) appears.
+        .watches(task_definitions, watcher::Config::default(), move |td| {
+            let family = td.name_any();
+            let ns = td.namespace();
+            store
+                .state()
+                .into_iter()
+                .filter(move |t| {
+                    t.namespace() == ns
+                        && TaskDefinitionRef::parse(&t.spec.task_definition)
+                            .is_some_and(|r| r.family == family)
+                        && t.status
+                            .as_ref()
+                            .and_then(|s| s.pod_name.as_ref())
+                            .is_none()
+                })
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |task, ctx| async move {
+                let metrics = &ctx.admin.metrics;
+                metrics
+                    .measure("task", Error::category, reconcile(task, ctx.clone()))
+                    .await
+            },
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Marks the cache synced once, then keeps the tasks-by-lastStatus gauge current.
+async fn watch_cache(store: kube::runtime::reflector::Store<Task>, ctx: Arc<Context>) {
+    if store.wait_until_ready().await.is_err() {
+        return;
+    }
+    ctx.cache_synced();
+    loop {
+        let mut counts = std::collections::BTreeMap::<String, i64>::new();
+        for t in store.state() {
+            let state = t
+                .status
+                .as_ref()
+                .and_then(|s| s.last_status.clone())
+                .unwrap_or_else(|| PROVISIONING.to_string());
+            *counts.entry(state).or_default() += 1;
+        }
+        crate::admin::Metrics::set_states(&ctx.admin.metrics.tasks, counts);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+fn error_policy(task: Arc<Task>, error: &Error, _: Arc<Context>) -> Action {
+    warn!(task = %task.name_any(), category = error.category(), %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    // Decide on a fresh read: the cache can lag this controller's own last status write, and deciding
+    // from it could rewrite a recorded stop cause or forget the pod was already created.
+    let tasks: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(task) = tasks.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let prev = task.status.clone().unwrap_or_default();
+
+    if prev.last_status.as_deref() == Some(STOPPED) {
+        return retain_or_delete(&task, &ctx).await;
+    }
+
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pod = pods.get_opt(&name).await?.filter(|p| owned_by(p, &task));
+    let had_pod = prev.pod_name.is_some();
+
+    if pod.is_none() && !had_pod {
+        return start(&task, &ctx, &pods).await;
+    }
+
+    let containers = pod.as_ref().map(build::containers_of).unwrap_or_default();
+    let zone = pod
+        .as_ref()
+        .and_then(|p| p.spec.as_ref()?.node_name.clone())
+        .and_then(|n| ctx.zone_of(&n));
+    let outcome = lifecycle::observe(&Observed {
+        task: &task,
+        pod: pod.as_ref(),
+        containers: &containers,
+        zone,
+        now: k8s_openapi::jiff::Timestamp::now(),
+        start_timeout: ctx.config.start_timeout,
+        owned_by_service: owned_by_service(&task),
+    });
+    if outcome.stop_pod
+        && let Some(pod) = &pod
+    {
+        // The grace period is the pod's terminationGracePeriodSeconds: ECS stopTimeout.
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: pod.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match pods.delete(&name, &dp).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    write_status(&task, &ctx, &prev, outcome.status).await?;
+    Ok(match outcome.recheck_after {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+/// Resolves the task definition and creates the pod — or explains, in a condition, why it cannot.
+async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Error> {
+    let prev = task.status.clone().unwrap_or_default();
+    let mut status = TaskStatus {
+        last_status: Some(PROVISIONING.to_string()),
+        created_at: task.metadata.creation_timestamp.clone(),
+        started_by: task.spec.started_by.clone(),
+        observed_generation: task.metadata.generation,
+        conditions: prev.conditions.clone(),
+        version: prev.version,
+        ..Default::default()
+    };
+    if task.spec.desired_status == DesiredStatus::Stopped {
+        let outcome = lifecycle::observe(&Observed {
+            task,
+            pod: None,
+            containers: &[],
+            zone: None,
+            now: k8s_openapi::jiff::Timestamp::now(),
+            start_timeout: ctx.config.start_timeout,
+            owned_by_service: owned_by_service(task),
+        });
+        write_status(task, ctx, &prev, outcome.status).await?;
+        return Ok(Action::await_change());
+    }
+
+    let resolved = match resolve(task, ctx).await? {
+        Ok(resolved) => resolved,
+        Err((reason, message)) => {
+            // Waiting, not failed: the definition may be applied after the task (GitOps order).
+            crate::conditions::set(
+                &mut status.conditions,
+                "Ready",
+                false,
+                reason,
+                &message,
+                task.metadata.generation,
+            );
+            write_status(task, ctx, &prev, status).await?;
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+    };
+    let (family, revision, spec) = resolved;
+    status.task_definition = Some(format!("{family}:{revision}"));
+    status.group = Some(build::group_of(task, &family));
+    status.cpu = task
+        .spec
+        .overrides
+        .as_ref()
+        .and_then(|o| o.cpu.clone())
+        .or(spec.cpu.clone());
+    status.memory = task
+        .spec
+        .overrides
+        .as_ref()
+        .and_then(|o| o.memory.clone())
+        .or(spec.memory.clone());
+
+    let (pod, _) = match build::build_pod(task, &family, revision, &spec) {
+        Ok(built) => built,
+        Err(why) => {
+            status.stop_code = Some(stop_code::TASK_FAILED_TO_START.to_string());
+            status.stopped_reason = Some(format!(
+                "Task definition {family}:{revision} cannot run on Kubernetes: {why}"
+            ));
+            status.last_status = Some(STOPPED.to_string());
+            status.desired_status = Some(STOPPED.to_string());
+            status.stopped_at = Some(crate::time::now());
+            crate::conditions::set(
+                &mut status.conditions,
+                "Ready",
+                false,
+                stop_code::TASK_FAILED_TO_START,
+                status.stopped_reason.clone().unwrap_or_default(),
+                task.metadata.generation,
+            );
+            write_status(task, ctx, &prev, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => {
+            info!(task = %task.name_any(), taskdefinition = %format!("{family}:{revision}"), "pod created")
+        }
+        // Deterministic name: the pod exists already (a stale cache replayed this step).
+        Err(e) if is_conflict(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    status.pod_name = pod.metadata.name.clone();
+    status.desired_status = Some(lifecycle::RUNNING.to_string());
+    crate::conditions::set(
+        &mut status.conditions,
+        "Ready",
+        false,
+        "Provisioning",
+        format!("pod created for {family}:{revision}"),
+        task.metadata.generation,
+    );
+    write_status(task, ctx, &prev, status).await?;
+    Ok(Action::await_change())
+}
+
+type Resolved = (String, i64, crate::api::TaskDefinitionSpec);
+
+/// `family` → its latest ACTIVE revision; `family:N` → revision N, refused when INACTIVE. Only the
+/// task's own namespace is looked at.
+async fn resolve(
+    task: &Task,
+    ctx: &Context,
+) -> Result<Result<Resolved, (&'static str, String)>, Error> {
+    let ns = task.namespace().unwrap_or_default();
+    let Some(reference) = TaskDefinitionRef::parse(&task.spec.task_definition) else {
+        return Ok(Err((
+            "InvalidTaskDefinition",
+            format!(
+                "taskDefinition {:?} is not 'family' or 'family:revision'",
+                task.spec.task_definition
+            ),
+        )));
+    };
+    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(td) = api.get_opt(&reference.family).await? else {
+        return Ok(Err((
+            "TaskDefinitionNotFound",
+            format!("task definition {reference} not found in namespace {ns}"),
+        )));
+    };
+    let status = td.status.clone().unwrap_or_default();
+    let revision = match reference.revision {
+        Some(r) => r,
+        None => match status.latest_active_revision {
+            Some(r) => r,
+            None if status.latest_revision.is_some() => {
+                return Ok(Err((
+                    "TaskDefinitionInactive",
+                    format!(
+                        "task definition {reference} has no ACTIVE revision: every revision is deregistered"
+                    ),
+                )));
+            }
+            None => {
+                return Ok(Err((
+                    "TaskDefinitionNotRegistered",
+                    format!("task definition {reference} has no registered revision yet"),
+                )));
+            }
+        },
+    };
+    if status
+        .revisions
+        .iter()
+        .any(|r| r.revision == revision && r.status == INACTIVE)
+    {
+        return Ok(Err((
+            "TaskDefinitionInactive",
+            format!(
+                "task definition {}:{revision} is INACTIVE (deregistered): new tasks cannot use it",
+                reference.family
+            ),
+        )));
+    }
+    match crate::task_definition::registered_spec(ctx, &ns, &reference.family, revision).await? {
+        Some(spec) => Ok(Ok((reference.family, revision, spec))),
+        None => Ok(Err((
+            "TaskDefinitionNotFound",
+            format!(
+                "task definition {}:{revision} not found in namespace {ns}",
+                reference.family
+            ),
+        ))),
+    }
+}
+
+/// Writes the status when it changed (never otherwise), and publishes events for transitions.
+async fn write_status(
+    task: &Task,
+    ctx: &Context,
+    prev: &TaskStatus,
+    status: TaskStatus,
+) -> Result<(), Error> {
+    if task.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    events(task, ctx, prev, &status).await;
+    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": Task::api_version(&()),
+        "kind": Task::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &task.name_any(),
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStatus) {
+    let ready =
+        |s: &TaskStatus| crate::conditions::get(&s.conditions, "Ready").map(|c| c.reason.clone());
+    let mut publish = Vec::new();
+    if status.last_status != prev.last_status {
+        match status.last_status.as_deref() {
+            Some(lifecycle::RUNNING) => publish.push((
+                EventType::Normal,
+                "Running",
+                format!(
+                    "task {} is RUNNING ({})",
+                    task.name_any(),
+                    status.task_definition.clone().unwrap_or_default()
+                ),
+            )),
+            Some(STOPPED) => publish.push((
+                if status.stop_code.as_deref() == Some(stop_code::TASK_FAILED_TO_START) {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                "Stopped",
+                format!(
+                    "task {} STOPPED ({}): {}",
+                    task.name_any(),
+                    status.stop_code.clone().unwrap_or_default(),
+                    status.stopped_reason.clone().unwrap_or_default()
+                ),
+            )),
+            _ => {}
+        }
+    }
+    if let Some(c) = crate::conditions::get(&status.conditions, "Ready")
+        && status.last_status.as_deref() == Some(PROVISIONING)
+        && c.status == "False"
+        && ready(status) != ready(prev)
+        && c.reason.starts_with("TaskDefinition")
+    {
+        publish.push((
+            EventType::Warning,
+            "TaskDefinitionUnavailable",
+            c.message.clone(),
+        ));
+    }
+    for (type_, reason, note) in publish {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.task_events.publish(&event, &task.object_ref(&())).await {
+            warn!(error = %e, "cannot publish event");
+        }
+    }
+}
+
+/// Stopped standalone tasks are kept for the retention period (ECS: at least one hour), then deleted.
+/// A service's stopped tasks are the service's to clean up.
+async fn retain_or_delete(task: &Task, ctx: &Context) -> Result<Action, Error> {
+    if owned_by_service(task) {
+        return Ok(Action::await_change());
+    }
+    let stopped = task
+        .status
+        .as_ref()
+        .and_then(|s| s.stopped_at.as_ref())
+        .map(|t| t.0)
+        .unwrap_or_else(k8s_openapi::jiff::Timestamp::now);
+    let age = Duration::try_from(k8s_openapi::jiff::Timestamp::now().duration_since(stopped))
+        .unwrap_or_default();
+    let retention = ctx.config.stopped_task_retention;
+    if age < retention {
+        return Ok(Action::requeue(retention - age + Duration::from_secs(1)));
+    }
+    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    match api
+        .delete(&task.name_any(), &DeleteParams::background())
+        .await
+    {
+        Ok(_) => info!(task = %task.name_any(), "stopped task deleted after its retention period"),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Action::await_change())
+}
+
+fn owned_by(pod: &Pod, task: &Task) -> bool {
+    pod.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == task.meta().uid.as_ref())
+}
+
+fn owned_by_service(task: &Task) -> bool {
+    task.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.kind == Service::kind(&()))
+}

@@ -1,0 +1,255 @@
+//! The TaskDefinition controller: registers a new immutable revision for every spec change and keeps
+//! the status (revisions, ACTIVE/INACTIVE, fields not honoured) up to date.
+
+pub mod revision;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::api::{TaskDefinition, TaskDefinitionSpec};
+use crate::context::Context;
+use crate::error::{Error, is_conflict};
+use crate::labels;
+use revision::{object_name, parse_inactive, spec_hash};
+
+/// Field manager of the status this controller writes.
+const STATUS_MANAGER: &str = "ecs-operator/taskdefinition-status";
+/// Annotation on a ControllerRevision: the spec hash it was registered with.
+const HASH: &str = "ecs.operator.dev/spec-hash";
+
+/// Runs the controller for `api` (one namespace, or all) until `shutdown` resolves.
+pub async fn run(
+    api: Api<TaskDefinition>,
+    revisions: Api<ControllerRevision>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::new(api, watcher::Config::default());
+    let store = controller.store();
+    let synced = ctx.clone();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            synced.cache_synced();
+        }
+    });
+    controller
+        .owns(
+            revisions,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |td, ctx| async move {
+                let metrics = &ctx.admin.metrics;
+                metrics
+                    .measure(
+                        "taskdefinition",
+                        Error::category,
+                        reconcile(td, ctx.clone()),
+                    )
+                    .await
+            },
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+fn error_policy(td: Arc<TaskDefinition>, error: &Error, _: Arc<Context>) -> Action {
+    warn!(taskdefinition = %td.name_any(), category = error.category(), %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = td.namespace().unwrap_or_default();
+    let family = td.name_any();
+    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ns);
+    let list = api
+        .list(&ListParams::default().labels(&format!("{}={family}", labels::TASK_DEFINITION)))
+        .await?;
+    let mut registered: Vec<ControllerRevision> = list
+        .items
+        .into_iter()
+        .filter(|r| {
+            r.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == td.meta().uid.as_ref())
+        })
+        .collect();
+    registered.sort_by_key(|r| r.revision);
+
+    let hash = spec_hash(&td.spec);
+    let latest_hash = registered
+        .last()
+        .and_then(|r| r.annotations().get(HASH).cloned());
+    if latest_hash.as_deref() != Some(hash.as_str()) {
+        // Numbers are never reused: the high-water mark is the larger of what status recorded and what
+        // exists (a deleted ControllerRevision must not free its number).
+        let high = td
+            .status
+            .as_ref()
+            .and_then(|s| s.latest_revision)
+            .unwrap_or(0)
+            .max(registered.last().map_or(0, |r| r.revision));
+        let next = high + 1;
+        match api
+            .create(&PostParams::default(), &revision_object(&td, next, &hash)?)
+            .await
+        {
+            Ok(created) => {
+                info!(taskdefinition = %family, revision = next, "registered");
+                publish(
+                    &ctx,
+                    &td,
+                    EventType::Normal,
+                    "Registered",
+                    format!("registered task definition {family}:{next}"),
+                )
+                .await;
+                registered.push(created);
+            }
+            // Someone (a previous run) registered it already: read it back on the next pass.
+            Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let revisions: Vec<_> = registered
+        .iter()
+        .map(|r| (r.revision, r.metadata.creation_timestamp.clone()))
+        .collect();
+    let not_honoured = crate::translate::not_honoured(&td.spec);
+    let invalid = crate::translate::translate(&td.spec, None)
+        .err()
+        .map(|e| e.to_string());
+    let status = status::compute(
+        &td,
+        status::Registered {
+            revisions: &revisions,
+            inactive: parse_inactive(
+                td.annotations()
+                    .get(labels::INACTIVE_REVISIONS)
+                    .map(String::as_str),
+            ),
+            not_honoured,
+            invalid,
+        },
+    );
+    let prev = td.status.clone().unwrap_or_default();
+    if prev.not_honoured != status.not_honoured && !status.not_honoured.is_empty() {
+        let fields: Vec<_> = status
+            .not_honoured
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        publish(
+            &ctx,
+            &td,
+            EventType::Warning,
+            "NotHonoured",
+            format!(
+                "accepted but not honoured on Kubernetes (see status.notHonoured): {}",
+                fields.join(", ")
+            ),
+        )
+        .await;
+    }
+    let prev_ready = crate::conditions::get(&prev.conditions, "Ready").map(|c| c.reason.clone());
+    let ready = crate::conditions::get(&status.conditions, "Ready").cloned();
+    if let Some(ready) =
+        ready.filter(|r| r.status == "False" && Some(&r.reason) != prev_ready.as_ref())
+    {
+        publish(&ctx, &td, EventType::Warning, &ready.reason, ready.message).await;
+    }
+    if td.status.as_ref() != Some(&status) {
+        let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = serde_json::json!({
+            "apiVersion": TaskDefinition::api_version(&()),
+            "kind": TaskDefinition::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &family,
+            &PatchParams::apply(STATUS_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    Ok(Action::await_change())
+}
+
+fn revision_object(
+    td: &TaskDefinition,
+    revision: i64,
+    hash: &str,
+) -> Result<ControllerRevision, Error> {
+    let family = td.name_any();
+    let owner = td
+        .controller_owner_ref(&())
+        .expect("a stored object has a uid");
+    Ok(ControllerRevision {
+        metadata: ObjectMeta {
+            name: Some(object_name(&family, revision)),
+            namespace: td.namespace(),
+            labels: Some(BTreeMap::from([
+                (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+                (labels::TASK_DEFINITION.to_string(), family.clone()),
+            ])),
+            annotations: Some(BTreeMap::from([(HASH.to_string(), hash.to_string())])),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        revision,
+        data: Some(RawExtension(serde_json::json!({ "spec": td.spec }))),
+    })
+}
+
+/// Reads the spec registered as `family:revision` in `ns`.
+pub async fn registered_spec(
+    ctx: &Context,
+    ns: &str,
+    family: &str,
+    revision: i64,
+) -> Result<Option<TaskDefinitionSpec>, Error> {
+    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(object) = api.get_opt(&object_name(family, revision)).await? else {
+        return Ok(None);
+    };
+    let data = object.data.map(|d| d.0).unwrap_or_default();
+    serde_json::from_value(data["spec"].clone())
+        .map(Some)
+        .map_err(|source| Error::Decode {
+            what: format!("revision {family}:{revision}"),
+            source,
+        })
+}
+
+async fn publish(ctx: &Context, td: &TaskDefinition, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Register".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx
+        .task_definition_events
+        .publish(&event, &td.object_ref(&()))
+        .await
+    {
+        warn!(error = %e, "cannot publish event");
+    }
+}

@@ -1,0 +1,461 @@
+//! Tasks on the local control plane: one pod per task, the ECS lifecycle in status, ECS stop rules.
+
+mod support;
+
+use ecs_operator::api::{Task, TaskDefinition};
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::{
+    Operator, TestNamespace, client, install_crds, make_container_exit, wait_for, wait_gone,
+};
+
+fn task_definition(name: &str, spec: serde_json::Value) -> TaskDefinition {
+    serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .unwrap()
+}
+
+fn task(name: &str, spec: serde_json::Value) -> Task {
+    serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .unwrap()
+}
+
+fn web_spec() -> serde_json::Value {
+    json!({"containerDefinitions": [
+        {"name": "web", "image": "nginx:1.27", "entryPoint": ["nginx"], "command": ["-g", "daemon off;"],
+         "cpu": 512, "memory": 256, "memoryReservation": 128,
+         "environment": [{"name": "MODE", "value": "prod"}],
+         "portMappings": [{"containerPort": 80, "name": "http"}],
+         "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/"], "interval": 10, "timeout": 3, "retries": 2}},
+        {"name": "logs", "image": "busybox:1.37", "essential": false, "command": ["sleep", "infinity"]}
+    ]})
+}
+
+fn last_status(t: Option<&Task>) -> Option<String> {
+    t?.status.as_ref()?.last_status.clone()
+}
+
+fn is(status: &'static str) -> impl Fn(Option<&Task>) -> bool {
+    move |t| last_status(t).as_deref() == Some(status)
+}
+
+fn ready_reason(t: Option<&Task>, reason: &'static str) -> bool {
+    t.and_then(|t| t.status.as_ref())
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.reason == reason)
+}
+
+struct Setup {
+    ns: TestNamespace,
+    tds: Api<TaskDefinition>,
+    tasks: Api<Task>,
+    pods: Api<Pod>,
+    _operator: Operator,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start(&client, &ns.name);
+    Setup {
+        tds: ns.api(),
+        tasks: ns.api(),
+        pods: ns.api(),
+        ns,
+        _operator: operator,
+    }
+}
+
+impl Setup {
+    async fn registered(&self, name: &str, spec: serde_json::Value, revision: i64) {
+        self.tds
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(task_definition(name, spec)),
+            )
+            .await
+            .unwrap();
+        wait_for(&self.tds, name, move |td: Option<&TaskDefinition>| {
+            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
+        })
+        .await;
+    }
+
+    async fn run(&self, name: &str, spec: serde_json::Value) -> Task {
+        self.tasks
+            .create(&PostParams::default(), &task(name, spec))
+            .await
+            .unwrap();
+        wait_for(&self.tasks, name, is("RUNNING")).await
+    }
+}
+
+#[tokio::test]
+async fn task_reaches_running_and_reports_its_zone() {
+    let s = setup("task-running").await;
+    s.registered("web", web_spec(), 1).await;
+    let t = s.run("web-1", json!({"taskDefinition": "web"})).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.task_definition.as_deref(), Some("web:1"));
+    assert_eq!(st.desired_status.as_deref(), Some("RUNNING"));
+    assert_eq!(st.group.as_deref(), Some("family:web"));
+    let zone = st.availability_zone.expect("a zone");
+    assert!(zone.starts_with("us-east-1"), "{zone}");
+    assert!(st.started_at.is_some() && st.created_at.is_some());
+    assert_eq!(st.containers.len(), 2);
+    assert!(
+        st.containers
+            .iter()
+            .all(|c| c.last_status.as_deref() == Some("RUNNING"))
+    );
+    // The web container has a passing health check (kwok marks it ready); logs has none.
+    assert_eq!(st.containers[0].health_status.as_deref(), Some("HEALTHY"));
+    assert_eq!(st.health_status.as_deref(), Some("HEALTHY"));
+
+    let pod = s.pods.get("web-1").await.unwrap();
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Task", Some(true))
+    );
+    assert_eq!(
+        pod.spec.as_ref().unwrap().restart_policy.as_deref(),
+        Some("Never")
+    );
+    assert_eq!(
+        s.pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "one pod per task"
+    );
+}
+
+#[tokio::test]
+async fn the_pod_runs_what_the_task_definition_says() {
+    let s = setup("task-pod").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run(
+        "web-1",
+        json!({"taskDefinition": "web:1", "overrides": {"containerOverrides": [
+            {"name": "web", "environment": [{"name": "MODE", "value": "canary"}]}]}}),
+    )
+    .await;
+    let pod = s.pods.get("web-1").await.unwrap();
+    let spec = pod.spec.unwrap();
+    let web = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "web")
+        .expect("web container");
+    assert_eq!(
+        web.command.as_deref(),
+        Some(&["nginx".to_string()][..]),
+        "entryPoint → command"
+    );
+    assert_eq!(
+        web.args.as_deref(),
+        Some(&["-g".to_string(), "daemon off;".to_string()][..]),
+        "command → args"
+    );
+    let resources = web.resources.as_ref().unwrap();
+    assert_eq!(resources.requests.as_ref().unwrap()["cpu"].0, "500m");
+    assert_eq!(resources.requests.as_ref().unwrap()["memory"].0, "128Mi");
+    assert_eq!(resources.limits.as_ref().unwrap()["memory"].0, "256Mi");
+    let env = web.env.as_ref().unwrap();
+    assert_eq!(
+        env.iter()
+            .find(|e| e.name == "MODE")
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("canary")
+    );
+    let probe = web
+        .readiness_probe
+        .as_ref()
+        .expect("healthCheck → readinessProbe");
+    assert_eq!(probe.period_seconds, Some(10));
+    assert_eq!(probe.failure_threshold, Some(2));
+    assert_eq!(
+        probe.exec.as_ref().unwrap().command.as_deref().unwrap()[..2],
+        ["/bin/sh".to_string(), "-c".to_string()]
+    );
+    assert!(
+        web.liveness_probe.is_none(),
+        "ECS never restarts an unhealthy container in place"
+    );
+}
+
+#[tokio::test]
+async fn an_essential_container_exit_stops_the_task() {
+    let s = setup("task-essential").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    make_container_exit(&s.pods, "web-1", Some("web"), 3).await;
+    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(
+        st.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
+    let web = st.containers.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.exit_code, Some(3));
+    assert!(st.stopped_at.is_some() && st.stopping_at.is_some());
+    // The other containers were stopped with the pod, and the task is not replaced.
+    wait_gone(&s.pods, "web-1").await;
+    assert!(
+        s.pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_non_essential_container_exit_does_not_stop_the_task() {
+    let s = setup("task-nonessential").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    make_container_exit(&s.pods, "web-1", Some("logs"), 0).await;
+    let t = wait_for(&s.tasks, "web-1", |t: Option<&Task>| {
+        t.and_then(|t| t.status.as_ref())
+            .and_then(|s| s.containers.iter().find(|c| c.name == "logs"))
+            .is_some_and(|c| c.last_status.as_deref() == Some("STOPPED"))
+    })
+    .await;
+    let st = t.status.unwrap();
+    assert_eq!(st.last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(st.stop_code, None);
+    assert_eq!(
+        st.containers
+            .iter()
+            .find(|c| c.name == "logs")
+            .unwrap()
+            .exit_code,
+        Some(0)
+    );
+    assert!(s.pods.get_opt("web-1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn desired_status_stopped_stops_the_task_with_the_reason_given() {
+    let s = setup("task-stop").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    s.tasks
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"desiredStatus": "STOPPED", "reason": "maintenance window"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"));
+    assert_eq!(st.stopped_reason.as_deref(), Some("maintenance window"));
+    wait_gone(&s.pods, "web-1").await;
+}
+
+#[tokio::test]
+async fn a_deleted_pod_stops_the_task_and_it_is_not_replaced() {
+    let s = setup("task-podgone").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    s.pods
+        .delete("web-1", &DeleteParams::default())
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"));
+    assert!(
+        st.stopped_reason
+            .unwrap()
+            .contains("deleted outside ecs-operator")
+    );
+    // Give the controller every chance to (wrongly) recreate it: re-trigger a reconcile and look again.
+    s.tasks
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"poke": "1"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&s.tasks, "web-1", |t: Option<&Task>| {
+        t.is_some_and(|t| {
+            t.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("poke"))
+        })
+    })
+    .await;
+    let mut w = s.tasks.get("web-1").await.unwrap();
+    for _ in 0..3 {
+        w = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    }
+    assert_eq!(last_status(Some(&w)).as_deref(), Some("STOPPED"));
+    assert!(
+        s.pods.get_opt("web-1").await.unwrap().is_none(),
+        "a stopped task is never restarted"
+    );
+}
+
+#[tokio::test]
+async fn a_new_revision_does_not_touch_running_tasks() {
+    let s = setup("task-revision").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    let before = s.pods.get("web-1").await.unwrap();
+    let mut spec = web_spec();
+    spec["containerDefinitions"][0]["image"] = json!("nginx:1.28");
+    s.registered("web", spec, 2).await;
+    // New tasks naming the family get revision 2; the running one keeps revision 1 and its pod.
+    let t2 = s.run("web-2", json!({"taskDefinition": "web"})).await;
+    assert_eq!(t2.status.unwrap().task_definition.as_deref(), Some("web:2"));
+    let after = s.pods.get("web-1").await.unwrap();
+    assert_eq!(before.metadata.uid, after.metadata.uid);
+    assert_eq!(
+        after.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.27")
+    );
+    assert_eq!(
+        s.tasks
+            .get("web-1")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .task_definition
+            .as_deref(),
+        Some("web:1")
+    );
+    let revisions: Api<ControllerRevision> = s.ns.api();
+    let mut names: Vec<_> = revisions
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| (r.metadata.name.unwrap(), r.revision))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("web-1".to_string(), 1), ("web-2".to_string(), 2)]);
+}
+
+#[tokio::test]
+async fn an_inactive_revision_is_refused_for_new_tasks() {
+    let s = setup("task-inactive").await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web:1"})).await;
+    s.tds
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"ecs.operator.dev/inactive-revisions": "1"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&s.tds, "web", |td: Option<&TaskDefinition>| {
+        td.and_then(|t| t.status.as_ref())
+            .is_some_and(|s| s.revisions.first().is_some_and(|r| r.status == "INACTIVE"))
+    })
+    .await;
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &task("web-2", json!({"taskDefinition": "web:1"})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "web-2", |t: Option<&Task>| {
+        ready_reason(t, "TaskDefinitionInactive")
+    })
+    .await;
+    let ready = t
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("web:1 is INACTIVE"),
+        "{}",
+        ready.message
+    );
+    assert!(s.pods.get_opt("web-2").await.unwrap().is_none());
+    // The running task of the deregistered revision keeps running.
+    assert_eq!(
+        last_status(s.tasks.get("web-1").await.ok().as_ref()).as_deref(),
+        Some("RUNNING")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_task_definition_is_a_condition_and_other_tasks_keep_working() {
+    let s = setup("task-missing").await;
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &task("orphan", json!({"taskDefinition": "nope:3"})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "orphan", |t: Option<&Task>| {
+        ready_reason(t, "TaskDefinitionNotFound")
+    })
+    .await;
+    let ready = t
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("nope:3"),
+        "names the task definition: {}",
+        ready.message
+    );
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    // Applying the missing definition later starts the waiting task.
+    s.registered("nope", web_spec(), 1).await;
+    s.tasks
+        .patch(
+            "orphan",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"note": "unchanged spec"}}})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "orphan", |t: Option<&Task>| {
+        ready_reason(t, "TaskDefinitionNotFound") || last_status(t).as_deref() == Some("RUNNING")
+    })
+    .await;
+    // nope:3 does not exist (only revision 1 does): it keeps waiting, with the condition.
+    assert!(ready_reason(Some(&t), "TaskDefinitionNotFound"));
+}
