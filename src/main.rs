@@ -45,6 +45,9 @@ struct RunArgs {
     /// Log filter, e.g. `info` or `ecs_operator=debug,kube=info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// Kubeconfig file to use instead of $KUBECONFIG or the in-cluster configuration.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     admin_address: std::net::SocketAddr,
@@ -72,7 +75,7 @@ fn run(args: RunArgs) -> ExitCode {
     let admin_address = args.admin_address;
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
-        let client = match kube::Client::try_default().await {
+        let client = match client(args.kubeconfig.as_deref()).await {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(error = %e, "no Kubernetes configuration (KUBECONFIG or in-cluster)");
@@ -104,6 +107,17 @@ fn run(args: RunArgs) -> ExitCode {
         let _ = server.await;
         ExitCode::SUCCESS
     })
+}
+
+async fn client(
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<kube::Client, Box<dyn std::error::Error>> {
+    let Some(path) = kubeconfig else {
+        return Ok(kube::Client::try_default().await?);
+    };
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 fn main() -> ExitCode {

@@ -388,8 +388,8 @@ pub enum VersionConsistency {
 pub struct ContainerRestartPolicy {
     /// Whether the policy is on.
     pub enabled: bool,
-    /// Exit codes that do not trigger a restart. Not honoured by Kubernetes (which restarts on any exit
-    /// with restartPolicy Always); reported.
+    /// Exit codes that do not trigger a restart → a container restart rule restarting on every other
+    /// exit code (regular containers; reported as not honoured on sidecars, which always restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
     pub ignored_exit_codes: Option<Vec<i32>>,

@@ -34,6 +34,10 @@ pub struct ContainerMeta {
     /// ECS startTimeout: seconds the container may wait for its dependencies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timeout: Option<i64>,
+    /// The ECS container restartPolicy lets the kubelet restart it: a restart is not the container
+    /// stopping.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_in_place: bool,
 }
 
 /// A pod for `task`, running `family:revision` whose registered spec is `spec`.
@@ -69,11 +73,14 @@ pub fn build_pod(
                 .container_definitions
                 .iter()
                 .find(|d| d.name == c.ecs_name);
-            let unhealthy_after = def.and_then(|d| d.health_check.as_ref()).map(|h| {
-                i64::from(h.start_period.unwrap_or(0))
-                    + i64::from(h.interval.unwrap_or(30)) * i64::from(h.retries.unwrap_or(3))
-                    + i64::from(h.timeout.unwrap_or(5))
-            });
+            let unhealthy_after = def
+                .and_then(|d| d.health_check.as_ref())
+                .filter(|_| c.health_check)
+                .map(|h| {
+                    i64::from(h.start_period.unwrap_or(0))
+                        + i64::from(h.interval.unwrap_or(30)) * i64::from(h.retries.unwrap_or(3))
+                        + i64::from(h.timeout.unwrap_or(5))
+                });
             ContainerMeta {
                 name: c.ecs_name.clone(),
                 k8s_name: c.k8s_name.clone(),
@@ -86,6 +93,7 @@ pub fn build_pod(
                 .to_string(),
                 unhealthy_after,
                 start_timeout: c.start_timeout.map(i64::from),
+                restart_in_place: c.restart_in_place,
             }
         })
         .collect();

@@ -265,7 +265,9 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
                 ));
             }
             ("init", _) => {}
-            ("sidecar", State::Running { restarts, .. }) if *restarts > 0 && meta.essential => {
+            ("sidecar", State::Running { restarts, .. })
+                if *restarts > 0 && meta.essential && !meta.restart_in_place =>
+            {
                 // A native sidecar is restarted by the kubelet; for ECS an essential container exited.
                 essential_exited = true;
             }

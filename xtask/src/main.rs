@@ -5,9 +5,11 @@
 
 mod build;
 mod cluster;
+mod demo;
 mod gomod;
 mod pki;
 mod proc;
+mod test;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -69,14 +71,19 @@ fn main() -> anyhow::Result<()> {
                 }
                 print!("{}", info.env_lines());
             }
-            ClusterCommand::Down => cluster::down()?,
+            ClusterCommand::Down => {
+                if let Ok(info) = cluster::env() {
+                    demo::stop_operator(&info);
+                }
+                cluster::down()?
+            }
             ClusterCommand::Env => {
                 let info = cluster::env()?;
                 print!("{}", info.env_lines());
             }
         },
-        Command::Test => anyhow::bail!("`cargo xtask test` is not implemented yet"),
-        Command::Demo => anyhow::bail!("`cargo xtask demo` is not implemented yet"),
+        Command::Test => test::run()?,
+        Command::Demo => demo::run()?,
         Command::GoModUpdate { k8s, kwok, helm } => {
             let current = build::Versions::read()?;
             gomod::update(&build::Versions {

@@ -1,0 +1,182 @@
+//! `cargo xtask demo`: from nothing to ECS objects running on the local cluster — cluster up, CRDs
+//! installed, the operator running in the background, the examples applied, the result shown.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cluster::{self, ClusterInfo};
+use crate::proc;
+
+/// Where the demo's resources go.
+const NAMESPACE: &str = "ecs-demo";
+
+pub fn run() -> Result<()> {
+    let info = cluster::up()?;
+    let root = workspace_root();
+
+    eprintln!("==> building the operator");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--package",
+            "ecs-operator",
+            "--bin",
+            "ecs-operator",
+        ])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+
+    eprintln!("==> installing the CRDs");
+    kubectl(
+        &info,
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            &root.join("crds").display().to_string(),
+        ],
+    )?;
+    kubectl(
+        &info,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/taskdefinitions.ecs.operator.dev",
+            "crd/tasks.ecs.operator.dev",
+            "crd/services.ecs.operator.dev",
+        ],
+    )?;
+
+    eprintln!(
+        "==> starting the operator (log: {})",
+        log_path(&info).display()
+    );
+    stop_operator(&info);
+    let pid = proc::spawn_daemon(
+        &root.join("target/debug/ecs-operator"),
+        &[
+            "run".into(),
+            "--kubeconfig".into(),
+            info.kubeconfig.display().to_string(),
+            "--admin-address".into(),
+            "127.0.0.1:18080".into(),
+        ],
+        &log_path(&info),
+    )
+    .context("start the operator")?;
+    std::fs::write(pid_path(&info), pid.to_string())?;
+
+    eprintln!("==> applying examples/ into namespace {NAMESPACE}");
+    let _ = kubectl(&info, &["create", "namespace", NAMESPACE]);
+    kubectl(
+        &info,
+        &[
+            "apply",
+            "-n",
+            NAMESPACE,
+            "-f",
+            &root.join("examples").display().to_string(),
+        ],
+    )?;
+
+    eprintln!("==> waiting for the tasks to run");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = info
+            .kubectl()
+            .args([
+                "get",
+                "ecstask",
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.items[*].status.lastStatus}",
+            ])
+            .output()?;
+        let states = String::from_utf8_lossy(&out.stdout).to_string();
+        let states: Vec<&str> = states.split_whitespace().collect();
+        if !states.is_empty() && states.iter().all(|s| *s == "RUNNING" || *s == "STOPPED") {
+            break;
+        }
+        if Instant::now() > deadline {
+            eprintln!("(tasks not all RUNNING yet: {states:?}; see the operator log)");
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    for args in [
+        &["get", "ecs", "-n", NAMESPACE][..],
+        &["get", "ecstask", "-n", NAMESPACE, "-o", "wide"][..],
+        &[
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "wide",
+            "-L",
+            "ecs.operator.dev/task",
+        ][..],
+    ] {
+        println!("\n$ kubectl {}", args.join(" "));
+        let out = info.kubectl().args(args).output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!(
+        "\nThe operator runs in the background (log: {log}).\nTry it yourself:\n  {env}\n  kubectl get ecs -n {NAMESPACE}\n  kubectl patch ecstask report-2026-11 -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"desiredStatus\":\"STOPPED\",\"reason\":\"done\"}}}}'\nStop everything with: cargo xtask cluster down",
+        log = log_path(&info).display(),
+        env = info
+            .env_lines()
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n  "),
+    );
+    Ok(())
+}
+
+/// Stops the operator a demo started, if any (`cluster down` calls this too).
+pub fn stop_operator(info: &ClusterInfo) {
+    let Ok(pid) = std::fs::read_to_string(pid_path(info)) else {
+        return;
+    };
+    if let Ok(pid) = pid.trim().parse::<u32>() {
+        let binary = workspace_root().join("target/debug/ecs-operator");
+        proc::stop_all(
+            &[("ecs-operator".into(), pid, binary.as_path())],
+            Duration::from_secs(10),
+        );
+    }
+    let _ = std::fs::remove_file(pid_path(info));
+}
+
+fn kubectl(info: &ClusterInfo, args: &[&str]) -> Result<()> {
+    let status = info.kubectl().args(args).status()?;
+    if !status.success() {
+        bail!("kubectl {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn log_path(info: &ClusterInfo) -> PathBuf {
+    info.state_dir.join("operator.log")
+}
+
+fn pid_path(info: &ClusterInfo) -> PathBuf {
+    info.state_dir.join("operator.pid")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
