@@ -241,7 +241,7 @@ pub fn ensure_binaries() -> Result<PathBuf> {
         "building cluster binaries into {} ({version})",
         bin.display()
     );
-    eprintln!("a cold build takes about 20 minutes on 2 cores; later runs reuse this directory");
+    eprintln!("a cold build takes about 16 minutes on 2 cores; later runs reuse this directory");
     let start = Instant::now();
     for build in go_builds()? {
         run_go_build(&go, &build, &bin)?;
