@@ -10,6 +10,7 @@ pub mod crd;
 pub mod error;
 pub mod import;
 pub mod labels;
+pub mod leader;
 pub mod placement;
 pub mod run;
 pub mod task;

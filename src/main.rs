@@ -48,6 +48,21 @@ struct RunArgs {
     /// Kubeconfig file to use instead of $KUBECONFIG or the in-cluster configuration.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Run the controllers only while holding a coordination Lease (for several replicas).
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "ecs-operator")]
+    lease_name: String,
+    /// Namespace of the leader Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Seconds a leader lease is valid without renewal.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// Seconds before expiry at which the leader renews its lease.
+    #[arg(long, default_value_t = 5)]
+    lease_grace_seconds: u64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     admin_address: std::net::SocketAddr,
@@ -102,10 +117,35 @@ fn run(args: RunArgs) -> ExitCode {
             }
         };
         let stop = futures::FutureExt::shared(futures::FutureExt::boxed(stop));
-        let server = tokio::spawn(ecs_operator::admin::serve(listener, admin, stop.clone()));
-        ecs_operator::run::run(client, options, stop).await;
+        let server = tokio::spawn(ecs_operator::admin::serve(listener, admin.clone(), stop.clone()));
+        let code = if args.leader_election {
+            let election = ecs_operator::leader::Election {
+                lease_name: args.lease_name,
+                namespace: args.lease_namespace,
+                identity: std::env::var("POD_NAME")
+                    .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
+                duration_seconds: args.lease_duration_seconds,
+                grace_seconds: args.lease_grace_seconds,
+            };
+            let work = |stop| ecs_operator::run::run(client.clone(), options, stop);
+            match ecs_operator::leader::run_while_leader(client.clone(), election, admin, stop, work).await {
+                Ok(ecs_operator::leader::Ended::Shutdown) => ExitCode::SUCCESS,
+                // Restarting is the simplest way back to a clean standby.
+                Ok(ecs_operator::leader::Ended::Lost) => ExitCode::FAILURE,
+                Err(e) => {
+                    tracing::error!(error = %e, "leader election failed");
+                    ExitCode::FAILURE
+                }
+            }
+        } else {
+            admin.metrics.leader.set(1);
+            ecs_operator::run::run(client, options, stop).await;
+            ExitCode::SUCCESS
+        };
+        // Shutdown has stopped it already, unless leadership was lost.
+        server.abort();
         let _ = server.await;
-        ExitCode::SUCCESS
+        code
     })
 }
 

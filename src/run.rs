@@ -59,7 +59,6 @@ pub async fn run(
         options.admin.clone(),
         caches,
     ));
-    options.admin.metrics.leader.set(1);
     {
         let ctx = ctx.clone();
         tokio::spawn(async move {
