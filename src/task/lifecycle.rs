@@ -277,20 +277,21 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
             _ => {}
         }
         // ECS startTimeout: a container waiting for its dependencies too long stops the task.
-        if let (Some(limit), Some(start)) = (meta.start_timeout, pod_started) {
-            if matches!(state, State::Absent | State::Waiting(..)) && prev.started_at.is_none() {
-                let deadline = start + SignedDuration::from_secs(limit);
-                if deadline <= o.now {
-                    stop_cause.get_or_insert((
-                        stop_code::TASK_FAILED_TO_START.to_string(),
-                        format!(
-                            "Container {} did not start within its startTimeout of {limit}s: its dependencies were not met",
-                            meta.name
-                        ),
-                    ));
-                } else {
-                    wake(deadline, o.now);
-                }
+        if let (Some(limit), Some(start)) = (meta.start_timeout, pod_started)
+            && matches!(state, State::Absent | State::Waiting(..))
+            && prev.started_at.is_none()
+        {
+            let deadline = start + SignedDuration::from_secs(limit);
+            if deadline <= o.now {
+                stop_cause.get_or_insert((
+                    stop_code::TASK_FAILED_TO_START.to_string(),
+                    format!(
+                        "Container {} did not start within its startTimeout of {limit}s: its dependencies were not met",
+                        meta.name
+                    ),
+                ));
+            } else {
+                wake(deadline, o.now);
             }
         }
         views.push(view);
@@ -327,13 +328,13 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
     } else if deleting {
         stop_cause = Some(disruption(pod));
     }
-    if prev.stop_code.is_none() {
-        if let Some((code, reason)) = stop_cause {
-            s.stop_code = Some(code);
-            s.stopped_reason = Some(reason);
-            s.stopping_at = Some(crate::time::now());
-            s.desired_status = Some(STOPPED.to_string());
-        }
+    if prev.stop_code.is_none()
+        && let Some((code, reason)) = stop_cause
+    {
+        s.stop_code = Some(code);
+        s.stopped_reason = Some(reason);
+        s.stopping_at = Some(crate::time::now());
+        s.desired_status = Some(STOPPED.to_string());
     }
 
     let stopping = s.stop_code.is_some();
