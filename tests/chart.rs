@@ -812,3 +812,44 @@ fn edit_can_create_ecs_objects_and_view_cannot() {
         None
     ));
 }
+
+/// Every variable the chart sets is one `ecs-operator run` reads (a misspelt name would be ignored
+/// silently), and the values it renders parse.
+#[test]
+fn the_operator_reads_every_variable_the_chart_sets() {
+    require_cluster();
+    let binary = env!("CARGO_BIN_EXE_ecs-operator");
+    let help = ok(binary, &["run", "--help"], None);
+    let (_, docs) = render(
+        "env",
+        "ops",
+        &["watchNamespaces={team-a,team-b}", "logFormat=json"],
+    );
+    let deployment = of_kind(&docs, "Deployment")[0];
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let mut cmd = Command::new(binary);
+    // No cluster configuration: a run that gets past argument parsing stops at once.
+    cmd.arg("run")
+        .env_clear()
+        .env("KUBECONFIG", "/nonexistent/kubeconfig");
+    for e in env {
+        let name = e["name"].as_str().unwrap();
+        // POD_NAME is read directly, as the Events' reporting instance.
+        assert!(
+            name == "POD_NAME" || help.contains(&format!("[env: {name}=")),
+            "the chart sets {name}, which `ecs-operator run` does not read:\n{help}"
+        );
+        let value = e["value"].as_str().unwrap_or("from-the-downward-api");
+        cmd.env(name, value);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    // clap exits 2 on an argument it cannot parse.
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "ecs-operator refused the chart's environment:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
