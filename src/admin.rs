@@ -10,7 +10,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -123,8 +123,9 @@ impl Metrics {
         F: std::future::Future<Output = Result<T, E>>,
     {
         let labels = ControllerLabels { controller };
-        self.reconciles.get_or_create(&labels).inc();
+        // In flight before counted, so "counted and not in flight" means finished.
         self.in_flight.get_or_create(&labels).inc();
+        self.reconciles.get_or_create(&labels).inc();
         let start = std::time::Instant::now();
         let result = f.await;
         self.duration
@@ -192,6 +193,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| respond(req, admin.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(5))
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {

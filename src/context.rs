@@ -89,3 +89,20 @@ impl Context {
             .cloned()
     }
 }
+
+/// Waits until a reflector store has its first full list. Re-polls instead of trusting one wakeup:
+/// with kube-runtime 5.0, a waiter registered before the list completes was seen never to wake.
+pub async fn wait_synced<K>(store: &Store<K>)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(Ok(())) => return,
+            // The writer is gone: the controller stopped; never ready.
+            Ok(Err(_)) => std::future::pending::<()>().await,
+            Err(_) => {}
+        }
+    }
+}

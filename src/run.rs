@@ -62,9 +62,8 @@ pub async fn run(
     {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            if nodes.wait_until_ready().await.is_ok() {
-                ctx.cache_synced();
-            }
+            crate::context::wait_synced(&nodes).await;
+            ctx.cache_synced();
         });
     }
     let mut controllers = Vec::new();

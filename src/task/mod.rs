@@ -81,9 +81,7 @@ pub async fn run(
 
 /// Marks the cache synced once, then keeps the tasks-by-lastStatus gauge current.
 async fn watch_cache(store: kube::runtime::reflector::Store<Task>, ctx: Arc<Context>) {
-    if store.wait_until_ready().await.is_err() {
-        return;
-    }
+    crate::context::wait_synced(&store).await;
     ctx.cache_synced();
     loop {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();

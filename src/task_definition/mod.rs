@@ -40,9 +40,8 @@ pub async fn run(
     let store = controller.store();
     let synced = ctx.clone();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            synced.cache_synced();
-        }
+        crate::context::wait_synced(&store).await;
+        synced.cache_synced();
     });
     controller
         .owns(

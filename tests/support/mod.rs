@@ -162,6 +162,8 @@ fn rand_u32() -> u32 {
 pub struct Operator {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    /// Its metrics and readiness, as /metrics and /readyz would show them.
+    pub admin: std::sync::Arc<ecs_operator::admin::Admin>,
 }
 
 impl Operator {
@@ -175,10 +177,11 @@ impl Operator {
         config: ecs_operator::context::Config,
     ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = std::sync::Arc::new(ecs_operator::admin::Admin::default());
         let options = ecs_operator::run::Options {
             namespaces: vec![namespace.to_string()],
             config,
-            admin: Default::default(),
+            admin: admin.clone(),
         };
         let handle = tokio::spawn(ecs_operator::run::run(
             client.clone(),
@@ -190,6 +193,7 @@ impl Operator {
         Self {
             stop: Some(stop),
             handle: Some(handle),
+            admin,
         }
     }
 
