@@ -459,3 +459,142 @@ async fn a_missing_task_definition_is_a_condition_and_other_tasks_keep_working()
     // nope:3 does not exist (only revision 1 does): it keeps waiting, with the condition.
     assert!(ready_reason(Some(&t), "TaskDefinitionNotFound"));
 }
+
+async fn setup_with(prefix: &str, config: ecs_operator::context::Config) -> Setup {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start_with(&client, &ns.name, config);
+    Setup {
+        tds: ns.api(),
+        tasks: ns.api(),
+        pods: ns.api(),
+        ns,
+        _operator: operator,
+    }
+}
+
+#[tokio::test]
+async fn stopped_standalone_tasks_are_deleted_after_the_retention_period() {
+    let config = ecs_operator::context::Config {
+        stopped_task_retention: std::time::Duration::from_secs(3),
+        ..Default::default()
+    };
+    let s = setup_with("task-retention", config).await;
+    s.registered("web", web_spec(), 1).await;
+    s.run("web-1", json!({"taskDefinition": "web"})).await;
+    s.tasks
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"desiredStatus": "STOPPED"}})),
+        )
+        .await
+        .unwrap();
+    let stopped = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    assert_eq!(
+        stopped.status.unwrap().stopped_reason.as_deref(),
+        Some("Task stopped by user")
+    );
+    wait_gone(&s.tasks, "web-1").await;
+}
+
+#[tokio::test]
+async fn a_task_that_cannot_be_placed_fails_to_start() {
+    let config = ecs_operator::context::Config {
+        start_timeout: std::time::Duration::from_secs(5),
+        ..Default::default()
+    };
+    let s = setup_with("task-unplaceable", config).await;
+    s.registered("web", web_spec(), 1).await;
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &task(
+                "nowhere",
+                json!({"taskDefinition": "web", "placementConstraints": [
+                    {"type": "memberOf", "expression": "attribute:ecs.availability-zone == eu-west-3a"}]}),
+            ),
+        )
+        .await
+        .unwrap();
+    let pending = wait_for(&s.tasks, "nowhere", is("PENDING")).await;
+    assert_eq!(pending.status.unwrap().availability_zone, None);
+    let t = wait_for(&s.tasks, "nowhere", is("STOPPED")).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    let reason = st.stopped_reason.unwrap();
+    assert!(reason.contains("could not be placed"), "{reason}");
+    assert!(
+        reason.contains("node affinity"),
+        "the scheduler's reason is kept: {reason}"
+    );
+    // The constraint reached the pod as required node affinity on the zone label.
+    assert!(s.pods.get_opt("nowhere").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_definition_kubernetes_cannot_run_fails_the_task_with_the_reason() {
+    let s = setup("task-untranslatable").await;
+    s.registered(
+        "named-user",
+        json!({"containerDefinitions": [{"name": "web", "image": "nginx", "user": "nginx"}]}),
+        1,
+    )
+    .await;
+    let td = s.tds.get("named-user").await.unwrap();
+    let ready = td
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "InvalidTaskDefinition");
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &task("web-1", json!({"taskDefinition": "named-user"})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert!(
+        st.stopped_reason.unwrap().contains("user"),
+        "names the field"
+    );
+}
+
+#[tokio::test]
+async fn fields_kubernetes_cannot_honour_are_reported() {
+    let s = setup("task-nothonoured").await;
+    s.registered(
+        "logged",
+        json!({"containerDefinitions": [{"name": "web", "image": "nginx",
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}},
+            "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}]}]}),
+        1,
+    )
+    .await;
+    let td = s.tds.get("logged").await.unwrap();
+    let fields: Vec<String> = td
+        .status
+        .unwrap()
+        .not_honoured
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
+    assert!(
+        fields.iter().any(|f| f.contains("logConfiguration")),
+        "{fields:?}"
+    );
+    assert!(fields.iter().any(|f| f.contains("ulimits")), "{fields:?}");
+    // Kept as written in the spec: accepted, never silently dropped.
+    let spec = serde_json::to_value(s.tds.get("logged").await.unwrap().spec).unwrap();
+    assert_eq!(
+        spec["containerDefinitions"][0]["logConfiguration"]["logDriver"],
+        "awslogs"
+    );
+}

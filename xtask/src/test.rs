@@ -35,6 +35,8 @@ pub fn run() -> Result<()> {
 }
 
 fn tests(info: &ClusterInfo) -> Result<()> {
+    // A demo operator watches every namespace and would act on the tests' objects too.
+    crate::demo::stop_operator(info);
     // Namespaces left by an interrupted earlier run would only cost time.
     let _ = info
         .kubectl()
