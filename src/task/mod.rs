@@ -140,6 +140,9 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
         start_timeout: ctx.config.start_timeout,
         owned_by_service: owned_by_service(&task),
     });
+    // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
+    // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.
+    write_status(&task, &ctx, &prev, outcome.status).await?;
     if outcome.stop_pod
         && let Some(pod) = &pod
     {
@@ -157,7 +160,6 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
             Err(e) => return Err(e.into()),
         }
     }
-    write_status(&task, &ctx, &prev, outcome.status).await?;
     Ok(match outcome.recheck_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
