@@ -13,6 +13,7 @@ pub mod labels;
 pub mod leader;
 pub mod placement;
 pub mod run;
+pub mod service;
 pub mod task;
 pub mod task_definition;
 pub mod time;

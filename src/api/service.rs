@@ -383,6 +383,23 @@ pub struct Deployment {
     /// When it last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Time>,
+    /// `stoppedAt` of the newest failed task counted in `failedTasks`: with `lastFailureTasks`, what
+    /// makes each failure count once, across reconciles and operator restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<Time>,
+    /// The counted failed tasks that stopped at `lastFailureAt` (several can stop in one second).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 200))]
+    pub last_failure_tasks: Vec<String>,
+    /// On a deployment started by a circuit breaker rollback: the task definition of the deployment
+    /// that failed. The service does not deploy it again by itself; another `taskDefinition` or a new
+    /// `forceNewDeployment` value does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<String>,
+    /// The service's `forceNewDeployment` value (as JSON) when the deployment started: a different
+    /// value starts a new deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_new_deployment: Option<String>,
 }
 
 /// A service event.

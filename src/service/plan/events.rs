@@ -1,0 +1,168 @@
+//! Service events in ECS words.
+
+use std::fmt::Write;
+
+/// Stop reason for a task replaced because it failed its container health checks.
+pub const HEALTH_CHECK_REASON: &str = "Task failed container health checks";
+/// Stop reasons that mark a health check failure ("… container health checks", "… ELB health checks in
+/// (target-group …)"): such a stop counts for the circuit breaker.
+pub const HEALTH_CHECK_REASON_PREFIX: &str = "Task failed ";
+
+/// Stop reason for scale-in, deployment replacement and rebalancing.
+pub fn scaling_reason(deployment: &str) -> String {
+    format!("Scaling activity initiated by (deployment {deployment})")
+}
+
+/// `rolloutStateReason` of a completed deployment.
+pub fn completed_reason(deployment: &str) -> String {
+    format!("ECS deployment {deployment} completed.")
+}
+
+/// `rolloutStateReason` of a deployment the circuit breaker failed.
+pub const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks failed to start.";
+
+/// `rolloutStateReason` of a rollback deployment.
+pub fn rollback_reason(to: &str) -> String {
+    format!("ECS deployment circuit breaker: rolling back to deploymentId {to}.")
+}
+
+/// Something to tell the user, as a service event and a Kubernetes Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The plan's starts; the message names the tasks, so the driver renders it once it has named
+    /// them.
+    StartedTasks,
+    /// The plan's stops.
+    StoppedTasks {
+        tasks: Vec<String>,
+    },
+    /// A task is replaced because it failed its health checks.
+    FailedHealthChecks {
+        task: String,
+    },
+    /// Nothing left to do.
+    SteadyState,
+    DeploymentCompleted {
+        deployment: String,
+    },
+    /// The circuit breaker failed the deployment.
+    DeploymentFailed {
+        deployment: String,
+    },
+    /// The circuit breaker started `deployment` to roll back to `to`'s task definition.
+    RollingBack {
+        deployment: String,
+        to: String,
+    },
+    /// Launches are throttled after tasks failed to start.
+    UnableToStartTasks,
+    /// Tasks per zone (zone order) when rebalancing starts.
+    NotAzBalanced {
+        zones: Vec<(String, usize)>,
+    },
+    /// Tasks per zone once balanced again.
+    AzBalanced {
+        zones: Vec<(String, usize)>,
+    },
+}
+
+impl Event {
+    /// The ECS message. `started` names the started tasks (only [`Event::StartedTasks`] uses it).
+    pub fn message(&self, service: &str, started: &[String]) -> String {
+        match self {
+            Event::StartedTasks => format!(
+                "(service {service}) has started {} tasks: {}.",
+                started.len(),
+                task_list(started)
+            ),
+            Event::StoppedTasks { tasks } => format!(
+                "(service {service}) has stopped {} running tasks: {}.",
+                tasks.len(),
+                task_list(tasks)
+            ),
+            Event::FailedHealthChecks { task } => {
+                format!("(service {service}) (task {task}) failed container health checks.")
+            }
+            Event::SteadyState => format!("(service {service}) has reached a steady state."),
+            Event::DeploymentCompleted { deployment } => {
+                format!("(service {service}) (deployment {deployment}) deployment completed.")
+            }
+            Event::DeploymentFailed { deployment } => format!(
+                "(service {service}) (deployment {deployment}) deployment failed: tasks failed to start."
+            ),
+            Event::RollingBack { deployment, to } => format!(
+                "(service {service}) (deployment {deployment}) rolling back to deployment {to}."
+            ),
+            Event::UnableToStartTasks => {
+                format!("(service {service}) is unable to consistently start tasks successfully.")
+            }
+            Event::NotAzBalanced { zones } => format!(
+                "service ({service}) is not AZ balanced with {}. AZ Rebalancing in progress.",
+                zone_list(zones, false)
+            ),
+            Event::AzBalanced { zones } => format!(
+                "service ({service}) is AZ balanced with {}.",
+                zone_list(zones, true)
+            ),
+        }
+    }
+
+    /// A short CamelCase reason for the Kubernetes Event.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Event::StartedTasks => "TasksStarted",
+            Event::StoppedTasks { .. } => "TasksStopped",
+            Event::FailedHealthChecks { .. } => "TaskUnhealthy",
+            Event::SteadyState => "SteadyState",
+            Event::DeploymentCompleted { .. } => "DeploymentCompleted",
+            Event::DeploymentFailed { .. } => "DeploymentFailed",
+            Event::RollingBack { .. } => "DeploymentRollback",
+            Event::UnableToStartTasks => "TasksFailingToStart",
+            Event::NotAzBalanced { .. } => "RebalancingStarted",
+            Event::AzBalanced { .. } => "RebalancingCompleted",
+        }
+    }
+
+    /// Whether the Kubernetes Event is a Warning (otherwise Normal).
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Event::FailedHealthChecks { .. }
+                | Event::DeploymentFailed { .. }
+                | Event::RollingBack { .. }
+                | Event::UnableToStartTasks
+        )
+    }
+}
+
+fn task_list(tasks: &[String]) -> String {
+    let mut out = String::new();
+    for (i, task) in tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "(task {task})");
+    }
+    out
+}
+
+/// "2 tasks in a, 1 in b, and 0 in c" (ECS repeats "tasks" only in the balanced message).
+fn zone_list(zones: &[(String, usize)], repeat_tasks: bool) -> String {
+    let parts: Vec<String> = zones
+        .iter()
+        .enumerate()
+        .map(|(i, (zone, n))| {
+            if i == 0 || repeat_tasks {
+                format!("{n} tasks in {zone}")
+            } else {
+                format!("{n} in {zone}")
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [] => "0 tasks".to_owned(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
+    }
+}

@@ -1,0 +1,321 @@
+//! What a Service should do next: pure ECS scheduling decisions, plain data in, plain data out.
+//!
+//! The driver gathers an [`Input`] (the service's settings, its `status.deployments`, a
+//! [`TaskView`] of each of its tasks, the zones or nodes it may use, `now`), calls [`plan`], then
+//! creates the [`Plan::starts`] (naming them itself; pinning [`Start::zone`] / [`Start::node`] with
+//! [`pins::zone_constraint`] / [`pins::node_constraint`]), sets `desiredStatus: STOPPED` and the reason
+//! on the [`Plan::stops`], writes [`Plan::deployments`] and the counts to status, publishes
+//! [`Plan::events`] and requeues after [`Plan::retry_after`]. Planning the same input twice gives the
+//! same plan; a converged service plans nothing and returns its deployments unchanged.
+//!
+//! # Bounds
+//!
+//! - At most floor(desired × maximumPercent / 100) tasks alive, where alive is PENDING, RUNNING and
+//!   also stopping (a stopping task still holds its resources). Stops free room only once the tasks
+//!   are STOPPED, in a later pass.
+//! - A healthy task is stopped only if at least ceil(desired × minimumHealthyPercent / 100) healthy
+//!   tasks remain. Stopping tasks are never healthy. Tasks that are not healthy (pending, unknown,
+//!   unhealthy) can always be stopped.
+//! - The bounds are the ECS ones, unadjusted: where neither bound leaves a step (desired 1 with
+//!   100/100, 50/100 or 100/150), a deployment cannot progress, as in ECS. 100/200 starts new tasks
+//!   first; 50/100 stops half of the old first; 0/100 stops all old tasks, then starts.
+//!
+//! # Decisions where ECS does not say
+//!
+//! - Old deployments' tasks that are not healthy are stopped at once; their healthy tasks as far as
+//!   the minimum allows (oldest deployment first, then the zone with the most tasks, then the newest).
+//! - A task of a deployment missing from `status.deployments` counts as an old task.
+//! - A deployment FAILED by the circuit breaker without rollback launches nothing more: its failing
+//!   tasks are stopped, old tasks keep running (and are not replaced), and only scale-in still
+//!   happens, until the service asks for another task definition or forces a new deployment.
+//! - A task definition rolled back from is not deployed again by itself: setting the service back to
+//!   the rolled-back-to definition ends that, and asking for the failed one again (or a new
+//!   `forceNewDeployment` value) deploys it again.
+//! - `forceNewDeployment` is compared by value with the one the PRIMARY deployment recorded, so a
+//!   restart or a replay never redeploys.
+//! - Launch backoff reads the PRIMARY's stopped tasks: 10 s after the first failure to start,
+//!   doubling to 15 min, reset once a task reaches RUNNING. The event comes with newly counted
+//!   failures only, so it is not repeated by a replay.
+//! - An ACTIVE deployment's `desiredCount` is the number of its tasks the plan keeps.
+//! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements are also
+//!   pinned to the zone with the fewest tasks, and surplus tasks leave from the longest zones only.
+//!   Zones are those with eligible Ready nodes; tasks elsewhere are not counted.
+//! - DAEMON: a node's task is stopped before its replacement starts; unhealthy daemon tasks are all
+//!   stopped at once (each node is independent); AZ rebalancing does not apply.
+//! - "has reached a steady state." is published when the plan is steady and the caller says the
+//!   previous one was not ([`Input::previously_steady`], e.g. the `Ready` condition).
+
+mod backoff;
+mod breaker;
+mod daemon;
+pub mod deployments;
+pub mod events;
+pub mod health;
+pub mod pins;
+mod rollout;
+mod settings;
+mod tasks;
+mod work;
+mod zones;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::service::{Deployment, DeploymentCircuitBreaker, SchedulingStrategy};
+
+pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, delay as backoff_delay};
+pub use events::Event;
+pub use health::{HealthInputs, resolve_health};
+pub use settings::{Percents, failure_threshold};
+pub use tasks::{Health, TaskState, TaskView, stop_code};
+
+use deployments::{ACTIVE, COMPLETED, FAILED, IN_PROGRESS, is_rollout};
+use work::{Ctx, Launch, Work};
+
+/// Everything a planning pass looks at.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// The service name (for event texts).
+    pub service: String,
+    pub scheduling: SchedulingStrategy,
+    /// REPLICA: the tasks to run. DAEMON: ignored (one per node in [`Input::nodes`]).
+    pub desired_count: i32,
+    /// See [`Percents::resolve`].
+    pub percents: Percents,
+    /// The task definition the service asks for now, `family:revision`.
+    pub task_definition: String,
+    /// The service's `forceNewDeployment` value, serialized (e.g. as JSON); a value different from
+    /// the one the PRIMARY deployment recorded starts a new deployment.
+    pub force_new_deployment: Option<String>,
+    /// `status.deployments` as last written.
+    pub deployments: Vec<Deployment>,
+    /// Every task of the service, stopped ones included (failures are read from them).
+    pub tasks: Vec<TaskView>,
+    /// REPLICA: zones that have eligible Ready nodes (for AZ rebalancing).
+    pub zones: Vec<String>,
+    /// DAEMON: the eligible Ready nodes.
+    pub nodes: Vec<String>,
+    pub circuit_breaker: DeploymentCircuitBreaker,
+    /// `availabilityZoneRebalancing: ENABLED`.
+    pub az_rebalancing: bool,
+    /// The previous plan was steady (so "has reached a steady state." is not repeated).
+    pub previously_steady: bool,
+    /// In whole seconds, as the API server stores times.
+    pub now: Timestamp,
+}
+
+/// A task to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// `startedBy`: the deployment id.
+    pub deployment: String,
+    /// `family:revision`.
+    pub task_definition: String,
+    /// Pin to this zone ([`pins::zone_constraint`]).
+    pub zone: Option<String>,
+    /// Pin to this node ([`pins::node_constraint`]): DAEMON.
+    pub node: Option<String>,
+}
+
+/// A task to stop: set its `desiredStatus: STOPPED` and `reason`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub task: String,
+    pub reason: String,
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub starts: Vec<Start>,
+    pub stops: Vec<Stop>,
+    /// The new `status.deployments`, PRIMARY first.
+    pub deployments: Vec<Deployment>,
+    /// In order.
+    pub events: Vec<Event>,
+    /// Launches wait for the backoff: plan again after this long.
+    pub retry_after: Option<Duration>,
+    /// `status.desiredCount` (DAEMON: the eligible nodes).
+    pub desired_count: i32,
+    /// `status.runningCount`: tasks RUNNING.
+    pub running_count: i32,
+    /// `status.pendingCount`: tasks not yet RUNNING.
+    pub pending_count: i32,
+    /// Nothing to do and every task is a healthy task of the COMPLETED PRIMARY.
+    pub steady: bool,
+}
+
+impl Plan {
+    /// The PRIMARY deployment.
+    pub fn primary(&self) -> &Deployment {
+        &self.deployments[0]
+    }
+}
+
+/// Plans one pass.
+pub fn plan(input: &Input) -> Plan {
+    let now = input.now;
+    let tasks = input.tasks.as_slice();
+    let desired = match input.scheduling {
+        SchedulingStrategy::Replica => usize::try_from(input.desired_count).unwrap_or(0),
+        SchedulingStrategy::Daemon => input.nodes.len(),
+    };
+    let desired_i32 = i32::try_from(desired).unwrap_or(i32::MAX);
+    let force = input.force_new_deployment.as_deref();
+    let mut events = Vec::new();
+
+    let mut deployments = deployments::normalize(input.deployments.clone());
+    let mut next = deployments::next_number(&deployments, tasks);
+    if deployments::follow_target(&mut deployments, &input.task_definition, force, next, now) {
+        next += 1;
+    }
+
+    // The circuit breaker watches the PRIMARY until it fails.
+    let mut new_start_failures = 0;
+    if !is_rollout(&deployments[0], FAILED) {
+        new_start_failures = breaker::count_failures(&mut deployments[0], tasks);
+        let primary = &mut deployments[0];
+        if input.circuit_breaker.enable
+            && is_rollout(primary, IN_PROGRESS)
+            && primary.failed_tasks >= failure_threshold(desired_i32)
+        {
+            primary.rollout_state = Some(FAILED.into());
+            primary.rollout_state_reason = Some(events::CIRCUIT_BREAKER_REASON.into());
+            events.push(Event::DeploymentFailed {
+                deployment: primary.id.clone(),
+            });
+            if input.circuit_breaker.rollback {
+                rollback(&mut deployments, next, force, now, &mut events);
+            }
+        }
+    }
+
+    let primary = deployments[0].clone();
+    let wait = if is_rollout(&primary, FAILED) {
+        None
+    } else {
+        backoff::launch_wait(&primary.id, tasks, now)
+    };
+    let launch = match (is_rollout(&primary, FAILED), wait) {
+        (true, _) => Launch::Frozen,
+        (false, Some(_)) => Launch::Throttled,
+        (false, None) => Launch::Allowed,
+    };
+    if launch == Launch::Throttled && new_start_failures > 0 {
+        events.push(Event::UnableToStartTasks);
+    }
+    let ctx = Ctx {
+        input,
+        desired,
+        max_alive: to_usize(input.percents.max_alive(desired_i32)),
+        primary: &primary,
+        launch,
+    };
+    let min_healthy = to_usize(input.percents.min_healthy(desired_i32));
+    let mut work = Work::new(tasks, min_healthy, &primary.id);
+    let outcome = match input.scheduling {
+        SchedulingStrategy::Replica => rollout::plan_replica(&ctx, &mut work),
+        SchedulingStrategy::Daemon => daemon::plan_daemon(&ctx, &mut work),
+    };
+
+    let others_alive = tasks
+        .iter()
+        .any(|t| t.is_alive() && t.deployment != primary.id);
+    let mut completed = None;
+    if is_rollout(&deployments[0], IN_PROGRESS)
+        && outcome.primary_healthy >= desired
+        && !others_alive
+    {
+        let p = &mut deployments[0];
+        p.rollout_state = Some(COMPLETED.into());
+        p.rollout_state_reason = Some(events::completed_reason(&p.id));
+        completed = Some(Event::DeploymentCompleted {
+            deployment: p.id.clone(),
+        });
+    }
+
+    let stopped_now: BTreeSet<&str> = work.stopped.iter().copied().collect();
+    let deployments = deployments::finish(
+        deployments,
+        &input.deployments,
+        tasks,
+        desired_i32,
+        &stopped_now,
+        now,
+    );
+    let retry_after = wait.filter(|_| outcome.launch_blocked);
+    let steady = work.starts.is_empty()
+        && work.stops.is_empty()
+        && retry_after.is_none()
+        && is_rollout(&deployments[0], COMPLETED)
+        && tasks
+            .iter()
+            .filter(|t| t.is_alive())
+            .all(|t| t.deployment == primary.id && t.is_healthy())
+        && outcome.primary_healthy == desired;
+
+    events.append(&mut work.events);
+    if !work.stops.is_empty() {
+        events.push(Event::StoppedTasks {
+            tasks: work.stops.iter().map(|s| s.task.clone()).collect(),
+        });
+    }
+    if !work.starts.is_empty() {
+        events.push(Event::StartedTasks);
+    }
+    events.extend(work.balanced.take());
+    events.extend(completed);
+    if steady && !input.previously_steady {
+        events.push(Event::SteadyState);
+    }
+
+    let count = |state| {
+        i32::try_from(tasks.iter().filter(|t| t.state == state).count()).unwrap_or(i32::MAX)
+    };
+    Plan {
+        starts: work.starts,
+        stops: work.stops,
+        deployments,
+        events,
+        retry_after,
+        desired_count: desired_i32,
+        running_count: count(TaskState::Running),
+        pending_count: count(TaskState::Pending),
+        steady,
+    }
+}
+
+/// With rollback on, the failed PRIMARY gives way to a new deployment of the last COMPLETED
+/// deployment's task definition.
+fn rollback(
+    deployments: &mut Vec<Deployment>,
+    next: u64,
+    force: Option<&str>,
+    now: Timestamp,
+    events: &mut Vec<Event>,
+) {
+    let failed = &deployments[0];
+    let Some(target) = breaker::rollback_target(deployments, &failed.id) else {
+        return;
+    };
+    let mut rollback = deployments::new_deployment(next, &target.task_definition, force, now);
+    rollback.rollout_state_reason = Some(events::rollback_reason(&target.id));
+    // Rolling back to the same definition leaves nothing to keep away from.
+    rollback.rolled_back_from =
+        Some(failed.task_definition.clone()).filter(|td| *td != target.task_definition);
+    events.push(Event::RollingBack {
+        deployment: rollback.id.clone(),
+        to: target.id.clone(),
+    });
+    deployments[0].status = ACTIVE.into();
+    deployments.insert(0, rollback);
+}
+
+fn to_usize(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}

@@ -1,0 +1,195 @@
+//! REPLICA: rolling deployments, self-healing, scale-in and AZ rebalancing within
+//! minimumHealthyPercent / maximumPercent.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::Start;
+use super::deployments::{COMPLETED, deployment_number, is_rollout};
+use super::events::Event;
+use super::tasks::TaskView;
+use super::work::{Ctx, Launch, Outcome, Work, scale_in_key};
+use super::zones;
+
+pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
+    let tasks = work.tasks;
+    let primary = ctx.primary.id.as_str();
+    let desired = ctx.desired;
+    // Stopping tasks still hold resources: they count toward maximumPercent.
+    let alive = tasks.iter().filter(|t| t.is_alive()).count();
+    let stopping = tasks.iter().filter(|t| t.is_stopping()).count();
+    let (mine, old): (Vec<&TaskView>, Vec<&TaskView>) = tasks
+        .iter()
+        .filter(|t| t.is_live())
+        .partition(|t| t.deployment == primary);
+    let primary_healthy = mine.iter().filter(|t| t.is_healthy()).count();
+
+    if ctx.launch == Launch::Frozen {
+        // The failed deployment launches nothing more; its failing tasks go, the rest keeps serving.
+        let failing: Vec<&TaskView> = mine.iter().copied().filter(|t| !t.is_healthy()).collect();
+        work.stop_in_order(&failing, failing.len(), scale_in_key);
+        let kept: Vec<&TaskView> = work.kept().collect();
+        work.stop_in_order(&kept, kept.len().saturating_sub(desired), scale_in_key);
+        return Outcome {
+            primary_healthy,
+            launch_blocked: false,
+        };
+    }
+
+    // Old deployments' tasks all go: the not healthy ones at once, the healthy ones as far as
+    // minimumHealthyPercent allows; oldest deployment first, then the fullest zone, then the newest.
+    work.stop_in_order(&old, old.len(), |w, t| {
+        (
+            deployment_number(&t.deployment).unwrap_or(0),
+            scale_in_key(w, t),
+        )
+    });
+
+    let (unhealthy, good): (Vec<&TaskView>, Vec<&TaskView>) =
+        mine.iter().copied().partition(|t| t.is_unhealthy());
+    let need = desired.saturating_sub(good.len());
+    let room = ctx.max_alive.saturating_sub(alive);
+    let launching = ctx.launch == Launch::Allowed;
+    let mut starts = if launching { need.min(room) } else { 0 };
+
+    // Unhealthy tasks: replaced first where maximumPercent allows, each stopped once a replacement is
+    // healthy; where no replacement can start, stopped one at a time to make room.
+    let covered = (unhealthy.len() + primary_healthy).saturating_sub(desired);
+    let mut replace = covered.min(unhealthy.len());
+    if replace == 0 && !unhealthy.is_empty() && starts == 0 && need > 0 && stopping == 0 {
+        replace = 1;
+    }
+    work.stop_in_order(&unhealthy, replace, scale_in_key);
+
+    let mut pin = None;
+    if zone_aware(ctx, &mine, &old, &unhealthy, &good) {
+        let mut counts = zones::counts(&ctx.input.zones, good.iter().copied());
+        if good.len() > desired {
+            rebalance_surplus(work, &good, good.len() - desired, &mut counts);
+        } else if good.len() == desired
+            && stopping == 0
+            && good.iter().all(|t| t.is_healthy())
+            && zones::skew(&counts) > 1
+        {
+            // AZ rebalancing: a task in the shortest zone first, then (as surplus) one out of the
+            // longest; or, if maximumPercent leaves no room, the other way round.
+            if room > 0 {
+                work.events.push(Event::NotAzBalanced {
+                    zones: zones::listed(&counts),
+                });
+                starts = 1;
+            } else {
+                let longest = zones::longest(&counts);
+                let candidates: Vec<&TaskView> = good
+                    .iter()
+                    .copied()
+                    .filter(|t| t.zone.as_ref().and_then(|z| counts.get(z)) == Some(&longest))
+                    .collect();
+                if candidates.iter().any(|t| work.can_stop(t)) {
+                    work.events.push(Event::NotAzBalanced {
+                        zones: zones::listed(&counts),
+                    });
+                    work.stop_in_order(&candidates, 1, newest_first);
+                }
+            }
+        }
+        pin = Some(counts);
+    } else if good.len() > desired {
+        work.stop_in_order(&good, good.len() - desired, scale_in_key);
+    }
+
+    for _ in 0..starts {
+        let zone = pin.as_mut().and_then(|counts| {
+            let zone = zones::shortest(counts)?;
+            *counts.entry(zone.clone()).or_default() += 1;
+            Some(zone)
+        });
+        work.starts.push(Start {
+            deployment: primary.to_owned(),
+            task_definition: ctx.primary.task_definition.clone(),
+            zone,
+            node: None,
+        });
+    }
+    Outcome {
+        primary_healthy,
+        launch_blocked: !launching && need > 0,
+    }
+}
+
+/// AZ rebalancing applies once the service is steady: rebalancing on, several zones with nodes, the
+/// PRIMARY COMPLETED and alone, nothing unhealthy or throttled, every task's zone known.
+fn zone_aware(
+    ctx: &Ctx<'_>,
+    mine: &[&TaskView],
+    old: &[&TaskView],
+    unhealthy: &[&TaskView],
+    good: &[&TaskView],
+) -> bool {
+    let zones = &ctx.input.zones;
+    ctx.input.az_rebalancing
+        && zones.len() >= 2
+        && ctx.desired >= 1
+        && ctx.launch == Launch::Allowed
+        && is_rollout(ctx.primary, COMPLETED)
+        && old.is_empty()
+        && !ctx
+            .input
+            .tasks
+            .iter()
+            .any(|t| t.is_alive() && t.deployment != ctx.primary.id)
+        && unhealthy.is_empty()
+        && mine.len() == good.len()
+        && good
+            .iter()
+            .all(|t| t.zone.as_ref().is_some_and(|z| zones.contains(z)))
+}
+
+/// Surplus tasks leave from the longest zones only, so that the rest stays balanced (a pending task
+/// in a short zone is the rebalancing task: it stays).
+fn rebalance_surplus<'a>(
+    work: &mut Work<'a>,
+    good: &[&'a TaskView],
+    surplus: usize,
+    counts: &mut BTreeMap<String, usize>,
+) {
+    let mut stopped = 0;
+    while stopped < surplus {
+        let longest = zones::longest(counts);
+        let candidates: Vec<&TaskView> = good
+            .iter()
+            .copied()
+            .filter(|t| t.zone.as_ref().and_then(|z| counts.get(z)) == Some(&longest))
+            .collect();
+        let before = work.stops.len();
+        work.stop_in_order(&candidates, 1, newest_first);
+        let Some(stop) = work.stops.get(before) else {
+            break;
+        };
+        if let Some(zone) = good
+            .iter()
+            .find(|t| t.name == stop.task)
+            .and_then(|t| t.zone.as_ref())
+            && let Some(n) = counts.get_mut(zone)
+        {
+            *n -= 1;
+        }
+        stopped += 1;
+    }
+    if stopped == surplus && zones::skew(counts) <= 1 {
+        work.balanced = Some(Event::AzBalanced {
+            zones: zones::listed(counts),
+        });
+    }
+}
+
+/// Within a zone: not healthy first, then the newest.
+fn newest_first<'a>(_: &Work<'_>, t: &'a TaskView) -> (u8, Reverse<Timestamp>, Reverse<&'a str>) {
+    (
+        t.stop_rank(),
+        Reverse(t.created_at),
+        Reverse(t.name.as_str()),
+    )
+}

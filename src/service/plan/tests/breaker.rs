@@ -1,0 +1,344 @@
+//! The circuit breaker: threshold, counting each failure once, reset, trip, rollback.
+
+use super::support::*;
+use crate::api::service::DeploymentCircuitBreaker;
+use crate::service::plan::deployments::{
+    ACTIVE, COMPLETED, FAILED, IN_PROGRESS, INACTIVE, PRIMARY,
+};
+use crate::service::plan::{Event, Health, failure_threshold, plan};
+
+fn breaker(rollback: bool) -> DeploymentCircuitBreaker {
+    DeploymentCircuitBreaker {
+        enable: true,
+        rollback,
+    }
+}
+
+/// Desired 10 (threshold 5), deploying web:2 over a completed web:1.
+fn deploying() -> crate::service::plan::Input {
+    let mut input = input(10, 100, 200);
+    input.task_definition = TD2.into();
+    input.circuit_breaker = breaker(true);
+    input.deployments = vec![in_progress(2, TD2), active(1, TD1)];
+    input.tasks = (0..10).map(|i| healthy(&format!("o{i}"), 1, "a")).collect();
+    input
+}
+
+#[test]
+fn threshold_is_half_the_desired_count_within_3_and_200() {
+    let cases = [
+        (0, 3),
+        (1, 3),
+        (6, 3),
+        (7, 4),
+        (10, 5),
+        (399, 200),
+        (5000, 200),
+    ];
+    for (desired, threshold) in cases {
+        assert_eq!(failure_threshold(desired), threshold, "desired {desired}");
+    }
+}
+
+#[test]
+fn each_failure_counts_once_across_passes_and_restarts() {
+    let mut input = deploying();
+    input.tasks.push(failed_to_start("n0", 2, 100));
+    input.tasks.push(failed_to_start("n1", 2, 101));
+    let first = plan(&input);
+    assert_eq!(first.primary().failed_tasks, 2);
+    assert_eq!(
+        first.primary().last_failure_at.as_ref().map(|t| t.0),
+        Some(at(101))
+    );
+    assert_eq!(first.primary().last_failure_tasks, vec!["n1".to_owned()]);
+
+    // The same world planned again from the written status (as after a restart): still 2.
+    let again = plan(&replan(&input, &first));
+    assert_eq!(again.primary().failed_tasks, 2);
+    assert_eq!(again.deployments, first.deployments);
+
+    // A third failure adds one.
+    let mut next = replan(&input, &first);
+    next.tasks.push(failed_to_start("n2", 2, 150));
+    assert_eq!(plan(&next).primary().failed_tasks, 3);
+}
+
+#[test]
+fn failures_in_the_same_second_seen_in_different_passes_count_once_each() {
+    let mut input = deploying();
+    input.tasks.push(failed_to_start("n0", 2, 100));
+    let first = plan(&input);
+    assert_eq!(first.primary().failed_tasks, 1);
+    let mut next = replan(&input, &first);
+    next.tasks.push(failed_to_start("n1", 2, 100));
+    let second = plan(&next);
+    assert_eq!(second.primary().failed_tasks, 2);
+    assert_eq!(
+        second.primary().last_failure_tasks,
+        vec!["n0".to_owned(), "n1".to_owned()]
+    );
+    assert_eq!(plan(&replan(&next, &second)).primary().failed_tasks, 2);
+}
+
+#[test]
+fn a_task_becoming_healthy_resets_the_count() {
+    let mut input = deploying();
+    input.tasks.push(failed_to_start("n0", 2, 100));
+    input.tasks.push(failed_to_start("n1", 2, 101));
+    let first = plan(&input);
+    assert_eq!(first.primary().failed_tasks, 2);
+
+    let mut next = replan(&input, &first);
+    let mut good = healthy("n2", 2, "b");
+    good.health = Health::Healthy { since: at(200) };
+    next.tasks.push(good);
+    let second = plan(&next);
+    assert_eq!(second.primary().failed_tasks, 0);
+
+    // Failures after that instant count again from zero; the reset is not applied twice.
+    let mut next = replan(&next, &second);
+    next.tasks.push(failed_health("n3", 2, 300));
+    let third = plan(&next);
+    assert_eq!(third.primary().failed_tasks, 1);
+    assert_eq!(plan(&replan(&next, &third)).primary().failed_tasks, 1);
+}
+
+#[test]
+fn scale_in_and_user_stops_are_not_failures() {
+    let mut input = deploying();
+    input.tasks.push(scaled_in("n0", 2, 100));
+    let mut user = failed_to_start("n1", 2, 101);
+    user.stop_code = Some("UserInitiated".into());
+    input.tasks.push(user);
+    assert_eq!(plan(&input).primary().failed_tasks, 0);
+}
+
+#[test]
+fn health_check_failures_count_as_stage_two() {
+    let mut input = deploying();
+    for i in 0..4 {
+        input
+            .tasks
+            .push(failed_health(&format!("n{i}"), 2, 100 + i));
+    }
+    let plan = plan(&input);
+    assert_eq!(plan.primary().failed_tasks, 4);
+    assert_eq!(
+        plan.primary().rollout_state.as_deref(),
+        Some(IN_PROGRESS),
+        "threshold is 5"
+    );
+}
+
+#[test]
+fn at_the_threshold_the_deployment_fails_and_rolls_back() {
+    let mut input = deploying();
+    for i in 0..5 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let plan = plan_checked(&input);
+    let ids: Vec<(&str, &str, Option<&str>)> = plan
+        .deployments
+        .iter()
+        .map(|d| (d.id.as_str(), d.status.as_str(), d.rollout_state.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("ecs-svc/3", PRIMARY, Some(IN_PROGRESS)),
+            ("ecs-svc/2", INACTIVE, Some(FAILED)),
+            ("ecs-svc/1", ACTIVE, Some(COMPLETED)),
+        ]
+    );
+    let rollback = plan.primary();
+    assert_eq!(rollback.task_definition, TD1);
+    assert_eq!(
+        rollback.rollout_state_reason.as_deref(),
+        Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.")
+    );
+    assert_eq!(rollback.rolled_back_from.as_deref(), Some(TD2));
+    assert_eq!(
+        plan.deployments[1].rollout_state_reason.as_deref(),
+        Some("ECS deployment circuit breaker: tasks failed to start.")
+    );
+    assert_eq!(plan.deployments[1].failed_tasks, 5);
+    assert_eq!(
+        plan.events[..2],
+        [
+            Event::DeploymentFailed {
+                deployment: "ecs-svc/2".into()
+            },
+            Event::RollingBack {
+                deployment: "ecs-svc/3".into(),
+                to: "ecs-svc/1".into()
+            }
+        ]
+    );
+    assert!(
+        plan.starts
+            .iter()
+            .all(|s| s.deployment == "ecs-svc/3" && s.task_definition == TD1)
+    );
+    assert!(
+        plan.stops.is_empty(),
+        "old tasks keep serving at 100% minimum"
+    );
+}
+
+#[test]
+fn below_the_threshold_nothing_trips() {
+    let mut input = deploying();
+    for i in 0..4 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    assert_eq!(
+        plan(&input).primary().rollout_state.as_deref(),
+        Some(IN_PROGRESS)
+    );
+}
+
+#[test]
+fn a_disabled_breaker_counts_but_never_trips() {
+    let mut input = deploying();
+    input.circuit_breaker = DeploymentCircuitBreaker::default();
+    for i in 0..8 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let plan = plan(&input);
+    assert_eq!(plan.primary().failed_tasks, 8);
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+}
+
+#[test]
+fn without_rollback_the_failed_deployment_launches_nothing_more() {
+    let mut input = deploying();
+    input.circuit_breaker = breaker(false);
+    for i in 0..5 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    input.tasks.push(pending("n9", 2));
+    let plan = plan_checked(&input);
+    assert_eq!(plan.primary().id, "ecs-svc/2");
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert!(plan.starts.is_empty());
+    assert_eq!(
+        stopped_names(&plan),
+        vec!["n9"],
+        "its failing task goes, the old ones stay"
+    );
+    assert_eq!(plan.retry_after, None);
+
+    // Later passes stay put.
+    let mut next = replan(&input, &plan);
+    next.tasks.last_mut().unwrap().desired_stopped = true;
+    next.now = at(100_000);
+    let later = plan_checked(&next);
+    assert!(later.starts.is_empty() && later.stops.is_empty());
+    assert_eq!(later.deployments, plan.deployments);
+}
+
+#[test]
+fn without_a_completed_deployment_there_is_nothing_to_roll_back_to() {
+    let mut input = input(2, 100, 200);
+    input.circuit_breaker = breaker(true);
+    input.deployments = vec![in_progress(1, TD1)];
+    for i in 0..3 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 1, 100 + i));
+    }
+    let plan = plan_checked(&input);
+    assert_eq!(plan.deployments.len(), 1);
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert!(plan.starts.is_empty());
+}
+
+#[test]
+fn a_rolled_back_deployment_never_resumes_by_itself() {
+    let mut input = deploying();
+    for i in 0..5 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let rolled = plan(&input);
+    // The spec still asks for web:2: no new deployment, ever.
+    let mut next = replan(&input, &rolled);
+    next.now = at(100_000);
+    let later = plan(&next);
+    assert_eq!(later.primary().id, "ecs-svc/3");
+    assert_eq!(later.primary().task_definition, TD1);
+
+    // Asking for web:1 (what runs) settles it; asking for web:2 again then deploys it.
+    let mut back = replan(&next, &later);
+    back.task_definition = TD1.into();
+    let settled = plan(&back);
+    assert_eq!(settled.primary().id, "ecs-svc/3");
+    assert_eq!(settled.primary().rolled_back_from, None);
+    let mut retry = replan(&back, &settled);
+    retry.task_definition = TD2.into();
+    let retried = plan(&retry);
+    assert_eq!(retried.primary().id, "ecs-svc/4");
+    assert_eq!(retried.primary().task_definition, TD2);
+}
+
+#[test]
+fn a_new_force_value_retries_the_rolled_back_definition() {
+    let mut input = deploying();
+    for i in 0..5 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let rolled = plan(&input);
+    let mut retry = replan(&input, &rolled);
+    retry.force_new_deployment = Some("1".into());
+    let retried = plan(&retry);
+    assert_eq!(retried.primary().id, "ecs-svc/4");
+    assert_eq!(retried.primary().task_definition, TD2);
+}
+
+#[test]
+fn a_completed_deployment_keeps_counting_but_never_fails() {
+    let mut input = input(2, 100, 200);
+    input.circuit_breaker = breaker(true);
+    input.deployments = vec![completed(1, TD1)];
+    input.tasks = vec![healthy("t0", 1, "a")];
+    for i in 0..4 {
+        input
+            .tasks
+            .push(failed_health(&format!("f{i}"), 1, 100 + i));
+    }
+    let plan = plan(&input);
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().failed_tasks, 4);
+}
+
+#[test]
+fn rolling_back_to_the_same_definition_settles() {
+    // A forced redeployment of web:1 fails: the rollback runs web:1 too, with nothing to avoid.
+    let mut input = input(2, 100, 200);
+    input.circuit_breaker = breaker(true);
+    input.deployments = vec![in_progress(2, TD1), active(1, TD1)];
+    for i in 0..3 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let rolled = plan(&input);
+    assert_eq!(rolled.primary().id, "ecs-svc/3");
+    assert_eq!(rolled.primary().rolled_back_from, None);
+    assert_eq!(
+        plan(&replan(&input, &rolled)).deployments,
+        rolled.deployments
+    );
+}

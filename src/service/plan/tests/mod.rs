@@ -1,0 +1,11 @@
+//! Tests of the service planner: one file per rule, properties, and a simulation.
+
+mod backoff;
+mod breaker;
+mod daemon;
+mod props;
+mod rollout;
+mod sim;
+mod support;
+mod units;
+mod zones;

@@ -1,0 +1,141 @@
+//! AZ rebalancing.
+
+use super::support::*;
+use crate::service::plan::deployments::COMPLETED;
+use crate::service::plan::{Event, TaskState};
+
+fn zoned(min: i32, max: i32) -> crate::service::plan::Input {
+    let mut input = input(3, min, max);
+    input.az_rebalancing = true;
+    input.deployments = vec![completed(1, TD1)];
+    input.tasks = vec![
+        healthy("t0", 1, "a"),
+        healthy("t1", 1, "a"),
+        healthy("t2", 1, "b"),
+    ];
+    input
+}
+
+#[test]
+fn an_unbalanced_service_starts_a_task_in_the_shortest_zone() {
+    let input = zoned(100, 200);
+    let plan = plan_checked(&input);
+    assert_eq!(plan.starts.len(), 1);
+    assert_eq!(plan.starts[0].zone.as_deref(), Some("c"));
+    assert!(plan.stops.is_empty());
+    assert_eq!(
+        plan.events,
+        vec![
+            Event::NotAzBalanced {
+                zones: vec![("a".into(), 2), ("b".into(), 1), ("c".into(), 0)]
+            },
+            Event::StartedTasks
+        ]
+    );
+    assert_eq!(
+        plan.events[0].message("web", &[]),
+        "service (web) is not AZ balanced with 2 tasks in a, 1 in b, and 0 in c. AZ Rebalancing in progress."
+    );
+    assert!(!plan.steady);
+}
+
+#[test]
+fn the_longest_zone_gives_up_a_task_once_the_new_one_is_healthy() {
+    let mut input = zoned(100, 200);
+    // Pending (its zone is its pin): nothing to do yet.
+    let mut new = pending("t3", 1);
+    new.zone = Some("c".into());
+    input.tasks.push(new);
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty() && plan.stops.is_empty(), "{plan:?}");
+
+    input.tasks[3] = healthy("t3", 1, "c");
+    let plan = plan_checked(&input);
+    assert_eq!(plan.stops.len(), 1);
+    assert!(plan.stops[0].task == "t0" || plan.stops[0].task == "t1");
+    assert!(plan.starts.is_empty());
+    assert_eq!(
+        plan.events.last().unwrap().message("web", &[]),
+        "service (web) is AZ balanced with 1 tasks in a, 1 tasks in b, and 1 tasks in c."
+    );
+}
+
+#[test]
+fn a_lower_minimum_lets_the_long_zone_shrink_while_the_new_task_starts() {
+    let mut input = zoned(50, 200);
+    let mut new = pending("t3", 1);
+    new.zone = Some("c".into());
+    input.tasks.push(new);
+    let plan = plan_checked(&input);
+    assert_eq!(plan.stops.len(), 1);
+    assert_ne!(plan.stops[0].task, "t3", "the rebalancing task stays");
+}
+
+#[test]
+fn without_room_a_task_stops_first_and_its_replacement_is_pinned() {
+    let mut input = zoned(50, 100);
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty());
+    assert_eq!(plan.stops.len(), 1);
+    assert!(plan.stops[0].task == "t0" || plan.stops[0].task == "t1");
+    assert!(matches!(plan.events[0], Event::NotAzBalanced { .. }));
+
+    let gone = plan.stops[0].task.clone();
+    for t in &mut input.tasks {
+        if t.name == gone {
+            t.state = TaskState::Stopped;
+        }
+    }
+    let plan = plan_checked(&input);
+    assert_eq!(plan.starts.len(), 1);
+    assert_eq!(plan.starts[0].zone.as_deref(), Some("c"));
+}
+
+#[test]
+fn rebalancing_off_or_during_a_deployment_does_nothing() {
+    let mut input = zoned(100, 200);
+    input.az_rebalancing = false;
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty() && plan.stops.is_empty());
+    assert!(plan.steady);
+
+    let mut input = zoned(100, 200);
+    input.deployments = vec![in_progress(1, TD1)];
+    let plan = plan_checked(&input);
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert!(
+        plan.starts.is_empty(),
+        "not before the deployment is COMPLETED"
+    );
+}
+
+#[test]
+fn a_skew_of_one_is_balanced() {
+    let mut input = zoned(100, 200);
+    input.tasks[1].zone = Some("c".into());
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty() && plan.stops.is_empty());
+    assert!(plan.steady);
+}
+
+#[test]
+fn zones_without_nodes_do_not_count() {
+    let mut input = zoned(100, 200);
+    input.zones = vec!["a".into(), "b".into()];
+    input.tasks[1].zone = Some("b".into());
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty() && plan.stops.is_empty());
+}
+
+#[test]
+fn replacements_go_to_the_shortest_zone_once_steady() {
+    let mut input = zoned(100, 200);
+    input.tasks[1].state = TaskState::Stopped;
+    input.tasks.push(healthy("t3", 1, "c"));
+    // a:1 b:1 c:1 after t1 stopped; add a fourth desired.
+    input.desired_count = 4;
+    input.tasks[3].zone = Some("c".into());
+    let plan = plan_checked(&input);
+    assert_eq!(plan.starts.len(), 1);
+    assert_eq!(plan.starts[0].zone.as_deref(), Some("a"));
+}
