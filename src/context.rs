@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
-use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -17,6 +16,8 @@ pub struct Config {
     pub stopped_task_retention: Duration,
     /// How long a task may stay unplaced or not started before it stops with `TaskFailedToStart`.
     pub start_timeout: Duration,
+    /// How long a service task without a health check must be RUNNING to count as healthy (ECS: 40 s).
+    pub healthy_after_running: Duration,
 }
 
 impl Default for Config {
@@ -24,6 +25,7 @@ impl Default for Config {
         Self {
             stopped_task_retention: Duration::from_secs(3600),
             start_timeout: Duration::from_secs(300),
+            healthy_after_running: Duration::from_secs(40),
         }
     }
 }
@@ -36,17 +38,18 @@ pub struct Context {
     /// Caches not yet synced; the operator is ready at zero.
     pending_caches: AtomicUsize,
     pub config: Config,
-    /// Node metadata, for a task's availability zone.
-    pub nodes: Store<PartialObjectMeta<Node>>,
+    /// Nodes: a task's availability zone, a service's zones and daemon nodes.
+    pub nodes: Store<Node>,
     pub task_definition_events: Recorder,
     pub task_events: Recorder,
+    pub service_events: Recorder,
 }
 
 impl Context {
     pub fn new(
         client: Client,
         config: Config,
-        nodes: Store<PartialObjectMeta<Node>>,
+        nodes: Store<Node>,
         admin: Arc<crate::admin::Admin>,
         caches: usize,
     ) -> Self {
@@ -63,6 +66,7 @@ impl Context {
         Self {
             task_definition_events: recorder("ecs-operator/taskdefinition"),
             task_events: recorder("ecs-operator/task"),
+            service_events: recorder("ecs-operator/service"),
             client,
             config,
             nodes,

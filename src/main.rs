@@ -39,6 +39,9 @@ struct RunArgs {
     /// How long a task may take to be placed and start before it fails with TaskFailedToStart, in seconds.
     #[arg(long, env = "TASK_START_TIMEOUT_SECONDS", default_value_t = 300)]
     task_start_timeout_seconds: u64,
+    /// Seconds a service task without a health check must be RUNNING to count as healthy (ECS: 40).
+    #[arg(long, env = "HEALTHY_AFTER_RUNNING_SECONDS", default_value_t = 40)]
+    healthy_after_running_seconds: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -77,12 +80,20 @@ fn run(args: RunArgs) -> ExitCode {
         _ => logs.init(),
     }
     let options = ecs_operator::run::Options {
-        namespaces: args.namespaces,
+        // An empty WATCH_NAMESPACES means all namespaces, not one named "".
+        namespaces: args
+            .namespaces
+            .into_iter()
+            .filter(|n| !n.trim().is_empty())
+            .collect(),
         config: ecs_operator::context::Config {
             stopped_task_retention: std::time::Duration::from_secs(
                 args.stopped_task_retention_seconds,
             ),
             start_timeout: std::time::Duration::from_secs(args.task_start_timeout_seconds),
+            healthy_after_running: std::time::Duration::from_secs(
+                args.healthy_after_running_seconds,
+            ),
         },
         admin: Default::default(),
     };

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ControllerRevision;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::core::PartialObjectMeta;
+use k8s_openapi::api::core::v1::{Node, Pod, Service as KubeService};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use tracing::info;
 
-use crate::api::{Task, TaskDefinition};
+use crate::api::{Service, Task, TaskDefinition};
 use crate::context::{Config, Context};
 
 /// Where the operator works and how.
@@ -32,14 +31,11 @@ pub async fn run(
 ) {
     let shutdown = shutdown.boxed().shared();
 
-    // Node metadata only (zones), for every namespace's tasks.
+    // Nodes (zones, readiness), for every namespace's tasks and services.
     let (nodes, writer) = reflector::store();
     let node_watch = reflector(
         writer,
-        watcher(
-            Api::<PartialObjectMeta<Node>>::all(client.clone()),
-            watcher::Config::default(),
-        ),
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
     )
     .applied_objects()
     .for_each(|_| async {})
@@ -51,7 +47,7 @@ pub async fn run(
         options.namespaces.iter().cloned().map(Some).collect()
     };
     // One cache per controller per scope, plus the nodes.
-    let caches = 2 * scopes.len() + 1;
+    let caches = 3 * scopes.len() + 1;
     let ctx = Arc::new(Context::new(
         client.clone(),
         options.config.clone(),
@@ -74,15 +70,19 @@ pub async fn run(
                 Api::<ControllerRevision>::namespaced(client.clone(), ns),
                 Api::<Task>::namespaced(client.clone(), ns),
                 Api::<Pod>::namespaced(client.clone(), ns),
+                Api::<Service>::namespaced(client.clone(), ns),
+                Api::<KubeService>::namespaced(client.clone(), ns),
             ),
             None => (
                 Api::all(client.clone()),
                 Api::all(client.clone()),
                 Api::all(client.clone()),
                 Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
             ),
         };
-        let (task_definitions, revisions, tasks, pods) = api(&client);
+        let (task_definitions, revisions, tasks, pods, services, lbs) = api(&client);
         info!(
             namespace = ns.as_deref().unwrap_or("*"),
             "starting controllers"
@@ -94,8 +94,16 @@ pub async fn run(
             shutdown.clone(),
         )));
         controllers.push(tokio::spawn(crate::task::run(
-            tasks,
+            tasks.clone(),
             pods,
+            task_definitions.clone(),
+            ctx.clone(),
+            shutdown.clone(),
+        )));
+        controllers.push(tokio::spawn(crate::service::run(
+            services,
+            tasks,
+            lbs,
             task_definitions,
             ctx.clone(),
             shutdown.clone(),

@@ -1,1 +1,6 @@
+pub mod build;
+mod driver;
+pub mod nodes;
 pub mod plan;
+
+pub use driver::run;

@@ -121,6 +121,7 @@ const STAGES: &[&str] = &[
     include_str!("../kwok/pod-container-running-failed.yaml"),
     include_str!("../kwok/pod-init-container-running-failed.yaml"),
     include_str!("../kwok/pod-complete-on-demand.yaml"),
+    include_str!("../kwok/pod-crash-image.yaml"),
 ];
 
 pub fn state_dir() -> Result<PathBuf> {

@@ -1,0 +1,722 @@
+//! The Service controller's I/O: reads the service, its tasks and the nodes, asks [`super::plan`] what
+//! to do, and does it — creating and stopping Tasks, applying the load balancer Services, writing status
+//! (only when it changed) and publishing ECS-worded events.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Service as KubeService};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::build;
+use super::nodes;
+use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
+use crate::api::service::{ServiceEvent, ServiceStatus};
+use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
+use crate::conditions;
+use crate::context::Context;
+use crate::error::{Error, is_conflict, is_not_found};
+use crate::labels;
+use crate::task_definition::revision::TaskDefinitionRef;
+use crate::task_definition::status::INACTIVE;
+
+const STATUS_MANAGER: &str = "ecs-operator/service-status";
+const TASK_MANAGER: &str = "ecs-operator/service-tasks";
+const LB_MANAGER: &str = "ecs-operator/service-load-balancers";
+/// ECS keeps the latest 100 service events; status keeps fewer (all are also Kubernetes Events).
+const STATUS_EVENTS: usize = 50;
+/// Stopped tasks kept for inspection, per service.
+const STOPPED_KEPT: usize = 10;
+
+/// Runs the controller for `services` (one namespace, or all) until `shutdown` resolves.
+pub async fn run(
+    services: Api<Service>,
+    tasks: Api<Task>,
+    lbs: Api<KubeService>,
+    task_definitions: Api<TaskDefinition>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::new(services, watcher::Config::default());
+    let store = controller.store();
+    {
+        let (store, ctx) = (store.clone(), ctx.clone());
+        tokio::spawn(async move {
+            crate::context::wait_synced(&store).await;
+            ctx.cache_synced();
+        });
+    }
+    let by_family = store.clone();
+    let all = store.clone();
+    controller
+        .owns(
+            tasks,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        .owns(
+            lbs,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        // A new revision of the family a service follows starts a deployment.
+        .watches(task_definitions, watcher::Config::default(), move |td| {
+            let family = td.name_any();
+            let ns = td.namespace();
+            by_family
+                .state()
+                .into_iter()
+                .filter(move |s| {
+                    s.namespace() == ns
+                        && TaskDefinitionRef::parse(&s.spec.task_definition)
+                            .is_some_and(|r| r.family == family)
+                })
+                .map(|s| ObjectRef::from_obj(s.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        // Nodes coming and going change zones and daemon placements.
+        .watches(
+            Api::<Node>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            move |_| {
+                all.state()
+                    .into_iter()
+                    .map(|s| ObjectRef::from_obj(s.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |svc, ctx| async move {
+                let metrics = &ctx.admin.metrics;
+                metrics
+                    .measure("service", Error::category, reconcile(svc, ctx.clone()))
+                    .await
+            },
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+fn error_policy(svc: Arc<Service>, error: &Error, _: Arc<Context>) -> Action {
+    warn!(service = %svc.name_any(), category = error.category(), %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    // Decide on a fresh read: the breaker state and deployments in status must not go back in time.
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(svc) = services.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    if svc.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let prev = svc.status.clone().unwrap_or_default();
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
+
+    // The task definition the service asks for now; while it cannot be resolved, the service keeps
+    // what its PRIMARY deployment runs.
+    let mut specs = RevisionSpecs::new(&ctx, &ns);
+    let target = match resolve(&svc, &ctx).await? {
+        Ok(target) => Some(target),
+        Err((reason, message)) => {
+            problems.push((reason, message));
+            prev.deployments.first().map(|d| d.task_definition.clone())
+        }
+    };
+    let Some(target) = target else {
+        return finish(
+            &svc,
+            &ctx,
+            &prev,
+            status(&svc, &prev, None, problems),
+            Some(Duration::from_secs(60)),
+        )
+        .await;
+    };
+
+    // Tasks of this service, read fresh: counts decide how many more to start.
+    let tasks_api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
+    let tasks: Vec<Task> = tasks_api
+        .list(&ListParams::default().labels(&format!("{}={name}", labels::SERVICE)))
+        .await?
+        .items
+        .into_iter()
+        .filter(|t| {
+            t.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == svc.meta().uid.as_ref())
+        })
+        .collect();
+    let now = crate::time::now().0;
+    let grace = Duration::from_secs(
+        svc.spec
+            .health_check_grace_period_seconds
+            .unwrap_or(0)
+            .max(0) as u64,
+    );
+    let mut recheck: Option<Duration> = None;
+    let mut views = Vec::new();
+    for t in &tasks {
+        let td_ref = t
+            .status
+            .as_ref()
+            .and_then(|s| s.task_definition.clone())
+            .unwrap_or_else(|| t.spec.task_definition.clone());
+        let has_health_check = specs.get(&td_ref).await?.is_some_and(|spec| {
+            spec.container_definitions
+                .iter()
+                .any(|c| c.essential != Some(false) && c.health_check.is_some())
+        });
+        let st = t.status.as_ref();
+        let running_since = st
+            .filter(|s| s.last_status.as_deref() == Some("RUNNING"))
+            .and_then(|s| s.started_at.as_ref())
+            .map(|t| t.0);
+        let healthy_since = st
+            .and_then(|s| conditions::get(&s.conditions, "Ready"))
+            .filter(|c| c.status == "True")
+            .map(|c| c.last_transition_time.0);
+        let (health, again) = resolve_health(
+            &HealthInputs {
+                running_since: running_since.map(|t| {
+                    if has_health_check {
+                        t
+                    } else {
+                        shift(t, ctx.config.healthy_after_running)
+                    }
+                }),
+                has_health_check,
+                health_status: st.and_then(|s| s.health_status.as_deref()),
+                healthy_since,
+                grace_period: grace,
+            },
+            now,
+        );
+        if let Some(again) = again {
+            recheck = Some(recheck.map_or(again, |r| r.min(again)));
+        }
+        let created = t.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
+        views.push(TaskView::from_task(t, health, created));
+    }
+
+    let all_nodes = ctx.nodes.state();
+    let placement = crate::placement::pod_placement(
+        svc.spec
+            .placement_constraints
+            .as_deref()
+            .unwrap_or_default(),
+        &[],
+        &build::selector(&svc),
+    );
+    let node_affinity = match &placement {
+        Ok(p) => p.node_affinity.clone(),
+        Err(e) => {
+            problems.push(("InvalidPlacement", e.to_string()));
+            None
+        }
+    };
+    let eligible: Vec<&Node> = all_nodes
+        .iter()
+        .map(|n| n.as_ref())
+        .filter(|n| nodes::is_eligible(n))
+        .filter(|n| {
+            node_affinity.as_ref().is_none_or(|sel| {
+                nodes::matches(sel, n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+            })
+        })
+        .collect();
+    let input = Input {
+        service: name.clone(),
+        scheduling: svc.spec.scheduling_strategy,
+        desired_count: svc.spec.desired_count.unwrap_or(0),
+        percents: Percents::resolve(
+            svc.spec.scheduling_strategy,
+            svc.spec.deployment_configuration.as_ref(),
+        ),
+        task_definition: target.clone(),
+        force_new_deployment: svc
+            .spec
+            .force_new_deployment
+            .as_ref()
+            .map(|v| serde_json::to_string(&v.0).unwrap_or_default()),
+        deployments: prev.deployments.clone(),
+        tasks: views,
+        zones: nodes::zones(eligible.iter().copied()),
+        nodes: eligible
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect(),
+        circuit_breaker: svc
+            .spec
+            .deployment_configuration
+            .as_ref()
+            .and_then(|d| d.deployment_circuit_breaker.clone())
+            .unwrap_or_default(),
+        az_rebalancing: svc.spec.availability_zone_rebalancing
+            == crate::api::service::AvailabilityZoneRebalancing::Enabled,
+        previously_steady: conditions::get(&prev.conditions, "Ready")
+            .is_some_and(|c| c.status == "True"),
+        now,
+    };
+    let plan = if placement.is_ok() {
+        Some(plan::plan(&input))
+    } else {
+        None
+    };
+
+    // Act: stop first (frees room under maximumPercent in a later pass), then start.
+    let mut started = Vec::new();
+    if let Some(plan) = &plan {
+        for stop in &plan.stops {
+            let patch =
+                serde_json::json!({"spec": {"desiredStatus": "STOPPED", "reason": stop.reason}});
+            match tasks_api
+                .patch(
+                    &stop.task,
+                    &PatchParams {
+                        field_manager: Some(TASK_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut used: BTreeSet<String> = tasks.iter().map(|t| t.name_any()).collect();
+        for start in &plan.starts {
+            let name = (0..)
+                .map(|i| build::task_name(&svc, &start.deployment, i))
+                .find(|n| !used.contains(n))
+                .expect("an unused index exists");
+            used.insert(name.clone());
+            match tasks_api
+                .create(
+                    &PostParams {
+                        field_manager: Some(TASK_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &build::task(&svc, start, name.clone()),
+                )
+                .await
+            {
+                Ok(_) => started.push(name),
+                // Deterministic names: it exists already (a replay); the next pass counts it.
+                Err(e) if is_conflict(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !plan.starts.is_empty() || !plan.stops.is_empty() {
+            info!(service = %name, started = plan.starts.len(), stopped = plan.stops.len(), "planned");
+        }
+        clean_stopped(&tasks_api, &tasks).await?;
+    }
+
+    // Load balancers and service registry, for what the PRIMARY runs.
+    let primary_td = plan
+        .as_ref()
+        .map(|p| p.primary().task_definition.clone())
+        .unwrap_or(target);
+    if let Some(spec) = specs.get(&primary_td).await? {
+        match build::kube_services(&svc, &spec) {
+            Ok(wanted) => apply_load_balancers(&svc, &ctx, wanted).await?,
+            Err(why) => problems.push(("InvalidLoadBalancer", why)),
+        }
+    }
+
+    let mut next = status(&svc, &prev, plan.as_ref(), problems);
+    if let Some(plan) = &plan {
+        let mut new_events = Vec::new();
+        for (i, event) in plan.events.iter().enumerate() {
+            let message = event.message(&name, &started);
+            publish(&ctx, &svc, event.is_warning(), event.reason(), &message).await;
+            new_events.push(ServiceEvent {
+                id: format!("{}-{i}", now.as_second()),
+                created_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+                message,
+            });
+        }
+        new_events.reverse();
+        new_events.extend(prev.events.iter().cloned());
+        new_events.truncate(STATUS_EVENTS);
+        next.events = new_events;
+    }
+    let again = match &plan {
+        Some(p) if !p.steady => Some(p.retry_after.unwrap_or(Duration::from_secs(10))),
+        Some(p) => p.retry_after.or(recheck),
+        None => Some(Duration::from_secs(60)),
+    };
+    let again = match (again, recheck) {
+        (Some(a), Some(r)) => Some(a.min(r)),
+        (a, r) => a.or(r),
+    };
+    finish(&svc, &ctx, &prev, next, again).await
+}
+
+/// The status for this pass.
+fn status(
+    svc: &Service,
+    prev: &ServiceStatus,
+    plan: Option<&plan::Plan>,
+    problems: Vec<(&'static str, String)>,
+) -> ServiceStatus {
+    let generation = svc.metadata.generation;
+    let mut s = ServiceStatus {
+        observed_generation: generation,
+        status: Some("ACTIVE".into()),
+        selector: Some(build::selector_string(svc)),
+        events: prev.events.clone(),
+        conditions: prev.conditions.clone(),
+        ..prev.clone()
+    };
+    if let Some(plan) = plan {
+        s.desired_count = Some(plan.desired_count);
+        s.running_count = plan.running_count;
+        s.pending_count = plan.pending_count;
+        s.deployments = plan.deployments.clone();
+        s.task_definition = Some(plan.primary().task_definition.clone());
+        s.rollout_state = plan.primary().rollout_state.clone();
+    }
+    let steady = plan.is_some_and(|p| p.steady) && problems.is_empty();
+    let failed = s.rollout_state.as_deref() == Some(plan::deployments::FAILED);
+    let in_progress = s.rollout_state.as_deref() == Some(plan::deployments::IN_PROGRESS);
+    let c = &mut s.conditions;
+    if steady {
+        conditions::set(
+            c,
+            "Ready",
+            true,
+            "SteadyState",
+            "the service has reached a steady state",
+            generation,
+        );
+    } else if let Some((reason, message)) = problems.first() {
+        conditions::set(c, "Ready", false, reason, message.clone(), generation);
+    } else {
+        conditions::set(
+            c,
+            "Ready",
+            false,
+            "Deploying",
+            "tasks are being started or stopped",
+            generation,
+        );
+    }
+    conditions::set(
+        c,
+        "Progressing",
+        in_progress,
+        if in_progress {
+            "DeploymentInProgress"
+        } else {
+            "NoDeploymentInProgress"
+        },
+        s.deployments
+            .first()
+            .and_then(|d| d.rollout_state_reason.clone())
+            .unwrap_or_default(),
+        generation,
+    );
+    match (problems.first(), failed) {
+        (Some((reason, message)), _) => {
+            conditions::set(c, "Degraded", true, reason, message.clone(), generation)
+        }
+        (None, true) => conditions::set(
+            c,
+            "Degraded",
+            true,
+            "DeploymentFailed",
+            s.deployments
+                .first()
+                .and_then(|d| d.rollout_state_reason.clone())
+                .unwrap_or_default(),
+            generation,
+        ),
+        (None, false) => conditions::set(c, "Degraded", false, "AsExpected", "", generation),
+    }
+    s
+}
+
+async fn finish(
+    svc: &Service,
+    ctx: &Context,
+    prev: &ServiceStatus,
+    status: ServiceStatus,
+    again: Option<Duration>,
+) -> Result<Action, Error> {
+    let degraded = |s: &ServiceStatus| {
+        conditions::get(&s.conditions, "Degraded")
+            .filter(|c| c.status == "True")
+            .map(|c| c.reason.clone())
+    };
+    if let Some(reason) = degraded(&status).filter(|r| Some(r) != degraded(prev).as_ref()) {
+        let message = conditions::get(&status.conditions, "Degraded")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        publish(ctx, svc, true, &reason, &message).await;
+    }
+    if svc.status.as_ref() != Some(&status) {
+        let api: Api<Service> =
+            Api::namespaced(ctx.client.clone(), &svc.namespace().unwrap_or_default());
+        let patch = serde_json::json!({
+            "apiVersion": Service::api_version(&()),
+            "kind": Service::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &svc.name_any(),
+            &PatchParams::apply(STATUS_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    Ok(again.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// `family` → its latest ACTIVE revision; `family:N` → N unless INACTIVE. Same namespace only.
+async fn resolve(
+    svc: &Service,
+    ctx: &Context,
+) -> Result<Result<String, (&'static str, String)>, Error> {
+    let ns = svc.namespace().unwrap_or_default();
+    let Some(reference) = TaskDefinitionRef::parse(&svc.spec.task_definition) else {
+        return Ok(Err((
+            "InvalidTaskDefinition",
+            format!(
+                "taskDefinition {:?} is not 'family' or 'family:revision'",
+                svc.spec.task_definition
+            ),
+        )));
+    };
+    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(td) = api.get_opt(&reference.family).await? else {
+        return Ok(Err((
+            "TaskDefinitionNotFound",
+            format!("task definition {reference} not found in namespace {ns}"),
+        )));
+    };
+    let status = td.status.unwrap_or_default();
+    let revision = match reference.revision.or(status.latest_active_revision) {
+        Some(r) => r,
+        None => {
+            return Ok(Err((
+                "TaskDefinitionInactive",
+                format!("task definition {reference} has no ACTIVE revision"),
+            )));
+        }
+    };
+    if status
+        .revisions
+        .iter()
+        .any(|r| r.revision == revision && r.status == INACTIVE)
+    {
+        return Ok(Err((
+            "TaskDefinitionInactive",
+            format!(
+                "task definition {}:{revision} is INACTIVE (deregistered): the service cannot deploy it",
+                reference.family
+            ),
+        )));
+    }
+    if !status.revisions.iter().any(|r| r.revision == revision) {
+        return Ok(Err((
+            "TaskDefinitionNotFound",
+            format!(
+                "task definition {}:{revision} not found in namespace {ns}",
+                reference.family
+            ),
+        )));
+    }
+    Ok(Ok(format!("{}:{revision}", reference.family)))
+}
+
+/// Applies the wanted load balancer Services and deletes this service's others.
+async fn apply_load_balancers(
+    svc: &Service,
+    ctx: &Context,
+    wanted: Vec<KubeService>,
+) -> Result<(), Error> {
+    let ns = svc.namespace().unwrap_or_default();
+    let api: Api<KubeService> = Api::namespaced(ctx.client.clone(), &ns);
+    let existing = api
+        .list(&ListParams::default().labels(&format!(
+            "{}={},{}",
+            labels::SERVICE,
+            svc.name_any(),
+            labels::MANAGED_SELECTOR
+        )))
+        .await?;
+    let names: BTreeSet<String> = wanted
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    for lb in wanted {
+        let name = lb.name_any();
+        let unchanged = existing
+            .items
+            .iter()
+            .any(|e| e.name_any() == name && same_service(e, &lb));
+        if unchanged {
+            continue;
+        }
+        let mut body = serde_json::to_value(&lb).expect("serializable");
+        body["apiVersion"] = "v1".into();
+        body["kind"] = "Service".into();
+        api.patch(
+            &name,
+            &PatchParams::apply(LB_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    }
+    for old in existing
+        .items
+        .iter()
+        .filter(|e| !names.contains(&e.name_any()))
+    {
+        if old
+            .owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == svc.meta().uid.as_ref())
+        {
+            match api.delete(&old.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an existing Service already has what we would apply (so a converged service writes nothing).
+fn same_service(existing: &KubeService, wanted: &KubeService) -> bool {
+    let (Some(e), Some(w)) = (&existing.spec, &wanted.spec) else {
+        return false;
+    };
+    let ports = |s: &k8s_openapi::api::core::v1::ServiceSpec| {
+        s.ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.port,
+                    p.target_port.clone(),
+                    p.protocol.clone(),
+                    p.app_protocol.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    e.selector == w.selector
+        && e.type_.as_deref().unwrap_or("ClusterIP") == w.type_.as_deref().unwrap_or("ClusterIP")
+        && ports(e) == ports(w)
+        && (w.cluster_ip.as_deref() != Some("None") || e.cluster_ip.as_deref() == Some("None"))
+}
+
+/// Deletes the oldest stopped tasks beyond the number kept for inspection.
+async fn clean_stopped(api: &Api<Task>, tasks: &[Task]) -> Result<(), Error> {
+    let mut stopped: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED"))
+        .collect();
+    if stopped.len() <= STOPPED_KEPT {
+        return Ok(());
+    }
+    stopped.sort_by_key(|t| {
+        t.status
+            .as_ref()
+            .and_then(|s| s.stopped_at.as_ref())
+            .map(|t| t.0)
+    });
+    for t in &stopped[..stopped.len() - STOPPED_KEPT] {
+        match api.delete(&t.name_any(), &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Registered specs by `family:revision`, read once per pass.
+struct RevisionSpecs<'a> {
+    ctx: &'a Context,
+    ns: &'a str,
+    cache: HashMap<String, Option<TaskDefinitionSpec>>,
+}
+
+impl<'a> RevisionSpecs<'a> {
+    fn new(ctx: &'a Context, ns: &'a str) -> Self {
+        Self {
+            ctx,
+            ns,
+            cache: HashMap::new(),
+        }
+    }
+
+    async fn get(&mut self, reference: &str) -> Result<Option<TaskDefinitionSpec>, Error> {
+        if let Some(spec) = self.cache.get(reference) {
+            return Ok(spec.clone());
+        }
+        let spec = match TaskDefinitionRef::parse(reference) {
+            Some(TaskDefinitionRef {
+                family,
+                revision: Some(revision),
+            }) => {
+                crate::task_definition::registered_spec(self.ctx, self.ns, &family, revision)
+                    .await?
+            }
+            _ => None,
+        };
+        self.cache.insert(reference.to_string(), spec.clone());
+        Ok(spec)
+    }
+}
+
+/// ECS counts a task without a health check healthy 40 s after RUNNING; the operator's setting may
+/// differ, so the start time is moved to make the planner's fixed 40 s mean the configured time.
+fn shift(running_since: Timestamp, healthy_after: Duration) -> Timestamp {
+    let ecs = plan::health::RUNNING_WITHOUT_HEALTH_CHECK;
+    let delta = k8s_openapi::jiff::SignedDuration::try_from(ecs).unwrap_or_default()
+        - k8s_openapi::jiff::SignedDuration::try_from(healthy_after).unwrap_or_default();
+    running_since - delta
+}
+
+async fn publish(ctx: &Context, svc: &Service, warning: bool, reason: &str, message: &str) {
+    let event = KubeEvent {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Schedule".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx
+        .service_events
+        .publish(&event, &svc.object_ref(&()))
+        .await
+    {
+        warn!(error = %e, "cannot publish event");
+    }
+}

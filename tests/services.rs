@@ -1,0 +1,580 @@
+//! Services on the local control plane (3 zones × 2 kwok nodes): desired count and self-healing, zone
+//! balance, rolling deployments within the ECS bounds, the circuit breaker, and the load balancer.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ecs_operator::api::{Service, Task, TaskDefinition};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use support::{
+    Operator, TestNamespace, client, install_crds, make_container_exit, wait_for, wait_for_within,
+};
+
+const ROLLOUT_DEADLINE: Duration = Duration::from_secs(120);
+
+struct Setup {
+    ns: TestNamespace,
+    tds: Api<TaskDefinition>,
+    services: Api<Service>,
+    tasks: Api<Task>,
+    pods: Api<Pod>,
+    operator: Option<Operator>,
+    client: kube::Client,
+}
+
+fn config() -> ecs_operator::context::Config {
+    ecs_operator::context::Config {
+        // Tasks without a health check count as healthy this long after RUNNING (ECS: 40 s).
+        healthy_after_running: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start_with(&client, &ns.name, config());
+    Setup {
+        tds: ns.api(),
+        services: ns.api(),
+        tasks: ns.api(),
+        pods: ns.api(),
+        ns,
+        operator: Some(operator),
+        client,
+    }
+}
+
+fn td_spec(image: &str) -> serde_json::Value {
+    json!({"containerDefinitions": [{"name": "web", "image": image, "portMappings": [{"containerPort": 80}]}]})
+}
+
+impl Setup {
+    async fn register(&self, name: &str, spec: serde_json::Value, revision: i64) {
+        let td: TaskDefinition = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap();
+        self.tds
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&td),
+            )
+            .await
+            .unwrap();
+        wait_for(&self.tds, name, move |td: Option<&TaskDefinition>| {
+            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
+        })
+        .await;
+    }
+
+    async fn apply_service(&self, name: &str, spec: serde_json::Value) {
+        let svc: Service = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap();
+        self.services
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&svc),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn steady(&self, name: &str) -> Service {
+        wait_for_within(&self.services, name, steady, ROLLOUT_DEADLINE).await
+    }
+
+    /// RUNNING tasks of the service, with their zone and task definition.
+    async fn running(&self, name: &str) -> Vec<(String, String, String)> {
+        let tasks = self
+            .tasks
+            .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={name}")))
+            .await
+            .unwrap();
+        tasks
+            .items
+            .into_iter()
+            .filter_map(|t| {
+                let s = t.status?;
+                (s.last_status.as_deref() == Some("RUNNING")
+                    && t.spec.desired_status == Default::default())
+                .then(|| {
+                    (
+                        t.metadata.name.unwrap(),
+                        s.availability_zone.unwrap_or_default(),
+                        s.task_definition.unwrap_or_default(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn steady(s: Option<&Service>) -> bool {
+    let Some(s) = s else { return false };
+    let Some(st) = &s.status else { return false };
+    st.observed_generation == s.metadata.generation
+        && st
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+        && st.running_count == s.spec.desired_count.unwrap_or(0)
+}
+
+fn per_zone(running: &[(String, String, String)]) -> BTreeMap<String, usize> {
+    let mut zones = BTreeMap::new();
+    for (_, zone, _) in running {
+        *zones.entry(zone.clone()).or_default() += 1;
+    }
+    zones
+}
+
+#[tokio::test]
+async fn desired_count_is_spread_evenly_over_the_zones() {
+    let s = setup("svc-zones").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 6}))
+        .await;
+    let svc = s.steady("web").await;
+    let st = svc.status.unwrap();
+    assert_eq!((st.running_count, st.pending_count), (6, 0));
+    assert_eq!(st.task_definition.as_deref(), Some("web:1"));
+    assert_eq!(st.deployments.len(), 1);
+    assert_eq!(
+        st.deployments[0].rollout_state.as_deref(),
+        Some("COMPLETED")
+    );
+    assert_eq!(st.selector.as_deref(), Some("ecs.operator.dev/service=web"));
+    let zones = per_zone(&s.running("web").await);
+    assert_eq!(
+        zones.values().copied().collect::<Vec<_>>(),
+        [2, 2, 2],
+        "{zones:?}"
+    );
+    assert!(
+        st.events
+            .iter()
+            .any(|e| e.message == "(service web) has reached a steady state."),
+        "{:?}",
+        st.events
+    );
+}
+
+#[tokio::test]
+async fn failed_tasks_are_replaced() {
+    let s = setup("svc-heal").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 3}))
+        .await;
+    s.steady("web").await;
+    let before = s.running("web").await;
+    // One pod deleted from outside, one essential container exiting.
+    s.pods
+        .delete(&before[0].0, &DeleteParams::default())
+        .await
+        .unwrap();
+    make_container_exit(&s.pods, &before[1].0, Some("web"), 137).await;
+    for (gone, _, _) in &before[..2] {
+        wait_for(&s.tasks, gone, |t: Option<&Task>| {
+            t.is_none_or(|t| {
+                t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED")
+            })
+        })
+        .await;
+    }
+    // Steady again, with replacements: started tasks that were not there before.
+    let original: Vec<String> = before
+        .iter()
+        .map(|(n, _, _)| format!("(task {n})"))
+        .collect();
+    let replaced = move |svc: Option<&Service>| {
+        steady(svc)
+            && svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.events.iter().any(|e| {
+                    e.message.contains("has started")
+                        && !original.iter().any(|o| e.message.contains(o.as_str()))
+                })
+            })
+    };
+    wait_for_within(&s.services, "web", replaced, ROLLOUT_DEADLINE).await;
+    let svc = wait_for_within(&s.services, "web", steady, ROLLOUT_DEADLINE).await;
+    assert_eq!(svc.status.unwrap().running_count, 3);
+    let after = s.running("web").await;
+    assert_eq!(after.len(), 3);
+    assert!(
+        !after
+            .iter()
+            .any(|(n, _, _)| n == &before[0].0 || n == &before[1].0),
+        "replacements are new tasks"
+    );
+}
+
+#[tokio::test]
+async fn scaling_in_keeps_the_zones_balanced() {
+    let s = setup("svc-scale").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 6}))
+        .await;
+    s.steady("web").await;
+    s.services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"desiredCount": 3}})),
+        )
+        .await
+        .unwrap();
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 3)
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    let zones = per_zone(&s.running("web").await);
+    assert_eq!(
+        zones.values().copied().collect::<Vec<_>>(),
+        [1, 1, 1],
+        "{zones:?}"
+    );
+}
+
+/// Watches the service's tasks during a rollout and records the most alive (RUNNING or PENDING) and
+/// the fewest RUNNING-and-not-stopping tasks seen at any moment.
+fn watch_bounds(
+    tasks: Api<Task>,
+    service: &str,
+) -> (
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let max_alive = Arc::new(AtomicUsize::new(0));
+    let min_running = Arc::new(AtomicUsize::new(usize::MAX));
+    let (a, m) = (max_alive.clone(), min_running.clone());
+    let cfg = watcher::Config::default().labels(&format!("ecs.operator.dev/service={service}"));
+    let handle = tokio::spawn(async move {
+        let (store, writer) = kube::runtime::reflector::store::<Task>();
+        let mut stream = kube::runtime::reflector(writer, watcher(tasks, cfg))
+            .applied_objects()
+            .boxed();
+        while stream.next().await.is_some() {
+            let state = store.state();
+            let status = |t: &Task| {
+                t.status
+                    .as_ref()
+                    .and_then(|s| s.last_status.clone())
+                    .unwrap_or_default()
+            };
+            let alive = state.iter().filter(|t| status(t) != "STOPPED").count();
+            let running = state
+                .iter()
+                .filter(|t| status(t) == "RUNNING" && t.spec.desired_status == Default::default())
+                .count();
+            a.fetch_max(alive, Ordering::SeqCst);
+            if !state.is_empty() {
+                m.fetch_min(running, Ordering::SeqCst);
+            }
+        }
+    });
+    (max_alive, min_running, handle)
+}
+
+async fn rolling_deployment(prefix: &str, min: i32, max: i32) {
+    let s = setup(prefix).await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 4,
+        "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}),
+    )
+    .await;
+    s.steady("web").await;
+    let (max_alive, min_running, watch) = watch_bounds(s.tasks.clone(), "web");
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc)
+                && svc
+                    .and_then(|s| s.status.as_ref()?.task_definition.clone())
+                    .as_deref()
+                    == Some("web:2")
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    watch.abort();
+    let st = svc.status.unwrap();
+    assert_eq!(
+        st.deployments[0].rollout_state.as_deref(),
+        Some("COMPLETED")
+    );
+    assert_eq!(
+        st.deployments[0].rollout_state_reason.as_deref(),
+        Some(format!("ECS deployment {} completed.", st.deployments[0].id).as_str())
+    );
+    assert!(
+        s.running("web")
+            .await
+            .iter()
+            .all(|(_, _, td)| td == "web:2")
+    );
+    let upper = (4 * max / 100) as usize;
+    let lower = (4 * min as usize).div_ceil(100);
+    let (seen_max, seen_min) = (
+        max_alive.load(Ordering::SeqCst),
+        min_running.load(Ordering::SeqCst),
+    );
+    eprintln!(
+        "{min}/{max}: at most {seen_max} alive (bound {upper}), at least {seen_min} running (bound {lower})"
+    );
+    assert!(
+        seen_max <= upper,
+        "{seen_max} tasks alive, maximumPercent allows {upper}"
+    );
+    assert!(
+        seen_min >= lower,
+        "{seen_min} tasks running, minimumHealthyPercent needs {lower}"
+    );
+}
+
+#[tokio::test]
+async fn a_rolling_deployment_100_200_stays_within_bounds() {
+    rolling_deployment("svc-roll-100-200", 100, 200).await;
+}
+
+#[tokio::test]
+async fn a_rolling_deployment_50_100_stays_within_bounds() {
+    rolling_deployment("svc-roll-50-100", 50, 100).await;
+}
+
+#[tokio::test]
+async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
+    let s = setup("svc-breaker").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 3,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+    )
+    .await;
+    s.steady("web").await;
+    // Revision 2 crashes wherever it runs.
+    s.register("web", td_spec("ecs-operator.test/crash"), 2)
+        .await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")
+                })
+            })
+        },
+        Duration::from_secs(180),
+    )
+    .await;
+    let st = svc.status.unwrap();
+    let failed = st
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == "web:2")
+        .unwrap();
+    assert_eq!(failed.failed_tasks, 3, "threshold for desiredCount 3 is 3");
+    assert_eq!(
+        st.deployments[0].task_definition, "web:1",
+        "rolled back to the last COMPLETED revision"
+    );
+    // The old revision keeps serving throughout, and the rollback converges.
+    let svc = s.steady("web").await;
+    assert_eq!(
+        svc.status.unwrap().task_definition.as_deref(),
+        Some("web:1")
+    );
+    let running = s.running("web").await;
+    assert_eq!(running.len(), 3);
+    assert!(running.iter().all(|(_, _, td)| td == "web:1"));
+    let degraded = s
+        .services
+        .get("web")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions;
+    assert!(
+        degraded
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+}
+
+#[tokio::test]
+async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
+    let s = setup("svc-lb").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 3,
+        "loadBalancers": [{"containerName": "web", "containerPort": 80}]}),
+    )
+    .await;
+    s.steady("web").await;
+    let kube_services: Api<k8s_openapi::api::core::v1::Service> = s.ns.api();
+    let lb = kube_services
+        .get("web-80")
+        .await
+        .expect("a load balancer Service");
+    let spec = lb.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    assert_eq!(spec.selector.unwrap()["ecs.operator.dev/service"], "web");
+    let slices: Api<EndpointSlice> = s.ns.api();
+    let pod_ips = || async {
+        let mut ips: Vec<String> = s
+            .pods
+            .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.status?.pod_ip)
+            .collect();
+        ips.sort();
+        ips
+    };
+    let ready_endpoints = || async {
+        let mut ips: Vec<String> = slices
+            .list(&ListParams::default().labels("kubernetes.io/service-name=web-80"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .flat_map(|s| s.endpoints.unwrap_or_default())
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+            .flat_map(|e| e.addresses)
+            .collect();
+        ips.sort();
+        ips
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (pods, endpoints) = (pod_ips().await, ready_endpoints().await);
+        if pods.len() == 3 && pods == endpoints {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "endpoints {endpoints:?} never matched the task pods {pods:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart() {
+    let mut s = setup("svc-restart").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 4,
+        "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 150}}),
+    )
+    .await;
+    s.steady("web").await;
+    let (max_alive, _, watch) = watch_bounds(s.tasks.clone(), "web");
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    // Kill the operator as soon as the rollout has started new tasks.
+    wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref())
+            .is_some_and(|st| st.deployments.len() >= 2)
+    })
+    .await;
+    s.operator.take().unwrap().kill();
+    let _operator = Operator::start_with(&s.client, &s.ns.name, config());
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc)
+                && svc
+                    .and_then(|s| s.status.as_ref()?.task_definition.clone())
+                    .as_deref()
+                    == Some("web:2")
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    watch.abort();
+    assert!(
+        max_alive.load(Ordering::SeqCst) <= 6,
+        "more than floor(4 × 150%) tasks alive"
+    );
+    let ids: Vec<String> = s
+        .services
+        .get("web")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .deployments
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        ids.len(),
+        "deployment ids unique: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_scale_drives_the_service() {
+    let s = setup("svc-kubectl-scale").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 1}))
+        .await;
+    s.steady("web").await;
+    let out = std::process::Command::new("kubectl")
+        .args(["scale", "ecssvc/web", "--replicas=4", "-n", &s.ns.name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 4)
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    let scale = s.services.get_scale("web").await.unwrap();
+    assert_eq!(scale.status.unwrap().replicas, 4);
+}
