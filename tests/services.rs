@@ -416,18 +416,19 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
     let running = s.running("web").await;
     assert_eq!(running.len(), 3);
     assert!(running.iter().all(|(_, _, td)| td == "web:1"));
-    let degraded = s
-        .services
-        .get("web")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .conditions;
+    // The rollback stays put: the breaker's FAILED deployment never resumes by itself.
+    let st = s.services.get("web").await.unwrap().status.unwrap();
+    assert_eq!(
+        st.deployments[0].task_definition, "web:1",
+        "{:#?}",
+        st.deployments
+    );
     assert!(
-        degraded
+        st.deployments
             .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
+            .any(|d| d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")),
+        "{:#?}",
+        st.deployments
     );
 }
 

@@ -183,13 +183,14 @@ impl Operator {
             config,
             admin: admin.clone(),
         };
-        let handle = tokio::spawn(ecs_operator::run::run(
-            client.clone(),
-            options,
-            async move {
+        let admin_client = client.clone();
+        let handle = tokio::spawn(async move {
+            let client = operator_client(admin_client).await;
+            ecs_operator::run::run(client, options, async move {
                 let _ = stopped.await;
-            },
-        ));
+            })
+            .await
+        });
         Self {
             stop: Some(stop),
             handle: Some(handle),
@@ -214,6 +215,23 @@ impl Drop for Operator {
             h.abort();
         }
     }
+}
+
+/// Environment variable naming the identity the in-process operator runs as, e.g. the chart's
+/// ServiceAccount `system:serviceaccount:ecs-operator-system:ecs-operator` (`cargo xtask test` runs the
+/// task and service tests again that way, to prove the chart's RBAC is enough).
+pub const OPERATOR_IDENTITY: &str = "ECS_TEST_OPERATOR_IDENTITY";
+
+/// The operator's client: the test's admin client, or one impersonating [`OPERATOR_IDENTITY`].
+async fn operator_client(admin: Client) -> Client {
+    let Ok(user) = std::env::var(OPERATOR_IDENTITY) else {
+        return admin;
+    };
+    let mut config = kube::Config::infer()
+        .await
+        .expect("the cluster in KUBECONFIG");
+    config.auth_info.impersonate = Some(user);
+    Client::try_from(config).expect("an impersonating client")
 }
 
 /// Makes a kwok-simulated container of `pod` exit with `exit_code` (all containers when `container` is

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every check, in the order that fails fastest — formatting, lints, then unit and
 //! integration tests against the local cluster (which also check CRD drift, the chart and the examples).
 
+use std::io::Write;
 use std::process::Command;
 
 use anyhow::{Result, bail};
@@ -9,6 +10,12 @@ use crate::cluster::{self, ClusterInfo};
 
 /// Label on the namespaces the integration tests create (see tests/support/mod.rs).
 const TEST_NAMESPACE_LABEL: &str = "ecs.operator.dev/test=true";
+
+/// The Helm chart, whose RBAC the least-privilege run uses.
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/ecs-operator");
+
+/// Where the chart's ServiceAccount lives for the least-privilege run.
+const OPERATOR_NAMESPACE: &str = "ecs-operator-system";
 
 pub fn run() -> Result<()> {
     step("cargo fmt --check", || {
@@ -56,10 +63,58 @@ fn tests(info: &ClusterInfo) -> Result<()> {
     let mut test = Command::new(env!("CARGO"));
     test.args(["test", "--workspace", "--all-targets"])
         .env("KUBECONFIG", &info.kubeconfig)
-        .env("PATH", path);
+        .env("PATH", &path);
     step("cargo test (unit and integration, local cluster)", || {
         test.status()
-    })
+    })?;
+
+    // Least privilege, proven: the chart's ServiceAccount and RBAC, and the task and service tests
+    // again with the operator impersonating that account.
+    step("install the chart's ServiceAccount and RBAC", || {
+        let _ = info
+            .kubectl()
+            .args(["create", "namespace", OPERATOR_NAMESPACE])
+            .output();
+        let rendered = Command::new(info.bin_dir.join("helm"))
+            .args(["template", "ecs-operator", CHART])
+            .args(["--namespace", OPERATOR_NAMESPACE])
+            .args(["--show-only", "templates/serviceaccount.yaml"])
+            .args(["--show-only", "templates/rbac.yaml"])
+            .output()?;
+        if !rendered.status.success() {
+            return Ok(rendered.status);
+        }
+        let mut apply = info
+            .kubectl()
+            .args([
+                "apply",
+                "--server-side",
+                "--field-manager=ecs-operator-tests",
+                "-f",
+                "-",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()?;
+        apply
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(&rendered.stdout)?;
+        apply.wait()
+    })?;
+    let mut least_privilege = Command::new(env!("CARGO"));
+    least_privilege
+        .args(["test", "--test", "tasks", "--test", "services"])
+        .env("KUBECONFIG", &info.kubeconfig)
+        .env("PATH", &path)
+        .env(
+            "ECS_TEST_OPERATOR_IDENTITY",
+            format!("system:serviceaccount:{OPERATOR_NAMESPACE}:ecs-operator"),
+        );
+    step(
+        "task and service tests as the chart's ServiceAccount",
+        || least_privilege.status(),
+    )
 }
 
 fn cargo(args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
