@@ -40,10 +40,14 @@ fn config() -> ecs_operator::context::Config {
 }
 
 async fn setup(prefix: &str) -> Setup {
+    setup_with(prefix, config()).await
+}
+
+async fn setup_with(prefix: &str, config: ecs_operator::context::Config) -> Setup {
     let client = client().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start_with(&client, &ns.name, config());
+    let operator = Operator::start_with(&client, &ns.name, config);
     Setup {
         tds: ns.api(),
         services: ns.api(),
@@ -370,7 +374,15 @@ async fn a_rolling_deployment_50_100_stays_within_bounds() {
 
 #[tokio::test]
 async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
-    let s = setup("svc-breaker").await;
+    // Crashing tasks must not count as healthy before they crash (kwok crashes them within a second or two).
+    let s = setup_with(
+        "svc-breaker",
+        ecs_operator::context::Config {
+            healthy_after_running: Duration::from_secs(10),
+            ..Default::default()
+        },
+    )
+    .await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
         "web",

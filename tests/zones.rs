@@ -1,0 +1,294 @@
+//! Services when nodes fail: a zone goes NotReady (its tasks are replaced in the other zones) and comes
+//! back (AZ rebalancing moves tasks back); DAEMON services follow nodes as they go and return.
+//!
+//! These tests take nodes down, which every test on the cluster shares: they live in their own test
+//! binary (cargo runs binaries one after another) and take turns through a lock.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ecs_operator::api::{Service, Task, TaskDefinition};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+
+static NODES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+const NOT_READY: &str = "node-not-ready.stage.kwok.x-k8s.io";
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Makes nodes NotReady through kwok's chaos stage; brings them back when dropped, even on failure.
+struct Outage {
+    nodes: Api<Node>,
+    names: Vec<String>,
+}
+
+impl Outage {
+    async fn start(client: &kube::Client, names: &[&str]) -> Self {
+        let nodes: Api<Node> = Api::all(client.clone());
+        for name in names {
+            let patch = json!({"metadata": {"labels": {NOT_READY: "true"}}});
+            nodes
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+        Self {
+            nodes,
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    async fn end(mut self) {
+        for name in std::mem::take(&mut self.names) {
+            restore(&self.nodes, &name).await;
+            wait_for(&self.nodes, &name, |n: Option<&Node>| {
+                n.is_some_and(schedulable)
+            })
+            .await;
+        }
+    }
+}
+
+async fn restore(nodes: &Api<Node>, name: &str) {
+    let patch = json!({"metadata": {"labels": {NOT_READY: null}}});
+    let _ = nodes
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await;
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        let (nodes, names) = (self.nodes.clone(), std::mem::take(&mut self.names));
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                for name in names {
+                    restore(&nodes, &name).await;
+                }
+            });
+        }
+    }
+}
+
+fn schedulable(n: &Node) -> bool {
+    ecs_operator::service::nodes::is_eligible(n)
+}
+
+async fn setup(prefix: &str) -> (TestNamespace, Operator, kube::Client) {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let config = ecs_operator::context::Config {
+        healthy_after_running: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let operator = Operator::start_with(&client, &ns.name, config);
+    (ns, operator, client)
+}
+
+async fn register(ns: &TestNamespace, service: serde_json::Value) {
+    let tds: Api<TaskDefinition> = ns.api();
+    let td: TaskDefinition = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": "web"},
+        "spec": {"containerDefinitions": [{"name": "web", "image": "nginx"}]}
+    }))
+    .unwrap();
+    tds.patch("web", &PatchParams::apply("test"), &Patch::Apply(&td))
+        .await
+        .unwrap();
+    let services: Api<Service> = ns.api();
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"}, "spec": service
+    }))
+    .unwrap();
+    services
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+}
+
+/// RUNNING, not-stopping tasks per zone (and per node).
+async fn placement(ns: &TestNamespace) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let tasks: Api<Task> = ns.api();
+    let mut zones = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for t in tasks.list(&ListParams::default()).await.unwrap().items {
+        let Some(s) = t.status else { continue };
+        if s.last_status.as_deref() == Some("RUNNING")
+            && t.spec.desired_status == Default::default()
+        {
+            *zones
+                .entry(s.availability_zone.unwrap_or_default())
+                .or_default() += 1;
+            *nodes
+                .entry(s.container_instance.unwrap_or_default())
+                .or_default() += 1;
+        }
+    }
+    (zones, nodes)
+}
+
+/// Polls (with a deadline) until the placement satisfies `ok`.
+async fn until_placement(
+    ns: &TestNamespace,
+    ok: impl Fn(&BTreeMap<String, usize>, &BTreeMap<String, usize>) -> bool,
+) -> BTreeMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (zones, nodes) = placement(ns).await;
+        if ok(&zones, &nodes) {
+            return zones;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "placement never settled: zones {zones:?}, nodes {nodes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
+    let _turn = NODES.lock().await;
+    let (ns, _operator, client) = setup("zone-outage").await;
+    register(&ns, json!({"taskDefinition": "web", "desiredCount": 6})).await;
+    until_placement(&ns, |z, _| {
+        z.values().copied().collect::<Vec<_>>() == [2, 2, 2]
+    })
+    .await;
+
+    // Zone c goes dark: its tasks are evicted and replaced in a and b.
+    let outage = Outage::start(&client, &["node-c1", "node-c2"]).await;
+    let zones = until_placement(&ns, |z, _| {
+        z.values().sum::<usize>() == 6 && !z.contains_key("us-east-1c")
+    })
+    .await;
+    assert_eq!(
+        zones.values().copied().collect::<Vec<_>>(),
+        [3, 3],
+        "{zones:?}"
+    );
+    let tasks: Api<Task> = ns.api();
+    let evicted: Vec<_> = tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|t| t.status)
+        .filter(|s| {
+            s.availability_zone.as_deref() == Some("us-east-1c")
+                && s.last_status.as_deref() == Some("STOPPED")
+        })
+        .collect();
+    assert!(!evicted.is_empty());
+    assert!(
+        evicted
+            .iter()
+            .all(|s| s.stop_code.as_deref() == Some("InfrastructureHealth")),
+        "{:?}",
+        evicted.iter().map(|s| &s.stop_code).collect::<Vec<_>>()
+    );
+
+    // Zone c returns: AZ rebalancing starts tasks there and stops them in the long zones.
+    outage.end().await;
+    until_placement(&ns, |z, _| {
+        z.values().copied().collect::<Vec<_>>() == [2, 2, 2]
+    })
+    .await;
+    let services: Api<Service> = ns.api();
+    let events = services.get("web").await.unwrap().status.unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("is not AZ balanced")),
+        "{:#?}",
+        events
+    );
+}
+
+#[tokio::test]
+async fn a_daemon_service_follows_the_nodes() {
+    let _turn = NODES.lock().await;
+    let (ns, _operator, client) = setup("daemon").await;
+    register(
+        &ns,
+        json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON"}),
+    )
+    .await;
+    let one_per_node = |_: &BTreeMap<String, usize>, n: &BTreeMap<String, usize>| {
+        n.len() == 6 && n.values().all(|c| *c == 1)
+    };
+    until_placement(&ns, one_per_node).await;
+
+    let outage = Outage::start(&client, &["node-b2"]).await;
+    until_placement(&ns, |_, n| {
+        n.len() == 5 && !n.contains_key("node-b2") && n.values().all(|c| *c == 1)
+    })
+    .await;
+    outage.end().await;
+    until_placement(&ns, one_per_node).await;
+    let services: Api<Service> = ns.api();
+    wait_for_within(
+        &services,
+        "web",
+        |s: Option<&Service>| {
+            s.and_then(|s| s.status.as_ref())
+                .is_some_and(|st| st.desired_count == Some(6) && st.running_count == 6)
+        },
+        DEADLINE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn distinct_instance_and_member_of_constrain_placement() {
+    let _turn = NODES.lock().await;
+    let (ns, _operator, _client) = setup("placement").await;
+    register(
+        &ns,
+        json!({"taskDefinition": "web", "desiredCount": 2, "placementConstraints": [
+        {"type": "distinctInstance"},
+        {"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]}),
+    )
+    .await;
+    let zones = until_placement(&ns, |z, n| {
+        z.values().sum::<usize>() == 2 && n.values().all(|c| *c == 1)
+    })
+    .await;
+    assert_eq!(zones.keys().collect::<Vec<_>>(), ["us-east-1a"]);
+    // A third task has nowhere to go: zone a has two nodes and each already runs one.
+    let services: Api<Service> = ns.api();
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"desiredCount": 3}})),
+        )
+        .await
+        .unwrap();
+    let tasks: Api<Task> = ns.api();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let pending = tasks
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("PENDING"))
+            .count();
+        if pending == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no task left PENDING"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (zones, nodes) = placement(&ns).await;
+    assert_eq!((zones.values().sum::<usize>(), nodes.len()), (2, 2));
+}
