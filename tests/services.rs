@@ -492,6 +492,16 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
         ips.sort();
         ips
     };
+    let svc = s.services.get("web").await.unwrap().status.unwrap();
+    assert_eq!(svc.registered_targets, Some(3));
+    assert!(
+        svc.events
+            .iter()
+            .any(|e| e.message.starts_with("(service web) registered")
+                && e.message.ends_with("targets in (target-group web-80)")),
+        "{:#?}",
+        svc.events
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (pods, endpoints) = (pod_ips().await, ready_endpoints().await);

@@ -335,6 +335,9 @@ pub struct ServiceStatus {
     /// The PRIMARY deployment's rolloutState.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
+    /// Tasks receiving load balancer traffic: RUNNING and healthy (only with `loadBalancers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_targets: Option<i32>,
     /// Label selector of the service's task pods (for the scale subresource and HPA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,

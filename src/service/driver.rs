@@ -168,6 +168,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             .max(0) as u64,
     );
     let mut recheck: Option<Duration> = None;
+    let mut healthy_targets = 0;
     let mut views = Vec::new();
     for t in &tasks {
         let td_ref = t
@@ -207,6 +208,11 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         );
         if let Some(again) = again {
             recheck = Some(recheck.map_or(again, |r| r.min(again)));
+        }
+        if matches!(health, plan::Health::Healthy { .. })
+            && t.spec.desired_status == Default::default()
+        {
+            healthy_targets += 1;
         }
         let created = t.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
         views.push(TaskView::from_task(t, health, created));
@@ -333,25 +339,70 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         .as_ref()
         .map(|p| p.primary().task_definition.clone())
         .unwrap_or(target);
+    let mut target_groups = Vec::new();
     if let Some(spec) = specs.get(&primary_td).await? {
         match build::kube_services(&svc, &spec) {
-            Ok(wanted) => apply_load_balancers(&svc, &ctx, wanted).await?,
+            Ok(wanted) => {
+                target_groups = wanted
+                    .iter()
+                    .filter(|k| {
+                        k.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) != Some("None")
+                    })
+                    .map(|k| k.name_any())
+                    .collect();
+                apply_load_balancers(&svc, &ctx, wanted).await?
+            }
             Err(why) => problems.push(("InvalidLoadBalancer", why)),
         }
     }
 
     let mut next = status(&svc, &prev, plan.as_ref(), problems);
+    // Healthy tasks are the ready endpoints of the load balancer Services: report what changed.
+    let mut target_events = Vec::new();
+    if !target_groups.is_empty() {
+        next.registered_targets = Some(healthy_targets);
+        let before = prev.registered_targets.unwrap_or(0);
+        for group in &target_groups {
+            if healthy_targets > before {
+                target_events.push(format!(
+                    "(service {name}) registered {} targets in (target-group {group})",
+                    healthy_targets - before
+                ));
+            } else if healthy_targets < before {
+                target_events.push(format!(
+                    "(service {name}) deregistered {} targets in (target-group {group})",
+                    before - healthy_targets
+                ));
+            }
+        }
+    } else {
+        next.registered_targets = None;
+    }
     if let Some(plan) = &plan {
-        let mut new_events = Vec::new();
-        for (i, event) in plan.events.iter().enumerate() {
+        let mut messages = Vec::new();
+        for event in &plan.events {
             let message = event.message(&name, &started);
             publish(&ctx, &svc, event.is_warning(), event.reason(), &message).await;
-            new_events.push(ServiceEvent {
+            messages.push(message);
+        }
+        for message in target_events {
+            let reason = if message.contains(" registered ") {
+                "TargetsRegistered"
+            } else {
+                "TargetsDeregistered"
+            };
+            publish(&ctx, &svc, false, reason, &message).await;
+            messages.push(message);
+        }
+        let mut new_events: Vec<ServiceEvent> = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, message)| ServiceEvent {
                 id: format!("{}-{i}", now.as_second()),
                 created_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
                 message,
-            });
-        }
+            })
+            .collect();
         new_events.reverse();
         new_events.extend(prev.events.iter().cloned());
         new_events.truncate(STATUS_EVENTS);
