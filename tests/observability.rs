@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ecs_operator::admin::ControllerLabels;
-use ecs_operator::api::{Task, TaskDefinition};
+use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -185,5 +185,112 @@ async fn a_converged_task_costs_no_writes() {
         pods.get("web-1").await.unwrap().metadata.resource_version,
         pod_version,
         "the pod was written"
+    );
+}
+
+#[tokio::test]
+async fn a_converged_service_costs_no_writes() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "zero-writes-svc").await;
+    let config = ecs_operator::context::Config {
+        healthy_after_running: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let operator = Operator::start_with(&client, &ns.name, config);
+    let tds: Api<TaskDefinition> = ns.api();
+    let td: TaskDefinition = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": "web"},
+        "spec": {"containerDefinitions": [{"name": "web", "image": "nginx", "portMappings": [{"containerPort": 80}]}]}
+    }))
+    .unwrap();
+    tds.patch("web", &PatchParams::apply("test"), &Patch::Apply(&td))
+        .await
+        .unwrap();
+    let services: Api<Service> = ns.api();
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 3,
+                 "loadBalancers": [{"containerName": "web", "containerPort": 80}]}
+    }))
+    .unwrap();
+    services
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+    wait_for(&services, "web", |s: Option<&Service>| {
+        s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+            st.running_count == 3
+                && st
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    })
+    .await;
+
+    let tasks: Api<Task> = ns.api();
+    let task_versions = || async {
+        let mut v: Vec<(String, Option<String>)> = tasks
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| (t.metadata.name.unwrap(), t.metadata.resource_version))
+            .collect();
+        v.sort();
+        v
+    };
+    let lbs: Api<k8s_openapi::api::core::v1::Service> = ns.api();
+    let tasks_before = task_versions().await;
+    let lb_before = lbs.get("web-80").await.unwrap().metadata.resource_version;
+    let labels = ControllerLabels {
+        controller: "service",
+    };
+    let reconciles = || {
+        operator
+            .admin
+            .metrics
+            .reconciles
+            .get_or_create(&labels)
+            .get()
+    };
+    let in_flight = || {
+        operator
+            .admin
+            .metrics
+            .in_flight
+            .get_or_create(&labels)
+            .get()
+    };
+    let before = reconciles();
+    // A metadata-only edit makes the controller look again without changing anything it acts on.
+    let poked = services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciles() <= before || in_flight() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the poke did not trigger a finished reconcile"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = services.get("web").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version, poked.metadata.resource_version,
+        "the service status was written"
+    );
+    assert_eq!(task_versions().await, tasks_before, "a task was written");
+    assert_eq!(
+        lbs.get("web-80").await.unwrap().metadata.resource_version,
+        lb_before,
+        "the load balancer was written"
     );
 }

@@ -53,6 +53,18 @@ pub async fn run(
         tokio::spawn(async move {
             crate::context::wait_synced(&store).await;
             ctx.cache_synced();
+            // Keep the deployments-by-rolloutState gauge current.
+            loop {
+                let mut counts = BTreeMap::<String, i64>::new();
+                for svc in store.state() {
+                    for d in svc.status.iter().flat_map(|s| &s.deployments) {
+                        let state = d.rollout_state.clone().unwrap_or_else(|| "UNKNOWN".into());
+                        *counts.entry(state).or_default() += 1;
+                    }
+                }
+                crate::admin::Metrics::set_states(&ctx.admin.metrics.deployments, counts);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
         });
     }
     let by_family = store.clone();
