@@ -97,7 +97,8 @@ where
     wait_for_within(api, name, condition, DEADLINE).await
 }
 
-/// [`wait_for`] with its own deadline.
+/// [`wait_for`] with its own deadline. A watch that breaks (e.g. `410 Expired` after an etcd
+/// compaction) is started again: only the deadline ends the wait.
 pub async fn wait_for_within<K>(
     api: &Api<K>,
     name: &str,
@@ -107,31 +108,42 @@ pub async fn wait_for_within<K>(
 where
     K: Clone + std::fmt::Debug + DeserializeOwned + Resource + Send + 'static,
 {
-    match tokio::time::timeout(deadline, await_condition(api.clone(), name, condition)).await {
-        Ok(Ok(Some(obj))) => obj,
-        Ok(Ok(None)) => panic!("{name} was deleted while waiting for it"),
-        Ok(Err(e)) => panic!("watching {name} failed: {e}"),
-        Err(_) => {
-            let last = api.get_opt(name).await.ok().flatten();
-            panic!("timed out after {deadline:?} waiting for {name}; last seen: {last:#?}")
+    let until = tokio::time::Instant::now() + deadline;
+    let condition = &condition;
+    loop {
+        let watch = await_condition(api.clone(), name, |o: Option<&K>| {
+            condition.matches_object(o)
+        });
+        match tokio::time::timeout_at(until, watch).await {
+            Ok(Ok(Some(obj))) => return obj,
+            Ok(Ok(None)) => panic!("{name} was deleted while waiting for it"),
+            Ok(Err(_)) => continue,
+            Err(_) => {
+                let last = api.get_opt(name).await.ok().flatten();
+                panic!("timed out after {deadline:?} waiting for {name}; last seen: {last:#?}")
+            }
         }
     }
 }
 
-/// Waits until the named object is gone, or fails the test after [`DEADLINE`].
+/// Waits until the named object is gone, or fails the test after [`DEADLINE`]; re-watches like
+/// [`wait_for_within`].
 pub async fn wait_gone<K>(api: &Api<K>, name: &str)
 where
     K: Clone + std::fmt::Debug + DeserializeOwned + Resource + Send + 'static,
 {
-    let gone = await_condition(api.clone(), name, |o: Option<&K>| o.is_none());
-    match tokio::time::timeout(DEADLINE, gone).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => panic!("watching {name} failed: {e}"),
-        Err(_) => {
-            let last = api.get_opt(name).await.ok().flatten();
-            panic!(
-                "timed out after {DEADLINE:?} waiting for {name} to be deleted; last seen: {last:#?}"
-            )
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let gone = await_condition(api.clone(), name, |o: Option<&K>| o.is_none());
+        match tokio::time::timeout_at(until, gone).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(_)) => continue,
+            Err(_) => {
+                let last = api.get_opt(name).await.ok().flatten();
+                panic!(
+                    "timed out after {DEADLINE:?} waiting for {name} to be deleted; last seen: {last:#?}"
+                )
+            }
         }
     }
 }
