@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, Pod, Service as KubeService};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api::{Service, Task, TaskDefinition};
 use crate::context::{Config, Context};
@@ -109,8 +109,23 @@ pub async fn run(
             shutdown.clone(),
         )));
     }
-    for c in controllers {
-        let _ = c.await;
+    // After the stop signal, controllers finish their in-flight reconciles; a shutdown that still
+    // hangs after STOP_GRACE is abandoned, so the process exits (and releases its lease) in bounded time.
+    let stopped = async {
+        for c in controllers {
+            let _ = c.await;
+        }
+        let _ = node_watch.await;
+    };
+    let deadline = async {
+        shutdown.clone().await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    tokio::select! {
+        _ = stopped => {}
+        _ = deadline => warn!(grace = ?STOP_GRACE, "controllers did not stop in time; exiting anyway"),
     }
-    let _ = node_watch.await;
 }
+
+/// How long controllers get to finish in-flight work after the stop signal.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

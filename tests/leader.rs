@@ -46,11 +46,18 @@ impl Process {
         let _ = self.0.wait();
     }
 
-    /// SIGTERM, as Kubernetes stops a pod, and wait for the exit.
-    fn terminate(&mut self) {
+    /// SIGTERM, as Kubernetes stops a pod, and wait (at most 30 s, as a pod's grace period) for the exit.
+    async fn terminate(&mut self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc_kill(self.0.id() as i32, 15) };
-        let _ = self.0.wait();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.try_wait().ok().flatten().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the operator did not exit within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -150,7 +157,7 @@ async fn a_standby_takes_over_when_the_leader_dies() {
 
     // A graceful shutdown releases the lease: a new standby gets it well before the lease would expire.
     let mut c = Process::start(&ns.name, "replica-c");
-    b.terminate();
+    b.terminate().await;
     let stopped = Instant::now();
     // b has exited: its lease must already be released, not left to expire.
     let lease = leases.get("ecs-operator").await.unwrap();

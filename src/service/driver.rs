@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -27,7 +25,6 @@ use crate::context::Context;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
-use crate::task_definition::status::INACTIVE;
 
 const STATUS_MANAGER: &str = "ecs-operator/service-status";
 const TASK_MANAGER: &str = "ecs-operator/service-tasks";
@@ -179,56 +176,11 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             .unwrap_or(0)
             .max(0) as u64,
     );
-    let mut recheck: Option<Duration> = None;
-    let mut healthy_targets = 0;
-    let mut views = Vec::new();
-    for t in &tasks {
-        let td_ref = t
-            .status
-            .as_ref()
-            .and_then(|s| s.task_definition.clone())
-            .unwrap_or_else(|| t.spec.task_definition.clone());
-        let has_health_check = specs.get(&td_ref).await?.is_some_and(|spec| {
-            spec.container_definitions
-                .iter()
-                .any(|c| c.essential != Some(false) && c.health_check.is_some())
-        });
-        let st = t.status.as_ref();
-        let running_since = st
-            .filter(|s| s.last_status.as_deref() == Some("RUNNING"))
-            .and_then(|s| s.started_at.as_ref())
-            .map(|t| t.0);
-        let healthy_since = st
-            .and_then(|s| conditions::get(&s.conditions, "Ready"))
-            .filter(|c| c.status == "True")
-            .map(|c| c.last_transition_time.0);
-        let (health, again) = resolve_health(
-            &HealthInputs {
-                running_since: running_since.map(|t| {
-                    if has_health_check {
-                        t
-                    } else {
-                        shift(t, ctx.config.healthy_after_running)
-                    }
-                }),
-                has_health_check,
-                health_status: st.and_then(|s| s.health_status.as_deref()),
-                healthy_since,
-                grace_period: grace,
-            },
-            now,
-        );
-        if let Some(again) = again {
-            recheck = Some(recheck.map_or(again, |r| r.min(again)));
-        }
-        if matches!(health, plan::Health::Healthy { .. })
-            && t.spec.desired_status == Default::default()
-        {
-            healthy_targets += 1;
-        }
-        let created = t.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
-        views.push(TaskView::from_task(t, health, created));
-    }
+    let Views {
+        views,
+        healthy_targets,
+        recheck,
+    } = task_views(&tasks, &mut specs, &ctx, grace, now).await?;
 
     let all_nodes = ctx.nodes.state();
     let placement = crate::placement::pod_placement(
@@ -296,55 +248,10 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     };
 
     // Act: stop first (frees room under maximumPercent in a later pass), then start.
-    let mut started = Vec::new();
-    if let Some(plan) = &plan {
-        for stop in &plan.stops {
-            let patch =
-                serde_json::json!({"spec": {"desiredStatus": "STOPPED", "reason": stop.reason}});
-            match tasks_api
-                .patch(
-                    &stop.task,
-                    &PatchParams {
-                        field_manager: Some(TASK_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &Patch::Merge(&patch),
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut used: BTreeSet<String> = tasks.iter().map(|t| t.name_any()).collect();
-        for start in &plan.starts {
-            let name = (0..)
-                .map(|i| build::task_name(&svc, &start.deployment, i))
-                .find(|n| !used.contains(n))
-                .expect("an unused index exists");
-            used.insert(name.clone());
-            match tasks_api
-                .create(
-                    &PostParams {
-                        field_manager: Some(TASK_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &build::task(&svc, start, name.clone()),
-                )
-                .await
-            {
-                Ok(_) => started.push(name),
-                // Deterministic names: it exists already (a replay); the next pass counts it.
-                Err(e) if is_conflict(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !plan.starts.is_empty() || !plan.stops.is_empty() {
-            info!(service = %name, started = plan.starts.len(), stopped = plan.stops.len(), "planned");
-        }
-        clean_stopped(&tasks_api, &tasks).await?;
-    }
+    let started = match &plan {
+        Some(plan) => act(&svc, &tasks_api, &tasks, plan).await?,
+        None => Vec::new(),
+    };
 
     // Load balancers and service registry, for what the PRIMARY runs.
     let primary_td = plan
@@ -430,6 +337,132 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         (a, r) => a.or(r),
     };
     finish(&svc, &ctx, &prev, next, again).await
+}
+
+/// The planner's view of each task, how many are healthy load balancer targets, and when health may
+/// change with time alone.
+struct Views {
+    views: Vec<TaskView>,
+    healthy_targets: i32,
+    recheck: Option<Duration>,
+}
+
+async fn task_views(
+    tasks: &[Task],
+    specs: &mut RevisionSpecs<'_>,
+    ctx: &Context,
+    grace: Duration,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Result<Views, Error> {
+    let mut recheck: Option<Duration> = None;
+    let mut healthy_targets = 0;
+    let mut views = Vec::new();
+    for t in tasks {
+        let td_ref = t
+            .status
+            .as_ref()
+            .and_then(|s| s.task_definition.clone())
+            .unwrap_or_else(|| t.spec.task_definition.clone());
+        let has_health_check = specs.get(&td_ref).await?.is_some_and(|spec| {
+            spec.container_definitions
+                .iter()
+                .any(|c| c.essential != Some(false) && c.health_check.is_some())
+        });
+        let st = t.status.as_ref();
+        let running_since = st
+            .filter(|s| s.last_status.as_deref() == Some("RUNNING"))
+            .and_then(|s| s.started_at.as_ref())
+            .map(|t| t.0);
+        let healthy_since = st
+            .and_then(|s| conditions::get(&s.conditions, "Ready"))
+            .filter(|c| c.status == "True")
+            .map(|c| c.last_transition_time.0);
+        let (health, again) = resolve_health(
+            &HealthInputs {
+                running_since,
+                has_health_check,
+                health_status: st.and_then(|s| s.health_status.as_deref()),
+                healthy_since,
+                grace_period: grace,
+                healthy_after_running: Some(ctx.config.healthy_after_running),
+            },
+            now,
+        );
+        if let Some(again) = again {
+            recheck = Some(recheck.map_or(again, |r| r.min(again)));
+        }
+        if matches!(health, plan::Health::Healthy { .. })
+            && t.spec.desired_status == Default::default()
+        {
+            healthy_targets += 1;
+        }
+        let created = t.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
+        views.push(TaskView::from_task(t, health, created));
+    }
+
+    Ok(Views {
+        views,
+        healthy_targets,
+        recheck,
+    })
+}
+
+/// Carries out a plan: stops (desiredStatus STOPPED with the reason), then starts (new Tasks with
+/// deterministic names), then trims the stopped tasks kept. Returns the names of the tasks started.
+async fn act(
+    svc: &Service,
+    tasks_api: &Api<Task>,
+    tasks: &[Task],
+    plan: &plan::Plan,
+) -> Result<Vec<String>, Error> {
+    let mut started = Vec::new();
+    for stop in &plan.stops {
+        let patch =
+            serde_json::json!({"spec": {"desiredStatus": "STOPPED", "reason": stop.reason}});
+        match tasks_api
+            .patch(
+                &stop.task,
+                &PatchParams {
+                    field_manager: Some(TASK_MANAGER.into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut used: BTreeSet<String> = tasks.iter().map(|t| t.name_any()).collect();
+    for start in &plan.starts {
+        let name = (0..)
+            .map(|i| build::task_name(svc, &start.deployment, i))
+            .find(|n| !used.contains(n))
+            .expect("an unused index exists");
+        used.insert(name.clone());
+        match tasks_api
+            .create(
+                &PostParams {
+                    field_manager: Some(TASK_MANAGER.into()),
+                    ..Default::default()
+                },
+                &build::task(svc, start, name.clone()),
+            )
+            .await
+        {
+            Ok(_) => started.push(name),
+            // Deterministic names: it exists already (a replay); the next pass counts it.
+            Err(e) if is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !plan.starts.is_empty() || !plan.stops.is_empty() {
+        info!(service = %svc.name_any(), started = plan.starts.len(), stopped = plan.stops.len(), "planned");
+    }
+    clean_stopped(tasks_api, tasks).await?;
+    Ok(started)
 }
 
 /// The status for this pass.
@@ -535,78 +568,23 @@ async fn finish(
         publish(ctx, svc, true, &reason, &message).await;
     }
     if svc.status.as_ref() != Some(&status) {
-        let api: Api<Service> =
-            Api::namespaced(ctx.client.clone(), &svc.namespace().unwrap_or_default());
-        let patch = serde_json::json!({
-            "apiVersion": Service::api_version(&()),
-            "kind": Service::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &svc.name_any(),
-            &PatchParams::apply(STATUS_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        crate::apply::status(&ctx.client, svc, STATUS_MANAGER, &status).await?;
     }
     Ok(again.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// `family` → its latest ACTIVE revision; `family:N` → N unless INACTIVE. Same namespace only.
+/// The `family:revision` the service asks for now, or why it cannot have it.
 async fn resolve(
     svc: &Service,
     ctx: &Context,
 ) -> Result<Result<String, (&'static str, String)>, Error> {
     let ns = svc.namespace().unwrap_or_default();
-    let Some(reference) = TaskDefinitionRef::parse(&svc.spec.task_definition) else {
-        return Ok(Err((
-            "InvalidTaskDefinition",
-            format!(
-                "taskDefinition {:?} is not 'family' or 'family:revision'",
-                svc.spec.task_definition
-            ),
-        )));
-    };
-    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(td) = api.get_opt(&reference.family).await? else {
-        return Ok(Err((
-            "TaskDefinitionNotFound",
-            format!("task definition {reference} not found in namespace {ns}"),
-        )));
-    };
-    let status = td.status.unwrap_or_default();
-    let revision = match reference.revision.or(status.latest_active_revision) {
-        Some(r) => r,
-        None => {
-            return Ok(Err((
-                "TaskDefinitionInactive",
-                format!("task definition {reference} has no ACTIVE revision"),
-            )));
-        }
-    };
-    if status
-        .revisions
-        .iter()
-        .any(|r| r.revision == revision && r.status == INACTIVE)
-    {
-        return Ok(Err((
-            "TaskDefinitionInactive",
-            format!(
-                "task definition {}:{revision} is INACTIVE (deregistered): the service cannot deploy it",
-                reference.family
-            ),
-        )));
-    }
-    if !status.revisions.iter().any(|r| r.revision == revision) {
-        return Ok(Err((
-            "TaskDefinitionNotFound",
-            format!(
-                "task definition {}:{revision} not found in namespace {ns}",
-                reference.family
-            ),
-        )));
-    }
-    Ok(Ok(format!("{}:{revision}", reference.family)))
+    Ok(
+        crate::task_definition::resolve(ctx, &ns, &svc.spec.task_definition)
+            .await?
+            .map(|(family, revision)| format!("{family}:{revision}"))
+            .map_err(|why| (why.reason, why.message)),
+    )
 }
 
 /// Applies the wanted load balancer Services and deletes this service's others.
@@ -754,32 +732,14 @@ impl<'a> RevisionSpecs<'a> {
     }
 }
 
-/// ECS counts a task without a health check healthy 40 s after RUNNING; the operator's setting may
-/// differ, so the start time is moved to make the planner's fixed 40 s mean the configured time.
-fn shift(running_since: Timestamp, healthy_after: Duration) -> Timestamp {
-    let ecs = plan::health::RUNNING_WITHOUT_HEALTH_CHECK;
-    let delta = k8s_openapi::jiff::SignedDuration::try_from(ecs).unwrap_or_default()
-        - k8s_openapi::jiff::SignedDuration::try_from(healthy_after).unwrap_or_default();
-    running_since - delta
-}
-
 async fn publish(ctx: &Context, svc: &Service, warning: bool, reason: &str, message: &str) {
-    let event = KubeEvent {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        note: Some(message.chars().take(1000).collect()),
-        action: "Schedule".to_string(),
-        secondary: None,
-    };
-    if let Err(e) = ctx
-        .service_events
-        .publish(&event, &svc.object_ref(&()))
-        .await
-    {
-        warn!(error = %e, "cannot publish event");
-    }
+    crate::apply::event(
+        &ctx.service_events,
+        svc,
+        warning,
+        reason,
+        message,
+        "Schedule",
+    )
+    .await;
 }

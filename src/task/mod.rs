@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -23,7 +23,6 @@ use crate::context::Context;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
-use crate::task_definition::status::INACTIVE;
 use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
 
 /// Field manager of the status this controller writes.
@@ -270,71 +269,22 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
 
 type Resolved = (String, i64, crate::api::TaskDefinitionSpec);
 
-/// `family` → its latest ACTIVE revision; `family:N` → revision N, refused when INACTIVE. Only the
-/// task's own namespace is looked at.
+/// The task definition revision and its registered spec, or why the task must wait.
 async fn resolve(
     task: &Task,
     ctx: &Context,
 ) -> Result<Result<Resolved, (&'static str, String)>, Error> {
     let ns = task.namespace().unwrap_or_default();
-    let Some(reference) = TaskDefinitionRef::parse(&task.spec.task_definition) else {
-        return Ok(Err((
-            "InvalidTaskDefinition",
-            format!(
-                "taskDefinition {:?} is not 'family' or 'family:revision'",
-                task.spec.task_definition
-            ),
-        )));
-    };
-    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(td) = api.get_opt(&reference.family).await? else {
-        return Ok(Err((
-            "TaskDefinitionNotFound",
-            format!("task definition {reference} not found in namespace {ns}"),
-        )));
-    };
-    let status = td.status.clone().unwrap_or_default();
-    let revision = match reference.revision {
-        Some(r) => r,
-        None => match status.latest_active_revision {
-            Some(r) => r,
-            None if status.latest_revision.is_some() => {
-                return Ok(Err((
-                    "TaskDefinitionInactive",
-                    format!(
-                        "task definition {reference} has no ACTIVE revision: every revision is deregistered"
-                    ),
-                )));
-            }
-            None => {
-                return Ok(Err((
-                    "TaskDefinitionNotRegistered",
-                    format!("task definition {reference} has no registered revision yet"),
-                )));
-            }
-        },
-    };
-    if status
-        .revisions
-        .iter()
-        .any(|r| r.revision == revision && r.status == INACTIVE)
-    {
-        return Ok(Err((
-            "TaskDefinitionInactive",
-            format!(
-                "task definition {}:{revision} is INACTIVE (deregistered): new tasks cannot use it",
-                reference.family
-            ),
-        )));
-    }
-    match crate::task_definition::registered_spec(ctx, &ns, &reference.family, revision).await? {
-        Some(spec) => Ok(Ok((reference.family, revision, spec))),
+    let (family, revision) =
+        match crate::task_definition::resolve(ctx, &ns, &task.spec.task_definition).await? {
+            Ok(found) => found,
+            Err(why) => return Ok(Err((why.reason, why.message))),
+        };
+    match crate::task_definition::registered_spec(ctx, &ns, &family, revision).await? {
+        Some(spec) => Ok(Ok((family, revision, spec))),
         None => Ok(Err((
             "TaskDefinitionNotFound",
-            format!(
-                "task definition {}:{revision} not found in namespace {ns}",
-                reference.family
-            ),
+            format!("task definition {family}:{revision} not found in namespace {ns}"),
         ))),
     }
 }
@@ -350,18 +300,7 @@ async fn write_status(
         return Ok(());
     }
     events(task, ctx, prev, &status).await;
-    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": Task::api_version(&()),
-        "kind": Task::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &task.name_any(),
-        &PatchParams::apply(STATUS_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    crate::apply::status(&ctx.client, task, STATUS_MANAGER, &status).await?;
     Ok(())
 }
 
@@ -410,16 +349,8 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
         ));
     }
     for (type_, reason, note) in publish {
-        let event = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note),
-            action: "Reconcile".to_string(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.task_events.publish(&event, &task.object_ref(&())).await {
-            warn!(error = %e, "cannot publish event");
-        }
+        let warning = type_ == EventType::Warning;
+        crate::apply::event(&ctx.task_events, task, warning, reason, &note, "Reconcile").await;
     }
 }
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
@@ -22,7 +22,7 @@ use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
 use crate::error::{Error, is_conflict};
 use crate::labels;
-use revision::{object_name, parse_inactive, spec_hash};
+use revision::{TaskDefinitionRef, object_name, parse_inactive, spec_hash};
 
 /// Field manager of the status this controller writes.
 const STATUS_MANAGER: &str = "ecs-operator/taskdefinition-status";
@@ -174,18 +174,7 @@ async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action,
         publish(&ctx, &td, EventType::Warning, &ready.reason, ready.message).await;
     }
     if td.status.as_ref() != Some(&status) {
-        let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = serde_json::json!({
-            "apiVersion": TaskDefinition::api_version(&()),
-            "kind": TaskDefinition::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &family,
-            &PatchParams::apply(STATUS_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        crate::apply::status(&ctx.client, td.as_ref(), STATUS_MANAGER, &status).await?;
     }
     Ok(Action::await_change())
 }
@@ -237,18 +226,81 @@ pub async fn registered_spec(
 }
 
 async fn publish(ctx: &Context, td: &TaskDefinition, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Register".to_string(),
-        secondary: None,
+    let warning = type_ == EventType::Warning;
+    crate::apply::event(
+        &ctx.task_definition_events,
+        td,
+        warning,
+        reason,
+        &note,
+        "Register",
+    )
+    .await;
+}
+
+/// Why a task definition reference cannot be used now: a condition reason and an ECS-worded message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Unresolved {
+    fn new(reason: &'static str, message: String) -> Self {
+        Self { reason, message }
+    }
+}
+
+/// Resolves a reference in `ns` (never another namespace): `family` → its latest ACTIVE revision,
+/// `family:N` → N, refused when INACTIVE or not registered. Returns `(family, revision)`.
+pub async fn resolve(
+    ctx: &Context,
+    ns: &str,
+    reference: &str,
+) -> Result<Result<(String, i64), Unresolved>, Error> {
+    let Some(reference) = TaskDefinitionRef::parse(reference) else {
+        return Ok(Err(Unresolved::new(
+            "InvalidTaskDefinition",
+            format!("taskDefinition {reference:?} is not 'family' or 'family:revision'"),
+        )));
     };
-    if let Err(e) = ctx
-        .task_definition_events
-        .publish(&event, &td.object_ref(&()))
-        .await
-    {
-        warn!(error = %e, "cannot publish event");
+    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(td) = api.get_opt(&reference.family).await? else {
+        return Ok(Err(Unresolved::new(
+            "TaskDefinitionNotFound",
+            format!("task definition {reference} not found in namespace {ns}"),
+        )));
+    };
+    let status = td.status.unwrap_or_default();
+    let revision = match (reference.revision, status.latest_active_revision) {
+        (Some(r), _) | (None, Some(r)) => r,
+        (None, None) if status.latest_revision.is_some() => {
+            return Ok(Err(Unresolved::new(
+                "TaskDefinitionInactive",
+                format!(
+                    "task definition {reference} has no ACTIVE revision: every revision is deregistered"
+                ),
+            )));
+        }
+        (None, None) => {
+            return Ok(Err(Unresolved::new(
+                "TaskDefinitionNotRegistered",
+                format!("task definition {reference} has no registered revision yet"),
+            )));
+        }
+    };
+    let family = reference.family;
+    match status.revisions.iter().find(|r| r.revision == revision) {
+        Some(r) if r.status == status::INACTIVE => Ok(Err(Unresolved::new(
+            "TaskDefinitionInactive",
+            format!(
+                "task definition {family}:{revision} is INACTIVE (deregistered): it cannot be used for new tasks"
+            ),
+        ))),
+        Some(_) => Ok(Ok((family, revision))),
+        None => Ok(Err(Unresolved::new(
+            "TaskDefinitionNotFound",
+            format!("task definition {family}:{revision} not found in namespace {ns}"),
+        ))),
     }
 }

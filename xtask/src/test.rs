@@ -61,7 +61,7 @@ fn tests(info: &ClusterInfo) -> Result<()> {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut test = Command::new(env!("CARGO"));
-    test.args(["test", "--workspace", "--all-targets"])
+    test.args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
         .env("KUBECONFIG", &info.kubeconfig)
         .env("PATH", &path);
     step("cargo test (unit and integration, local cluster)", || {
@@ -104,7 +104,14 @@ fn tests(info: &ClusterInfo) -> Result<()> {
     })?;
     let mut least_privilege = Command::new(env!("CARGO"));
     least_privilege
-        .args(["test", "--test", "tasks", "--test", "services"])
+        .args([
+            "test",
+            "--no-fail-fast",
+            "--test",
+            "tasks",
+            "--test",
+            "services",
+        ])
         .env("KUBECONFIG", &info.kubeconfig)
         .env("PATH", &path)
         .env(

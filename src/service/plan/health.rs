@@ -22,6 +22,9 @@ pub struct HealthInputs<'a> {
     pub healthy_since: Option<Timestamp>,
     /// The service's `healthCheckGracePeriodSeconds`.
     pub grace_period: Duration,
+    /// How long a task without a health check must be RUNNING to count as healthy; None: ECS's 40 s
+    /// ([`RUNNING_WITHOUT_HEALTH_CHECK`]).
+    pub healthy_after_running: Option<Duration>,
 }
 
 /// The task's health, and when to look again if it changes with time alone.
@@ -33,7 +36,10 @@ pub fn resolve_health(inputs: &HealthInputs<'_>, now: Timestamp) -> (Health, Opt
         return (Health::Unknown, None);
     };
     if !inputs.has_health_check {
-        let healthy_at = add(running_since, RUNNING_WITHOUT_HEALTH_CHECK);
+        let after = inputs
+            .healthy_after_running
+            .unwrap_or(RUNNING_WITHOUT_HEALTH_CHECK);
+        let healthy_at = add(running_since, after);
         return if now >= healthy_at {
             (Health::Healthy { since: healthy_at }, None)
         } else {

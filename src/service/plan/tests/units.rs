@@ -56,6 +56,14 @@ fn health_without_a_check_comes_after_40_seconds_running() {
         resolve_health(&inputs, at(40)),
         (Health::Healthy { since: at(40) }, None)
     );
+    let configured = HealthInputs {
+        healthy_after_running: Some(Duration::from_secs(5)),
+        ..inputs.clone()
+    };
+    assert_eq!(
+        resolve_health(&configured, at(5)),
+        (Health::Healthy { since: at(5) }, None)
+    );
     let not_running = HealthInputs::default();
     assert_eq!(
         resolve_health(&not_running, at(100)),
