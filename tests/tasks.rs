@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::{
-    Operator, TestNamespace, client, install_crds, make_container_exit, wait_for, wait_gone,
+    Operator, TestNamespace, client, install_crds, make_container_exit, wait_for, wait_for_within,
+    wait_gone,
 };
 
 fn task_definition(name: &str, spec: serde_json::Value) -> TaskDefinition {
@@ -61,17 +62,7 @@ struct Setup {
 }
 
 async fn setup(prefix: &str) -> Setup {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start(&client, &ns.name);
-    Setup {
-        tds: ns.api(),
-        tasks: ns.api(),
-        pods: ns.api(),
-        ns,
-        _operator: operator,
-    }
+    setup_with(prefix, ecs_operator::context::Config::default()).await
 }
 
 impl Setup {
@@ -442,22 +433,34 @@ async fn a_missing_task_definition_is_a_condition_and_other_tasks_keep_working()
     );
     s.registered("web", web_spec(), 1).await;
     s.run("web-1", json!({"taskDefinition": "web"})).await;
-    // Applying the missing definition later starts the waiting task.
-    s.registered("nope", web_spec(), 1).await;
+    // A task waiting for a definition that is applied later (GitOps order) starts when it appears.
     s.tasks
-        .patch(
-            "orphan",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"note": "unchanged spec"}}})),
+        .create(
+            &PostParams::default(),
+            &task("early", json!({"taskDefinition": "late"})),
         )
         .await
         .unwrap();
-    let t = wait_for(&s.tasks, "orphan", |t: Option<&Task>| {
-        ready_reason(t, "TaskDefinitionNotFound") || last_status(t).as_deref() == Some("RUNNING")
+    wait_for(&s.tasks, "early", |t: Option<&Task>| {
+        ready_reason(t, "TaskDefinitionNotFound")
     })
     .await;
-    // nope:3 does not exist (only revision 1 does): it keeps waiting, with the condition.
-    assert!(ready_reason(Some(&t), "TaskDefinitionNotFound"));
+    s.registered("late", web_spec(), 1).await;
+    // Well within the 60 s retry: the TaskDefinition watch starts it, not the retry.
+    let early = wait_for_within(
+        &s.tasks,
+        "early",
+        is("RUNNING"),
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        early.status.unwrap().task_definition.as_deref(),
+        Some("late:1")
+    );
+    // The orphan still names a revision that does not exist: it keeps waiting, with its condition.
+    let orphan = s.tasks.get("orphan").await.unwrap();
+    assert!(ready_reason(Some(&orphan), "TaskDefinitionNotFound"));
 }
 
 async fn setup_with(prefix: &str, config: ecs_operator::context::Config) -> Setup {
