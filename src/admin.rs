@@ -143,6 +143,18 @@ impl Metrics {
         result
     }
 
+    /// Reconciles running now, over every controller.
+    pub fn reconciles_in_flight(&self) -> i64 {
+        ["task", "taskdefinition", "service"]
+            .into_iter()
+            .map(|controller| {
+                self.in_flight
+                    .get_or_create(&ControllerLabels { controller })
+                    .get()
+            })
+            .sum()
+    }
+
     /// Replaces a state gauge family with fresh counts.
     pub fn set_states(
         family: &Family<StateLabels, Gauge>,

@@ -109,21 +109,29 @@ pub async fn run(
             shutdown.clone(),
         )));
     }
-    // After the stop signal, controllers finish their in-flight reconciles; a shutdown that still
-    // hangs after STOP_GRACE is abandoned, so the process exits (and releases its lease) in bounded time.
+    // After the stop signal, wait for the reconciles in flight, not for the controllers' streams: a
+    // kube-runtime controller in graceful shutdown still drains its scheduled requeues (a task's start
+    // timeout, a stopped task's retention: minutes to an hour). STOP_GRACE caps a stuck reconcile.
     let stopped = async {
         for c in controllers {
             let _ = c.await;
         }
         let _ = node_watch.await;
     };
-    let deadline = async {
+    let drained = async {
         shutdown.clone().await;
-        tokio::time::sleep(STOP_GRACE).await;
+        let until = tokio::time::Instant::now() + STOP_GRACE;
+        while options.admin.metrics.reconciles_in_flight() > 0 {
+            if tokio::time::Instant::now() >= until {
+                warn!(grace = ?STOP_GRACE, "reconciles still running after the grace period; stopping anyway");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     };
     tokio::select! {
         _ = stopped => {}
-        _ = deadline => warn!(grace = ?STOP_GRACE, "controllers did not stop in time; exiting anyway"),
+        _ = drained => info!("in-flight reconciles finished; stopping"),
     }
 }
 
