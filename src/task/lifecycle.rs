@@ -610,3 +610,372 @@ fn pascal(status: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn task(spec: Value, status: Option<Value>) -> Task {
+        serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": "t", "namespace": "ns", "generation": 1,
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": spec, "status": status
+        }))
+        .unwrap()
+    }
+
+    fn meta(
+        name: &str,
+        essential: bool,
+        role: &str,
+        unhealthy_after: Option<i64>,
+    ) -> ContainerMeta {
+        ContainerMeta {
+            name: name.to_uppercase(),
+            k8s_name: name.into(),
+            essential,
+            role: role.into(),
+            unhealthy_after,
+            start_timeout: None,
+            restart_in_place: false,
+        }
+    }
+
+    fn pod(phase: &str, node: Option<&str>, containers: Value, extra: Value) -> Pod {
+        let mut p = json!({
+            "metadata": {"name": "t", "annotations": {"ecs.operator.dev/task-definition": "web:3"}},
+            "spec": {"nodeName": node, "containers": [{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]},
+            "status": {"phase": phase, "startTime": "2026-01-01T00:00:05Z", "containerStatuses": containers,
+                       "conditions": [{"type": "PodScheduled", "status": if node.is_some() { "True" } else { "False" },
+                                       "message": "0/6 nodes are available", "lastTransitionTime": "2026-01-01T00:00:01Z"}]}
+        });
+        merge(&mut p, extra);
+        serde_json::from_value(p).unwrap()
+    }
+
+    fn merge(a: &mut Value, b: Value) {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    merge(a.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (_, Value::Null) => {}
+            (a, b) => *a = b,
+        }
+    }
+
+    fn running(name: &str, ready: bool) -> Value {
+        json!({"name": name, "ready": ready, "restartCount": 0, "image": "x", "imageID": "",
+               "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}})
+    }
+
+    fn exited(name: &str, code: i32, reason: &str) -> Value {
+        json!({"name": name, "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+               "state": {"terminated": {"exitCode": code, "reason": reason, "finishedAt": "2026-01-01T00:01:00Z"}}})
+    }
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + second).unwrap()
+    }
+
+    fn observe_at(
+        task: &Task,
+        pod: Option<&Pod>,
+        containers: &[ContainerMeta],
+        now: Timestamp,
+    ) -> Outcome {
+        observe(&Observed {
+            task,
+            pod,
+            containers,
+            zone: Some("us-east-1a".into()),
+            now,
+            start_timeout: Duration::from_secs(300),
+            owned_by_service: false,
+        })
+    }
+
+    fn web_and_log() -> Vec<ContainerMeta> {
+        vec![
+            meta("web", true, "regular", Some(40)),
+            meta("log", false, "regular", None),
+        ]
+    }
+
+    #[test]
+    fn a_scheduled_pod_with_every_container_running_is_running() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let p = pod(
+            "Running",
+            Some("node-a1"),
+            json!([running("web", true), running("log", true)]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        let s = o.status;
+        assert_eq!(s.last_status.as_deref(), Some(RUNNING));
+        assert_eq!(s.task_definition.as_deref(), Some("web:3"));
+        assert_eq!(s.availability_zone.as_deref(), Some("us-east-1a"));
+        assert_eq!(s.container_instance.as_deref(), Some("node-a1"));
+        assert_eq!(
+            s.containers[0].name, "WEB",
+            "containers are reported by their ECS names"
+        );
+        assert_eq!(s.containers[0].health_status.as_deref(), Some(HEALTHY));
+        assert_eq!(s.containers[1].health_status.as_deref(), Some(UNKNOWN));
+        assert_eq!(
+            s.health_status.as_deref(),
+            Some(HEALTHY),
+            "only essential containers count"
+        );
+        assert!(s.started_at.is_some());
+        assert_eq!(s.version, Some(1));
+        assert!(!o.stop_pod);
+    }
+
+    #[test]
+    fn unscheduled_is_pending_and_fails_to_start_after_the_timeout() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let p = pod("Pending", None, json!([]), json!({}));
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(60));
+        assert_eq!(o.status.last_status.as_deref(), Some(PENDING));
+        assert_eq!(
+            o.recheck_after,
+            Some(Duration::from_secs(241)),
+            "looks again at the deadline"
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(301));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START)
+        );
+        assert!(
+            o.status
+                .stopped_reason
+                .unwrap()
+                .contains("0/6 nodes are available")
+        );
+        assert!(o.stop_pod);
+    }
+
+    #[test]
+    fn an_essential_exit_stops_the_task_and_a_non_essential_one_does_not() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        // The phase says Failed while a container still runs (as kwok's fault stage does): judged by containers.
+        let p = pod(
+            "Failed",
+            Some("n"),
+            json!([running("web", true), exited("log", 0, "Completed")]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        assert_eq!(o.status.last_status.as_deref(), Some(RUNNING));
+        assert_eq!(o.status.stop_code, None);
+        assert_eq!(o.status.containers[1].exit_code, Some(0));
+
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([exited("web", 137, "OOMKilled"), running("log", true)]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+        );
+        assert_eq!(
+            o.status.stopped_reason.as_deref(),
+            Some("Essential container in task exited")
+        );
+        assert_eq!(o.status.last_status.as_deref(), Some(DEACTIVATING));
+        assert_eq!(
+            o.status.containers[0].reason.as_deref(),
+            Some("OutOfMemoryError: Container killed due to memory usage")
+        );
+        assert!(o.stop_pod, "the other containers are stopped with the pod");
+    }
+
+    #[test]
+    fn a_finished_pod_is_stopped_and_kept() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let p = pod(
+            "Succeeded",
+            Some("n"),
+            json!([exited("web", 0, "Completed"), exited("log", 0, "Completed")]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(70));
+        assert_eq!(o.status.last_status.as_deref(), Some(STOPPED));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+        );
+        assert!(o.status.execution_stopped_at.is_some() && o.status.stopped_at.is_some());
+        assert!(!o.stop_pod, "nothing runs: the pod stays, with its logs");
+    }
+
+    #[test]
+    fn the_user_and_the_service_stop_tasks_with_their_own_codes() {
+        let t = task(
+            json!({"taskDefinition": "web", "desiredStatus": "STOPPED", "reason": "done"}),
+            None,
+        );
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true), running("log", true)]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::USER_INITIATED)
+        );
+        assert_eq!(o.status.stopped_reason.as_deref(), Some("done"));
+        let o = observe(&Observed {
+            task: &t,
+            pod: Some(&p),
+            containers: &web_and_log(),
+            zone: None,
+            now: at(20),
+            start_timeout: Duration::from_secs(300),
+            owned_by_service: true,
+        });
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::SERVICE_SCHEDULER_INITIATED)
+        );
+    }
+
+    #[test]
+    fn pods_deleted_from_outside_get_honest_stop_codes() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let evicted = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true), running("log", true)]),
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:30Z"},
+                   "status": {"conditions": [{"type": "DisruptionTarget", "status": "True",
+                       "reason": "DeletionByTaintManager", "message": "Taint manager: deleting due to NoExecute taint"}]}}),
+        );
+        let o = observe_at(&t, Some(&evicted), &web_and_log(), at(31));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::INFRASTRUCTURE_HEALTH)
+        );
+        assert_eq!(o.status.last_status.as_deref(), Some(STOPPING));
+        assert!(!o.stop_pod, "already terminating");
+
+        // Gone without our noticing the deletion: the pod was deleted outside the operator.
+        let started = task(
+            json!({"taskDefinition": "web"}),
+            Some(
+                json!({"lastStatus": "RUNNING", "podName": "t", "startedAt": "2026-01-01T00:00:10Z"}),
+            ),
+        );
+        let o = observe_at(&started, None, &[], at(40));
+        assert_eq!(o.status.last_status.as_deref(), Some(STOPPED));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::USER_INITIATED)
+        );
+        let never_started = task(
+            json!({"taskDefinition": "web"}),
+            Some(json!({"lastStatus": "PENDING", "podName": "t"})),
+        );
+        let o = observe_at(&never_started, None, &[], at(40));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START)
+        );
+    }
+
+    #[test]
+    fn a_recorded_stop_cause_is_never_rewritten() {
+        let stopping = task(
+            json!({"taskDefinition": "web"}),
+            Some(
+                json!({"lastStatus": "DEACTIVATING", "podName": "t", "stopCode": "EssentialContainerExited",
+                        "stoppedReason": "Essential container in task exited"}),
+            ),
+        );
+        let deleting = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true), running("log", true)]),
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:30Z"}}),
+        );
+        let o = observe_at(&stopping, Some(&deleting), &web_and_log(), at(31));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+        );
+        assert_eq!(o.status.last_status.as_deref(), Some(STOPPING));
+    }
+
+    #[test]
+    fn health_turns_unhealthy_only_after_its_deadline_or_after_being_healthy() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", false), running("log", true)]),
+            json!({}),
+        );
+        // Started at 10 s, 40 s to pass: UNKNOWN until 50 s, and a look again then.
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        assert_eq!(o.status.health_status.as_deref(), Some(UNKNOWN));
+        assert_eq!(o.recheck_after, Some(Duration::from_secs(31)));
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(50));
+        assert_eq!(o.status.health_status.as_deref(), Some(UNHEALTHY));
+        assert_eq!(
+            o.status.stop_code, None,
+            "a standalone task only reports its health"
+        );
+        let was_healthy = task(
+            json!({"taskDefinition": "web"}),
+            Some(json!({"containers": [{"name": "WEB", "healthStatus": "HEALTHY"}]})),
+        );
+        let o = observe_at(&was_healthy, Some(&p), &web_and_log(), at(20));
+        assert_eq!(o.status.health_status.as_deref(), Some(UNHEALTHY));
+    }
+
+    #[test]
+    fn image_pull_failures_fail_the_start_in_ecs_words() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let waiting = json!([{"name": "web", "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}]);
+        let p = pod("Pending", Some("n"), waiting, json!({}));
+        let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START)
+        );
+        assert_eq!(
+            o.status.stopped_reason.as_deref(),
+            Some("WEB: CannotPullContainerError: pull access denied")
+        );
+    }
+
+    #[test]
+    fn observing_the_same_pod_twice_changes_nothing() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true), running("log", true)]),
+            json!({}),
+        );
+        let first = observe_at(&t, Some(&p), &web_and_log(), at(20)).status;
+        let again = task(
+            json!({"taskDefinition": "web"}),
+            Some(serde_json::to_value(&first).unwrap()),
+        );
+        let second = observe_at(&again, Some(&p), &web_and_log(), at(25)).status;
+        assert_eq!(first, second, "a converged task writes nothing");
+    }
+}
