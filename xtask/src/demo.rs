@@ -71,7 +71,9 @@ pub fn run() -> Result<()> {
         &log_path(&info),
     )
     .context("start the operator")?;
-    std::fs::write(pid_path(&info), pid.to_string())?;
+    // The binary's path too: `cluster down` or `test` from another checkout must recognise the process.
+    let binary = root.join("target/debug/ecs-operator");
+    std::fs::write(pid_path(&info), format!("{pid}\n{}\n", binary.display()))?;
 
     eprintln!("==> applying examples/ into namespace {NAMESPACE}");
     let _ = kubectl(&info, &["create", "namespace", NAMESPACE]);
@@ -148,8 +150,13 @@ pub fn stop_operator(info: &ClusterInfo) {
     let Ok(pid) = std::fs::read_to_string(pid_path(info)) else {
         return;
     };
-    if let Ok(pid) = pid.trim().parse::<u32>() {
-        let binary = workspace_root().join("target/debug/ecs-operator");
+    let mut lines = pid.lines();
+    let pid = lines.next().and_then(|p| p.trim().parse::<u32>().ok());
+    let binary = lines
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/ecs-operator"));
+    if let Some(pid) = pid {
         proc::stop_all(
             &[("ecs-operator".into(), pid, binary.as_path())],
             Duration::from_secs(10),
