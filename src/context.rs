@@ -83,6 +83,13 @@ impl Context {
         }
     }
 
+    /// Whether a node exists and can run tasks (Ready, schedulable, no NoSchedule/NoExecute taint).
+    pub fn node_available(&self, node: &str) -> bool {
+        self.nodes
+            .get(&ObjectRef::new(node))
+            .is_some_and(|n| crate::service::nodes::is_eligible(&n))
+    }
+
     /// The zone of a node, from its `topology.kubernetes.io/zone` label.
     pub fn zone_of(&self, node: &str) -> Option<String> {
         let node = self.nodes.get(&ObjectRef::new(node))?;

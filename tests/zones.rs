@@ -61,13 +61,12 @@ async fn restore(nodes: &Api<Node>, name: &str) {
 
 impl Drop for Outage {
     fn drop(&mut self) {
-        let (nodes, names) = (self.nodes.clone(), std::mem::take(&mut self.names));
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                for name in names {
-                    restore(&nodes, &name).await;
-                }
-            });
+        // Synchronously, with kubectl: after a panic the test's runtime is shutting down and a spawned
+        // task would never run, leaving shared nodes NotReady for every later test.
+        for name in std::mem::take(&mut self.names) {
+            let _ = std::process::Command::new("kubectl")
+                .args(["label", "node", &name, &format!("{NOT_READY}-")])
+                .output();
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Observed<'a> {
     pub start_timeout: Duration,
     /// The task belongs to a Service (its stops are the scheduler's).
     pub owned_by_service: bool,
+    /// The node the task ran on is gone, NotReady or tainted NoExecute: a pod that vanished from it was
+    /// evicted, even if its deletion was too quick to observe.
+    pub node_unavailable: bool,
 }
 
 /// What the lifecycle decided.
@@ -411,6 +414,11 @@ fn gone(o: &Observed<'_>, mut s: TaskStatus) -> Outcome {
     if s.stop_code.is_none() {
         let (code, reason) = if o.task.spec.desired_status == DesiredStatus::Stopped {
             requested_stop(o)
+        } else if o.node_unavailable {
+            (
+                stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+                "Task stopped because its node is unavailable".to_string(),
+            )
         } else if prev.started_at.is_none() {
             (
                 stop_code::TASK_FAILED_TO_START.to_string(),
@@ -695,6 +703,7 @@ mod tests {
             now,
             start_timeout: Duration::from_secs(300),
             owned_by_service: false,
+            node_unavailable: false,
         })
     }
 
@@ -844,6 +853,7 @@ mod tests {
             now: at(20),
             start_timeout: Duration::from_secs(300),
             owned_by_service: true,
+            node_unavailable: false,
         });
         assert_eq!(
             o.status.stop_code.as_deref(),
@@ -882,6 +892,21 @@ mod tests {
         assert_eq!(
             o.status.stop_code.as_deref(),
             Some(stop_code::USER_INITIATED)
+        );
+        // Gone from a node that is unavailable: evicted, however quickly the pod went.
+        let o = observe(&Observed {
+            task: &started,
+            pod: None,
+            containers: &[],
+            zone: None,
+            now: at(40),
+            start_timeout: Duration::from_secs(300),
+            owned_by_service: false,
+            node_unavailable: true,
+        });
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::INFRASTRUCTURE_HEALTH)
         );
         let never_started = task(
             json!({"taskDefinition": "web"}),

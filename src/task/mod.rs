@@ -138,6 +138,10 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
         now: k8s_openapi::jiff::Timestamp::now(),
         start_timeout: ctx.config.start_timeout,
         owned_by_service: owned_by_service(&task),
+        node_unavailable: prev
+            .container_instance
+            .as_deref()
+            .is_some_and(|node| !ctx.node_available(node)),
     });
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.
@@ -186,6 +190,7 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
             now: k8s_openapi::jiff::Timestamp::now(),
             start_timeout: ctx.config.start_timeout,
             owned_by_service: owned_by_service(task),
+            node_unavailable: false,
         });
         write_status(task, ctx, &prev, outcome.status).await?;
         return Ok(Action::await_change());

@@ -44,6 +44,16 @@ pub fn run() -> Result<()> {
 fn tests(info: &ClusterInfo) -> Result<()> {
     // A demo operator watches every namespace and would act on the tests' objects too.
     crate::demo::stop_operator(info);
+    // Faults an interrupted earlier run may have left on the shared nodes.
+    let _ = info
+        .kubectl()
+        .args([
+            "label",
+            "nodes",
+            "--all",
+            "node-not-ready.stage.kwok.x-k8s.io-",
+        ])
+        .output();
     // Namespaces left by an interrupted earlier run would only cost time.
     let _ = info
         .kubectl()
