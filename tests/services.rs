@@ -461,7 +461,8 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
         .await
         .expect("a load balancer Service");
     let spec = lb.spec.unwrap();
-    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    // Nothing is exposed outside the cluster unless the service asks for it.
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
     assert_eq!(spec.selector.unwrap()["ecs.operator.dev/service"], "web");
     let slices: Api<EndpointSlice> = s.ns.api();
     let pod_ips = || async {

@@ -17,9 +17,20 @@ use crate::api::{Service, Task, TaskDefinitionSpec};
 use crate::labels;
 use crate::placement::is_valid_label_value;
 
-/// Annotation on an ECS Service choosing the type of its load balancer Services:
-/// `LoadBalancer` (default), `NodePort` or `ClusterIP`.
+/// Annotation on an ECS Service choosing the type of its load balancer Services: `ClusterIP`
+/// (default: reachable inside the cluster only), `NodePort` or `LoadBalancer` (which a cloud provider
+/// may expose publicly, so only when asked).
 pub const LOAD_BALANCER_TYPE: &str = "ecs.operator.dev/load-balancer-type";
+
+/// Whether `object`'s controller is `service` (by UID: a copied label or name does not make it ours).
+pub fn controlled_by(object: &impl Resource, service: &Service) -> bool {
+    object
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == service.meta().uid.as_ref())
+}
 
 /// The task group of a service's tasks.
 pub fn group(service: &Service) -> String {
@@ -104,7 +115,7 @@ pub fn kube_services(
         .annotations()
         .get(LOAD_BALANCER_TYPE)
         .cloned()
-        .unwrap_or_else(|| "LoadBalancer".to_string());
+        .unwrap_or_else(|| "ClusterIP".to_string());
     if !["LoadBalancer", "NodePort", "ClusterIP"].contains(&type_.as_str()) {
         return Err(format!(
             "annotation {LOAD_BALANCER_TYPE}: {type_:?} is not LoadBalancer, NodePort or ClusterIP"
@@ -311,7 +322,8 @@ mod tests {
         let k = &svcs[0];
         assert_eq!(k.metadata.name.as_deref(), Some("web-tg"));
         let spec = k.spec.as_ref().unwrap();
-        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+        // Nothing is exposed outside the cluster unless the annotation asks for it.
+        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
         assert_eq!(spec.selector.as_ref().unwrap()[labels::SERVICE], "web");
         let port = &spec.ports.as_ref().unwrap()[0];
         assert_eq!(
@@ -326,11 +338,11 @@ mod tests {
             "loadBalancers": [{"containerName": "dns", "containerPort": 53}]}));
         s.metadata.annotations = Some(BTreeMap::from([(
             LOAD_BALANCER_TYPE.into(),
-            "ClusterIP".into(),
+            "LoadBalancer".into(),
         )]));
         let svcs = kube_services(&s, &td()).unwrap();
         let spec = svcs[0].spec.as_ref().unwrap();
-        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
         assert_eq!(
             spec.ports.as_ref().unwrap()[0].protocol.as_deref(),
             Some("UDP")
@@ -350,6 +362,30 @@ mod tests {
             kube_services(&s, &td())
                 .unwrap_err()
                 .contains("\"api\" is not a container")
+        );
+    }
+
+    #[test]
+    fn only_a_controller_reference_with_the_service_uid_is_ours() {
+        let s = service(json!({"taskDefinition": "web", "desiredCount": 1}));
+        let mut theirs = KubeService::default();
+        theirs.metadata.labels = Some(selector(&s));
+        assert!(!controlled_by(&theirs, &s), "labels do not make it ours");
+        let mut owner = s.controller_owner_ref(&()).unwrap();
+        theirs.metadata.owner_references = Some(vec![owner.clone()]);
+        assert!(controlled_by(&theirs, &s));
+        owner.uid = "u-earlier".into();
+        theirs.metadata.owner_references = Some(vec![owner.clone()]);
+        assert!(
+            !controlled_by(&theirs, &s),
+            "a service of the same name before"
+        );
+        owner.uid = "u-1".into();
+        owner.controller = Some(false);
+        theirs.metadata.owner_references = Some(vec![owner]);
+        assert!(
+            !controlled_by(&theirs, &s),
+            "an owner that is not the controller"
         );
     }
 

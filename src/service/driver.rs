@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -269,7 +269,17 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
                     })
                     .map(|k| k.name_any())
                     .collect();
-                apply_load_balancers(&svc, &ctx, wanted).await?
+                let conflicts = apply_load_balancers(&svc, &ctx, wanted).await?;
+                target_groups.retain(|g| !conflicts.contains(g));
+                if !conflicts.is_empty() {
+                    problems.push((
+                        "LoadBalancerNameConflict",
+                        format!(
+                            "Kubernetes Service {} already exists and is not managed by service {name}: it was left untouched; delete it or choose another name in loadBalancers/serviceRegistries",
+                            conflicts.join(", ")
+                        ),
+                    ));
+                }
             }
             Err(why) => problems.push(("InvalidLoadBalancer", why)),
         }
@@ -587,12 +597,13 @@ async fn resolve(
     )
 }
 
-/// Applies the wanted load balancer Services and deletes this service's others.
+/// Applies the wanted load balancer Services and deletes this service's others. A name held by a
+/// Service this ECS Service does not control is left untouched: the names returned.
 async fn apply_load_balancers(
     svc: &Service,
     ctx: &Context,
     wanted: Vec<KubeService>,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     let ns = svc.namespace().unwrap_or_default();
     let api: Api<KubeService> = Api::namespaced(ctx.client.clone(), &ns);
     let existing = api
@@ -607,43 +618,77 @@ async fn apply_load_balancers(
         .iter()
         .filter_map(|s| s.metadata.name.clone())
         .collect();
+    let mut conflicts = Vec::new();
     for lb in wanted {
         let name = lb.name_any();
-        let unchanged = existing
-            .items
-            .iter()
-            .any(|e| e.name_any() == name && same_service(e, &lb));
-        if unchanged {
-            continue;
+        // Ours only if we control it: labels can be copied, the controller UID cannot.
+        let current = match existing.items.iter().find(|e| e.name_any() == name) {
+            Some(found) => Some(found.clone()),
+            None => api.get_opt(&name).await?,
+        };
+        match current {
+            Some(current) if !build::controlled_by(&current, svc) => {
+                conflicts.push(name);
+            }
+            Some(current) if same_service(&current, &lb) => {}
+            Some(current) => {
+                // The resourceVersion makes the apply a precondition: if the object was replaced in
+                // between (deleted and created by someone else), this fails instead of taking it.
+                let mut body = serde_json::to_value(&lb).expect("serializable");
+                body["apiVersion"] = "v1".into();
+                body["kind"] = "Service".into();
+                body["metadata"]["resourceVersion"] = current.resource_version().into();
+                api.patch(
+                    &name,
+                    &PatchParams::apply(LB_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await?;
+            }
+            None => {
+                // Create, never apply, a Service that does not exist: an apply would take over one
+                // created by someone else a moment ago, a create fails with 409 instead.
+                match api
+                    .create(
+                        &PostParams {
+                            field_manager: Some(LB_MANAGER.into()),
+                            ..Default::default()
+                        },
+                        &lb,
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_conflict(&e) => match api.get_opt(&name).await? {
+                        Some(current) if !build::controlled_by(&current, svc) => {
+                            conflicts.push(name);
+                        }
+                        _ => return Err(e.into()),
+                    },
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
-        let mut body = serde_json::to_value(&lb).expect("serializable");
-        body["apiVersion"] = "v1".into();
-        body["kind"] = "Service".into();
-        api.patch(
-            &name,
-            &PatchParams::apply(LB_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
     }
     for old in existing
         .items
         .iter()
-        .filter(|e| !names.contains(&e.name_any()))
+        .filter(|e| !names.contains(&e.name_any()) && build::controlled_by(*e, svc))
     {
-        if old
-            .owner_references()
-            .iter()
-            .any(|o| Some(&o.uid) == svc.meta().uid.as_ref())
-        {
-            match api.delete(&old.name_any(), &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: old.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&old.name_any(), &dp).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(conflicts)
 }
 
 /// Whether an existing Service already has what we would apply (so a converged service writes nothing).

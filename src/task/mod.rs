@@ -2,6 +2,7 @@
 //! is never restarted or replaced; stopped standalone tasks are deleted after the retention period.
 
 pub mod build;
+pub mod create;
 pub mod lifecycle;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::context::Context;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
+use create::{CreateFailure, Existing};
 use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
 
 /// Field manager of the status this controller writes.
@@ -231,32 +233,51 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
     let (pod, _) = match build::build_pod(task, &family, revision, &spec) {
         Ok(built) => built,
         Err(why) => {
-            status.stop_code = Some(stop_code::TASK_FAILED_TO_START.to_string());
-            status.stopped_reason = Some(format!(
-                "Task definition {family}:{revision} cannot run on Kubernetes: {why}"
-            ));
-            status.last_status = Some(STOPPED.to_string());
-            status.desired_status = Some(STOPPED.to_string());
-            status.stopped_at = Some(crate::time::now());
-            crate::conditions::set(
-                &mut status.conditions,
-                "Ready",
-                false,
-                stop_code::TASK_FAILED_TO_START,
-                status.stopped_reason.clone().unwrap_or_default(),
+            fail_to_start(
+                &mut status,
+                format!("Task definition {family}:{revision} cannot run on Kubernetes: {why}"),
                 task.metadata.generation,
             );
             write_status(task, ctx, &prev, status).await?;
             return Ok(Action::await_change());
         }
     };
-    match pods.create(&PostParams::default(), &pod).await {
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let created = match pods.create(&PostParams::default(), &pod).await {
         Ok(_) => {
-            info!(task = %task.name_any(), taskdefinition = %format!("{family}:{revision}"), "pod created")
+            info!(task = %task.name_any(), taskdefinition = %format!("{family}:{revision}"), "pod created");
+            Ok(())
         }
-        // Deterministic name: the pod exists already (a stale cache replayed this step).
-        Err(e) if is_conflict(&e) => {}
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(create::classify_error(&e)),
+    };
+    let blocked = match created {
+        Ok(()) => None,
+        Err(CreateFailure::NameTaken) => match pods.get_opt(&pod_name).await? {
+            // Gone again already: try once more on the next pass.
+            None => Some(Blocked::Wait(format!(
+                "pod {pod_name} existed a moment ago and is gone: starting again"
+            ))),
+            Some(existing) => match create::classify_existing(&existing, task) {
+                Existing::Ours => None,
+                Existing::EarlierTask => Some(Blocked::Wait(format!(
+                    "pod {pod_name} of an earlier task with this name is still terminating"
+                ))),
+                Existing::Foreign => Some(Blocked::Refused {
+                    stopped_reason: create::foreign_reason(&pod_name),
+                    api_message: None,
+                }),
+            },
+        },
+        Err(CreateFailure::Refused { stopped_reason }) => Some(Blocked::Refused {
+            api_message: stopped_reason
+                .strip_prefix(&format!("{}: ", create::CANNOT_CREATE_POD))
+                .map(str::to_string),
+            stopped_reason,
+        }),
+        Err(CreateFailure::Transient { message }) => Some(Blocked::Retry(message)),
+    };
+    if let Some(blocked) = blocked {
+        return not_created(task, ctx, &prev, status, blocked).await;
     }
     status.pod_name = pod.metadata.name.clone();
     status.desired_status = Some(lifecycle::RUNNING.to_string());
@@ -270,6 +291,122 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
     );
     write_status(task, ctx, &prev, status).await?;
     Ok(Action::await_change())
+}
+
+/// Why a task's pod was not created in this pass.
+enum Blocked {
+    /// Refused for good: the task fails to start. `api_message` is what the API server said.
+    Refused {
+        stopped_reason: String,
+        api_message: Option<String>,
+    },
+    /// The name is held by an earlier task's pod on its way out: wait for it to go.
+    Wait(String),
+    /// The API server failed for now (throttled, unavailable, a webhook that cannot be called).
+    Retry(String),
+}
+
+/// How often a task waiting for an earlier pod of its name looks again (that pod's deletion is not
+/// an event of this task's: it belongs to another UID).
+const WAIT_FOR_EARLIER_POD: Duration = Duration::from_secs(2);
+/// How soon a create the API server failed for now is tried again.
+const RETRY_CREATE: Duration = Duration::from_secs(10);
+
+/// Records why the pod was not created: a refused task stops with `TaskFailedToStart`; a waiting or
+/// retrying one says so in its Ready condition until it starts or its start timeout passes.
+async fn not_created(
+    task: &Task,
+    ctx: &Context,
+    prev: &TaskStatus,
+    mut status: TaskStatus,
+    blocked: Blocked,
+) -> Result<Action, Error> {
+    let generation = task.metadata.generation;
+    let pod_name = task.name_any();
+    let started_waiting = task
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or_else(k8s_openapi::jiff::Timestamp::now, |t| t.0);
+    let waited =
+        Duration::try_from(k8s_openapi::jiff::Timestamp::now().duration_since(started_waiting))
+            .unwrap_or_default();
+    let timeout = ctx.config.start_timeout;
+    let (reason, message, again) = match blocked {
+        Blocked::Refused {
+            stopped_reason,
+            api_message,
+        } => {
+            if let Some(api_message) = api_message {
+                let note = format!("the API server refused pod {pod_name}: {api_message}");
+                crate::apply::event(
+                    &ctx.task_events,
+                    task,
+                    true,
+                    "FailedCreate",
+                    &note,
+                    "Create",
+                )
+                .await;
+            }
+            fail_to_start(&mut status, stopped_reason, generation);
+            write_status(task, ctx, prev, status).await?;
+            return Ok(Action::await_change());
+        }
+        Blocked::Wait(message) | Blocked::Retry(message) if waited >= timeout => {
+            let why = format!(
+                "Task did not start within {}s: {message}",
+                timeout.as_secs()
+            );
+            fail_to_start(&mut status, why, generation);
+            write_status(task, ctx, prev, status).await?;
+            return Ok(Action::await_change());
+        }
+        Blocked::Wait(message) => ("WaitingForEarlierPod", message, WAIT_FOR_EARLIER_POD),
+        Blocked::Retry(message) => (
+            "PodCreateFailed",
+            format!("cannot create pod {pod_name} yet, retrying: {message}"),
+            RETRY_CREATE,
+        ),
+    };
+    let before = crate::conditions::get(&prev.conditions, "Ready").map(|c| c.reason.clone());
+    crate::conditions::set(
+        &mut status.conditions,
+        "Ready",
+        false,
+        reason,
+        &message,
+        generation,
+    );
+    if before.as_deref() != Some(reason) {
+        // Waiting for an earlier pod to go is expected after re-creating a task; a failing API is not.
+        let warning = reason == "PodCreateFailed";
+        crate::apply::event(&ctx.task_events, task, warning, reason, &message, "Create").await;
+    }
+    write_status(task, ctx, prev, status).await?;
+    // Never beyond the start timeout, which then fails the task.
+    Ok(Action::requeue(
+        again
+            .min(timeout.saturating_sub(waited))
+            .max(Duration::from_millis(100)),
+    ))
+}
+
+/// A task that never started: STOPPED with `TaskFailedToStart` and why, in status and its condition.
+fn fail_to_start(status: &mut TaskStatus, stopped_reason: String, generation: Option<i64>) {
+    status.stop_code = Some(stop_code::TASK_FAILED_TO_START.to_string());
+    status.last_status = Some(STOPPED.to_string());
+    status.desired_status = Some(STOPPED.to_string());
+    status.stopped_at = Some(crate::time::now());
+    crate::conditions::set(
+        &mut status.conditions,
+        "Ready",
+        false,
+        stop_code::TASK_FAILED_TO_START,
+        stopped_reason.clone(),
+        generation,
+    );
+    status.stopped_reason = Some(stopped_reason);
 }
 
 type Resolved = (String, i64, crate::api::TaskDefinitionSpec);

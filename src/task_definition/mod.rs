@@ -79,14 +79,13 @@ async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action,
     let list = api
         .list(&ListParams::default().labels(&format!("{}={family}", labels::TASK_DEFINITION)))
         .await?;
+    // Revisions left by an earlier TaskDefinition of this family (deleted with --cascade=orphan) are
+    // not adopted, but their numbers stay taken: revision numbers are never reused.
+    let taken = list.items.iter().map(|r| r.revision).max().unwrap_or(0);
     let mut registered: Vec<ControllerRevision> = list
         .items
         .into_iter()
-        .filter(|r| {
-            r.owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == td.meta().uid.as_ref())
-        })
+        .filter(|r| revision::controlled_by(r, &td))
         .collect();
     registered.sort_by_key(|r| r.revision);
 
@@ -95,35 +94,78 @@ async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action,
         .last()
         .and_then(|r| r.annotations().get(HASH).cloned());
     if latest_hash.as_deref() != Some(hash.as_str()) {
-        // Numbers are never reused: the high-water mark is the larger of what status recorded and what
+        // Numbers are never reused: the high-water mark is the largest of what status recorded and what
         // exists (a deleted ControllerRevision must not free its number).
         let high = td
             .status
             .as_ref()
             .and_then(|s| s.latest_revision)
             .unwrap_or(0)
-            .max(registered.last().map_or(0, |r| r.revision));
-        let next = high + 1;
-        match api
-            .create(&PostParams::default(), &revision_object(&td, next, &hash)?)
-            .await
-        {
-            Ok(created) => {
-                info!(taskdefinition = %family, revision = next, "registered");
-                publish(
-                    &ctx,
-                    &td,
-                    EventType::Normal,
-                    "Registered",
-                    format!("registered task definition {family}:{next}"),
-                )
-                .await;
-                registered.push(created);
+            .max(taken);
+        let mut next = high + 1;
+        let mut skipped = Vec::new();
+        let created = loop {
+            match api
+                .create(&PostParams::default(), &revision_object(&td, next, &hash)?)
+                .await
+            {
+                Ok(created) => break created,
+                Err(e) if is_conflict(&e) => {
+                    let name = object_name(&family, next);
+                    match api.get_opt(&name).await? {
+                        // Ours: a previous pass registered it; read it back on the next one.
+                        Some(r) if revision::controlled_by(&r, &td) => {
+                            return Ok(Action::requeue(Duration::from_millis(200)));
+                        }
+                        // Someone else's object holds the name: never touched, the number skipped.
+                        Some(_) if skipped.len() < MAX_SKIPPED_NAMES => {
+                            skipped.push(name);
+                            next += 1;
+                        }
+                        Some(_) => {
+                            let message = format!(
+                                "cannot register {family}:{next}: ControllerRevisions {} exist and belong to something else",
+                                skipped.join(", ")
+                            );
+                            publish(
+                                &ctx,
+                                &td,
+                                EventType::Warning,
+                                "RevisionNameConflict",
+                                message,
+                            )
+                            .await;
+                            return Ok(Action::requeue(Duration::from_secs(60)));
+                        }
+                        None => return Ok(Action::requeue(Duration::from_millis(200))),
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
-            // Someone (a previous run) registered it already: read it back on the next pass.
-            Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
-            Err(e) => return Err(e.into()),
+        };
+        if !skipped.is_empty() {
+            publish(
+                &ctx,
+                &td,
+                EventType::Warning,
+                "RevisionNameConflict",
+                format!(
+                    "ControllerRevisions {} exist and do not belong to this task definition: left untouched, their numbers skipped",
+                    skipped.join(", ")
+                ),
+            )
+            .await;
         }
+        info!(taskdefinition = %family, revision = next, "registered");
+        publish(
+            &ctx,
+            &td,
+            EventType::Normal,
+            "Registered",
+            format!("registered task definition {family}:{next}"),
+        )
+        .await;
+        registered.push(created);
     }
 
     let revisions: Vec<_> = registered
@@ -178,6 +220,9 @@ async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action,
     }
     Ok(Action::await_change())
 }
+
+/// How many names held by others one registration skips before it gives up and says so.
+const MAX_SKIPPED_NAMES: usize = 20;
 
 fn revision_object(
     td: &TaskDefinition,

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::api::TaskDefinitionSpec;
+use crate::api::{TaskDefinition, TaskDefinitionSpec};
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use kube::Resource;
 
 /// A reference to a task definition: `family` or `family:revision`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,17 @@ pub fn parse_inactive(value: Option<&str>) -> Result<BTreeSet<i64>, String> {
                 .ok_or_else(|| format!("{s:?} is not a revision number"))
         })
         .collect()
+}
+
+/// Whether `revision` was registered by this very TaskDefinition (its controller UID): a revision
+/// left by an earlier TaskDefinition of the same family, or anyone else's object, is not.
+pub fn controlled_by(revision: &ControllerRevision, td: &TaskDefinition) -> bool {
+    revision
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == td.meta().uid.as_ref())
 }
 
 #[cfg(test)]

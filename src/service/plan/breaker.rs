@@ -18,9 +18,12 @@ use super::tasks::{Failure, TaskView};
 /// At most this many names are kept at the watermark (the schema's bound).
 const MAX_WATERMARK_TASKS: usize = 200;
 
-/// Updates `failedTasks` and the watermark of `deployment` from its tasks. Returns how many newly
-/// counted failures were failures to start.
-pub(crate) fn count_failures(deployment: &mut Deployment, tasks: &[TaskView]) -> usize {
+/// Updates `failedTasks` and the watermark of `deployment` from its tasks. Returns the newly counted
+/// failures to start, oldest first.
+pub(crate) fn count_failures<'t>(
+    deployment: &mut Deployment,
+    tasks: &'t [TaskView],
+) -> Vec<&'t TaskView> {
     let watermark = deployment.last_failure_at.as_ref().map(|t| t.0);
     let known: BTreeSet<&str> = deployment
         .last_failure_tasks
@@ -62,7 +65,8 @@ pub(crate) fn count_failures(deployment: &mut Deployment, tasks: &[TaskView]) ->
     }
     new.iter()
         .filter(|(_, _, f)| *f == Failure::FailedToStart)
-        .count()
+        .map(|(_, t, _)| *t)
+        .collect()
 }
 
 /// The deployment to roll back to: the newest COMPLETED one other than `failed`.

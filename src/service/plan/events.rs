@@ -56,6 +56,10 @@ pub enum Event {
     },
     /// Launches are throttled after tasks failed to start.
     UnableToStartTasks,
+    /// A task failed to start because it could not be placed or its pod was refused.
+    UnableToPlaceTask {
+        reason: String,
+    },
     /// Tasks per zone (zone order) when rebalancing starts.
     NotAzBalanced {
         zones: Vec<(String, usize)>,
@@ -96,6 +100,9 @@ impl Event {
             Event::UnableToStartTasks => {
                 format!("(service {service}) is unable to consistently start tasks successfully.")
             }
+            Event::UnableToPlaceTask { reason } => {
+                format!("(service {service}) was unable to place a task. Reason: {reason}.")
+            }
             Event::NotAzBalanced { zones } => format!(
                 "service ({service}) is not AZ balanced with {}. AZ Rebalancing in progress.",
                 zone_list(zones, false)
@@ -118,6 +125,7 @@ impl Event {
             Event::DeploymentFailed { .. } => "DeploymentFailed",
             Event::RollingBack { .. } => "DeploymentRollback",
             Event::UnableToStartTasks => "TasksFailingToStart",
+            Event::UnableToPlaceTask { .. } => "UnableToPlaceTask",
             Event::NotAzBalanced { .. } => "RebalancingStarted",
             Event::AzBalanced { .. } => "RebalancingCompleted",
         }
@@ -131,6 +139,7 @@ impl Event {
                 | Event::DeploymentFailed { .. }
                 | Event::RollingBack { .. }
                 | Event::UnableToStartTasks
+                | Event::UnableToPlaceTask { .. }
         )
     }
 }

@@ -176,9 +176,18 @@ pub fn plan(input: &Input) -> Plan {
     }
 
     // The circuit breaker watches the PRIMARY until it fails.
-    let mut new_start_failures = 0;
+    let mut new_start_failures = Vec::new();
     if !is_rollout(&deployments[0], FAILED) {
         new_start_failures = breaker::count_failures(&mut deployments[0], tasks);
+        // A task that could not be placed or whose pod was refused: say why, once, as ECS does.
+        if let Some(reason) = new_start_failures
+            .iter()
+            .rev()
+            .find(|t| t.stop_code.as_deref() == Some(stop_code::TASK_FAILED_TO_START))
+            .and_then(|t| t.stopped_reason.clone())
+        {
+            events.push(Event::UnableToPlaceTask { reason });
+        }
         let primary = &mut deployments[0];
         if input.circuit_breaker.enable
             && is_rollout(primary, IN_PROGRESS)
@@ -206,7 +215,7 @@ pub fn plan(input: &Input) -> Plan {
         (false, Some(_)) => Launch::Throttled,
         (false, None) => Launch::Allowed,
     };
-    if launch == Launch::Throttled && new_start_failures > 0 {
+    if launch == Launch::Throttled && !new_start_failures.is_empty() {
         events.push(Event::UnableToStartTasks);
     }
     let ctx = Ctx {

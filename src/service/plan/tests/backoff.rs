@@ -22,7 +22,15 @@ fn launches_wait_after_failures_to_start() {
     // Two consecutive failures: 20 s after the last one.
     assert!(first.starts.is_empty());
     assert_eq!(first.retry_after, Some(Duration::from_secs(15)));
-    assert_eq!(first.events, vec![Event::UnableToStartTasks]);
+    assert_eq!(
+        first.events,
+        vec![
+            Event::UnableToPlaceTask {
+                reason: "CannotPullContainerError: not found".into()
+            },
+            Event::UnableToStartTasks
+        ]
+    );
 
     // Planned again (any trigger) before the wait is over: still waiting, no new event.
     let mut again = replan(&input, &first);
@@ -58,4 +66,62 @@ fn failures_after_running_are_not_throttled() {
     input.tasks = vec![failed_health("t0", 1, 999), failed_health("t1", 1, 999)];
     let plan = plan(&input);
     assert_eq!(plan.starts.len(), 2);
+}
+
+#[test]
+fn a_refused_pod_is_reported_once_as_unable_to_place_a_task() {
+    let mut input = input(3, 100, 200);
+    input.deployments = vec![in_progress(1, TD1)];
+    let mut refused = failed_to_start("t0", 1, 995);
+    refused.stopped_reason = Some(
+        "CannotCreatePodError: pods \"t0\" is forbidden: exceeded quota: one, requested: pods=1"
+            .into(),
+    );
+    input.tasks = vec![refused];
+    input.now = at(1000);
+    let first = plan_checked(&input);
+    let placed: Vec<String> = first
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::UnableToPlaceTask { .. }))
+        .map(|e| e.message("web", &[]))
+        .collect();
+    assert_eq!(
+        placed,
+        vec![
+            "(service web) was unable to place a task. Reason: CannotCreatePodError: pods \"t0\" is forbidden: exceeded quota: one, requested: pods=1."
+                .to_string()
+        ]
+    );
+    assert!(
+        first
+            .events
+            .iter()
+            .all(|e| e.is_warning() || !matches!(e, Event::UnableToPlaceTask { .. }))
+    );
+    // The same failure seen again (a replay, a restart) is not reported again.
+    let again = plan_checked(&replan(&input, &first));
+    assert!(
+        !again
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::UnableToPlaceTask { .. }))
+    );
+}
+
+#[test]
+fn a_task_that_exited_before_running_is_not_called_unplaceable() {
+    let mut input = input(2, 100, 200);
+    input.deployments = vec![in_progress(1, TD1)];
+    let mut crashed = failed_to_start("t0", 1, 995);
+    crashed.stop_code = Some(crate::service::plan::stop_code::ESSENTIAL_CONTAINER_EXITED.into());
+    input.tasks = vec![crashed];
+    input.now = at(1000);
+    let plan = plan_checked(&input);
+    assert!(
+        !plan
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::UnableToPlaceTask { .. }))
+    );
 }

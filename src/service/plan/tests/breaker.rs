@@ -165,8 +165,10 @@ fn at_the_threshold_the_deployment_fails_and_rolls_back() {
         Some("ECS deployment circuit breaker: tasks failed to start.")
     );
     assert_eq!(plan.deployments[1].failed_tasks, 5);
+    // Why the last task failed comes first, then what the breaker did.
+    assert!(matches!(plan.events[0], Event::UnableToPlaceTask { .. }));
     assert_eq!(
-        plan.events[..2],
+        plan.events[1..3],
         [
             Event::DeploymentFailed {
                 deployment: "ecs-svc/2".into()
