@@ -21,9 +21,12 @@ pub fn completed_reason(deployment: &str) -> String {
 /// `rolloutStateReason` of a deployment the circuit breaker failed.
 pub const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks failed to start.";
 
+/// How the `rolloutStateReason` of a rollback deployment in progress starts.
+pub const ROLLBACK_REASON_PREFIX: &str = "ECS deployment circuit breaker: rolling back to";
+
 /// `rolloutStateReason` of a rollback deployment.
 pub fn rollback_reason(to: &str) -> String {
-    format!("ECS deployment circuit breaker: rolling back to deploymentId {to}.")
+    format!("{ROLLBACK_REASON_PREFIX} deploymentId {to}.")
 }
 
 /// Something to tell the user, as a service event and a Kubernetes Event.

@@ -28,6 +28,10 @@
 //! - A deployment FAILED by the circuit breaker without rollback launches nothing more: its failing
 //!   tasks are stopped, old tasks keep running (and are not replaced), and only scale-in still
 //!   happens, until the service asks for another task definition or forces a new deployment.
+//! - A rollback deployment that the circuit breaker fails is not rolled back again: the service
+//!   stalls with the FAILED rollback as PRIMARY (launching nothing), and still does not deploy the
+//!   definition first rolled back from, until the service asks for another task definition or forces
+//!   a new deployment.
 //! - A task definition rolled back from is not deployed again by itself: setting the service back to
 //!   the rolled-back-to definition ends that, and asking for the failed one again (or a new
 //!   `forceNewDeployment` value) deploys it again.
@@ -193,12 +197,15 @@ pub fn plan(input: &Input) -> Plan {
             && is_rollout(primary, IN_PROGRESS)
             && primary.failed_tasks >= failure_threshold(desired_i32)
         {
+            // ECS rolls back once: a rollback that fails too leaves the service FAILED, stalled,
+            // still keeping away from the definition it rolled back from.
+            let was_rollback = deployments::is_rollback(primary);
             primary.rollout_state = Some(FAILED.into());
             primary.rollout_state_reason = Some(events::CIRCUIT_BREAKER_REASON.into());
             events.push(Event::DeploymentFailed {
                 deployment: primary.id.clone(),
             });
-            if input.circuit_breaker.rollback {
+            if input.circuit_breaker.rollback && !was_rollback {
                 rollback(&mut deployments, next, force, now, &mut events);
             }
         }

@@ -344,3 +344,93 @@ fn rolling_back_to_the_same_definition_settles() {
         rolled.deployments
     );
 }
+
+#[test]
+fn a_failed_rollback_stalls_instead_of_rolling_back_again() {
+    let mut input = deploying();
+    for i in 0..5 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let rolled = plan(&input);
+    assert_eq!(rolled.primary().id, "ecs-svc/3");
+    assert_eq!(rolled.primary().rolled_back_from.as_deref(), Some(TD2));
+
+    // The rollback's own tasks fail too (the old ones are gone by now).
+    let mut failing = replan(&input, &rolled);
+    failing.tasks = (0..5)
+        .map(|i| failed_to_start(&format!("r{i}"), 3, 200 + i))
+        .collect();
+    failing.now = at(300);
+    let stalled = plan_checked(&failing);
+    let ids: Vec<(&str, &str, Option<&str>)> = stalled
+        .deployments
+        .iter()
+        .map(|d| (d.id.as_str(), d.status.as_str(), d.rollout_state.as_deref()))
+        .collect();
+    assert_eq!(ids[0], ("ecs-svc/3", PRIMARY, Some(FAILED)), "{ids:?}");
+    assert!(
+        stalled.deployments.iter().all(|d| d.id != "ecs-svc/4"),
+        "no second rollback: {ids:?}"
+    );
+    assert!(stalled.starts.is_empty());
+    assert!(stalled.events.contains(&Event::DeploymentFailed {
+        deployment: "ecs-svc/3".into()
+    }));
+    assert!(
+        !stalled
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::RollingBack { .. }))
+    );
+
+    // Much later, the spec still asks for the broken web:2: it is not deployed by itself, and the
+    // stalled service plans nothing new.
+    let mut later = replan(&failing, &stalled);
+    later.now = at(100_000);
+    let still = plan_checked(&later);
+    assert_eq!(still.primary().id, "ecs-svc/3");
+    assert_eq!(still.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(still.primary().rolled_back_from.as_deref(), Some(TD2));
+    assert!(still.starts.is_empty());
+    assert_eq!(
+        plan_checked(&replan(&later, &still)).deployments,
+        still.deployments
+    );
+
+    // A new definition is a new deployment, as ECS does after a stall.
+    let mut fixed = replan(&later, &still);
+    fixed.task_definition = "web:3".into();
+    let deployed = plan_checked(&fixed);
+    assert_eq!(deployed.primary().id, "ecs-svc/4");
+    assert_eq!(deployed.primary().task_definition, "web:3");
+    assert!(!deployed.starts.is_empty());
+}
+
+#[test]
+fn a_failed_rollback_to_the_same_definition_stalls_too() {
+    let mut input = input(2, 100, 200);
+    input.circuit_breaker = breaker(true);
+    input.deployments = vec![in_progress(2, TD1), active(1, TD1)];
+    for i in 0..3 {
+        input
+            .tasks
+            .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
+    }
+    let rolled = plan(&input);
+    assert_eq!(rolled.primary().id, "ecs-svc/3");
+    let mut failing = replan(&input, &rolled);
+    failing.tasks = (0..3)
+        .map(|i| failed_to_start(&format!("r{i}"), 3, 200 + i))
+        .collect();
+    failing.now = at(300);
+    let stalled = plan_checked(&failing);
+    assert_eq!(stalled.primary().id, "ecs-svc/3");
+    assert_eq!(stalled.primary().rollout_state.as_deref(), Some(FAILED));
+    let mut later = replan(&failing, &stalled);
+    later.now = at(100_000);
+    let still = plan_checked(&later);
+    assert_eq!(still.primary().id, "ecs-svc/3");
+    assert!(still.starts.is_empty());
+}
