@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 
 /// Applies `status` to the named object's status subresource (server-side apply, forced: the field
-/// manager is this controller's and nobody else writes status).
+/// manager is this controller's and nobody else writes status), if the object is still the version
+/// `obj` was read at.
 pub async fn status<K>(
     client: &kube::Client,
     obj: &K,
@@ -24,11 +25,17 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
+    let mut patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
+    // The resourceVersion the decision was made on is a precondition (409 otherwise, and the
+    // reconcile runs again on fresh data): a status decided for an object that has since changed, or
+    // been deleted and created again under the same name, is never written over it.
+    if let Some(rv) = obj.resource_version() {
+        patch["metadata"] = serde_json::json!({ "resourceVersion": rv });
+    }
     api.patch_status(
         &obj.name_any(),
         &PatchParams::apply(manager).force(),

@@ -421,7 +421,19 @@ async fn a_task_definition_applied_again_after_an_orphaning_delete_numbers_after
     v3["containerDefinitions"][0]["image"] = "nginx:1.29".into();
     s.register("web", v3, 3).await;
     let td = s.tds.get("web").await.unwrap();
-    let r3 = revisions.get("web-3").await.unwrap();
+    let all: Vec<_> = revisions
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| (r.name_any(), r.revision, r.owner_references().to_vec()))
+        .collect();
+    let r3 = revisions
+        .get_opt("web-3")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no web-3: {all:#?}\n{td:#?}"));
     assert!(
         r3.owner_references()
             .iter()
@@ -438,4 +450,84 @@ async fn a_task_definition_applied_again_after_an_orphaning_delete_numbers_after
         assert_eq!(now.resource_version(), orphan.resource_version());
         assert!(now.owner_references().is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_pod_refused_by_pod_security_admission_stops_the_task() {
+    let s = setup("own-psa").await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client().await);
+    let enforce =
+        json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+    namespaces
+        .patch(&s.ns.name, &PatchParams::default(), &Patch::Merge(&enforce))
+        .await
+        .unwrap();
+    let mut privileged = web();
+    privileged["containerDefinitions"][0]["privileged"] = true.into();
+    s.register("priv", privileged, 1).await;
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &object::<Task>("Task", "priv", json!({"taskDefinition": "priv"})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&s.tasks, "priv", stopped).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    let reason = st.stopped_reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("CannotCreatePodError: ") && reason.contains("PodSecurity"),
+        "{reason}"
+    );
+    let note = s.event("priv", "FailedCreate").await;
+    assert!(note.contains("privileged"), "{note}");
+}
+
+#[tokio::test]
+async fn a_status_decided_for_an_earlier_object_of_the_same_name_is_not_written() {
+    let s = setup("own-uid").await;
+    let first = s
+        .tasks
+        .create(
+            &PostParams::default(),
+            &object::<Task>(
+                "Task",
+                "t",
+                json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
+            ),
+        )
+        .await
+        .unwrap();
+    // A Task of the same name again, as a GitOps tool deleting and re-creating it would.
+    s.tasks
+        .delete("t", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_gone(&s.tasks, "t").await;
+    let second = s
+        .tasks
+        .create(
+            &PostParams::default(),
+            &object::<Task>(
+                "Task",
+                "t",
+                json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let stale = ecs_operator::api::TaskStatus {
+        stopped_reason: Some("decided for the earlier task".into()),
+        ..Default::default()
+    };
+    let client = client().await;
+    let refused = ecs_operator::apply::status(&client, &first, "ecs-operator/test", &stale).await;
+    assert!(refused.is_err(), "a write for another UID must fail");
+    let now = s.tasks.get("t").await.unwrap();
+    assert_eq!(now.uid(), second.uid());
+    assert_ne!(
+        now.status.and_then(|st| st.stopped_reason).as_deref(),
+        Some("decided for the earlier task")
+    );
 }

@@ -73,6 +73,10 @@ fn error_policy(td: Arc<TaskDefinition>, error: &Error, _: Arc<Context>) -> Acti
 }
 
 async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // A definition being deleted registers nothing more (its revisions go with it, or are orphaned).
+    if td.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
     let ns = td.namespace().unwrap_or_default();
     let family = td.name_any();
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ns);
