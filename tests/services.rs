@@ -602,3 +602,69 @@ async fn kubectl_scale_drives_the_service() {
     let scale = s.services.get_scale("web").await.unwrap();
     assert_eq!(scale.status.unwrap().replicas, 4);
 }
+
+#[tokio::test]
+async fn a_deregistered_revision_keeps_its_service_running_scaling_and_healing() {
+    let s = setup("svc-inactive").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 2}))
+        .await;
+    s.steady("web").await;
+
+    // Deregister the revision the service runs (the newest): no deployment of web:1 follows.
+    let deregister =
+        json!({"metadata": {"annotations": {"ecs.operator.dev/inactive-revisions": "2"}}});
+    s.tds
+        .patch("web", &PatchParams::default(), &Patch::Merge(&deregister))
+        .await
+        .unwrap();
+    wait_for(&s.tds, "web", |td: Option<&TaskDefinition>| {
+        td.and_then(|t| t.status.as_ref()?.latest_active_revision) == Some(1)
+    })
+    .await;
+    // Scale out and lose a task: both need new tasks of the INACTIVE web:2.
+    s.services
+        .patch(
+            "web",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(
+                json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+                "metadata": {"name": "web"}, "spec": {"taskDefinition": "web", "desiredCount": 3}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let victim = s.running("web").await[0].0.clone();
+    s.pods
+        .delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 3)
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    let st = svc.status.unwrap();
+    let deployments: Vec<(&str, &str)> = st
+        .deployments
+        .iter()
+        .map(|d| (d.id.as_str(), d.task_definition.as_str()))
+        .collect();
+    assert_eq!(
+        deployments,
+        vec![("ecs-svc/1", "web:2")],
+        "no new deployment"
+    );
+    let running = s.running("web").await;
+    assert_eq!(running.len(), 3);
+    assert!(
+        running.iter().all(|(_, _, td)| td == "web:2"),
+        "{running:?}"
+    );
+    assert!(running.iter().all(|(name, _, _)| *name != victim));
+}

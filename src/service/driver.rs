@@ -589,8 +589,20 @@ async fn resolve(
     ctx: &Context,
 ) -> Result<Result<String, (&'static str, String)>, Error> {
     let ns = svc.namespace().unwrap_or_default();
+    // The revision the PRIMARY runs stays usable when it is deregistered (ECS).
+    let primary = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.deployments.first())
+        .and_then(|d| TaskDefinitionRef::parse(&d.task_definition));
+    let in_use = primary
+        .filter(|p| {
+            TaskDefinitionRef::parse(&svc.spec.task_definition)
+                .is_some_and(|r| r.family == p.family)
+        })
+        .and_then(|p| p.revision);
     Ok(
-        crate::task_definition::resolve(ctx, &ns, &svc.spec.task_definition)
+        crate::task_definition::resolve(ctx, &ns, &svc.spec.task_definition, in_use)
             .await?
             .map(|(family, revision)| format!("{family}:{revision}"))
             .map_err(|why| (why.reason, why.message)),

@@ -417,11 +417,21 @@ async fn resolve(
     ctx: &Context,
 ) -> Result<Result<Resolved, (&'static str, String)>, Error> {
     let ns = task.namespace().unwrap_or_default();
-    let (family, revision) =
-        match crate::task_definition::resolve(ctx, &ns, &task.spec.task_definition).await? {
-            Ok(found) => found,
-            Err(why) => return Ok(Err((why.reason, why.message))),
-        };
+    // A service keeps starting tasks of the revision it runs even once it is deregistered (ECS).
+    let in_use = owned_by_service(task)
+        .then(|| TaskDefinitionRef::parse(&task.spec.task_definition)?.revision)
+        .flatten();
+    let (family, revision) = match crate::task_definition::resolve(
+        ctx,
+        &ns,
+        &task.spec.task_definition,
+        in_use,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(why) => return Ok(Err((why.reason, why.message))),
+    };
     match crate::task_definition::registered_spec(ctx, &ns, &family, revision).await? {
         Some(spec) => Ok(Ok((family, revision, spec))),
         None => Ok(Err((

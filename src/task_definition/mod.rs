@@ -301,11 +301,13 @@ impl Unresolved {
 }
 
 /// Resolves a reference in `ns` (never another namespace): `family` → its latest ACTIVE revision,
-/// `family:N` → N, refused when INACTIVE or not registered. Returns `(family, revision)`.
+/// `family:N` → N, refused when INACTIVE or not registered — except `in_use`, a revision of the family
+/// the caller already runs (see [`pick`]). Returns `(family, revision)`.
 pub async fn resolve(
     ctx: &Context,
     ns: &str,
     reference: &str,
+    in_use: Option<i64>,
 ) -> Result<Result<(String, i64), Unresolved>, Error> {
     let Some(reference) = TaskDefinitionRef::parse(reference) else {
         return Ok(Err(Unresolved::new(
@@ -321,35 +323,151 @@ pub async fn resolve(
         )));
     };
     let status = td.status.unwrap_or_default();
+    Ok(pick(&reference, &status, ns, in_use).map(|revision| (reference.family, revision)))
+}
+
+/// The revision `reference` means, from the family's status. `in_use` is a revision the caller
+/// already runs; as in ECS, deregistering it does not stop what uses it:
+/// - `family:N` may name an INACTIVE N if N is `in_use` (a service's own tasks, its PRIMARY);
+/// - `family` keeps meaning the revision `in_use` while that is newer than every ACTIVE one, so
+///   deregistering the newest revision does not by itself deploy an older one.
+pub fn pick(
+    reference: &TaskDefinitionRef,
+    status: &crate::api::task_definition::TaskDefinitionStatus,
+    ns: &str,
+    in_use: Option<i64>,
+) -> Result<i64, Unresolved> {
+    let family = &reference.family;
+    let registered = |r: i64| status.revisions.iter().find(|x| x.revision == r);
     let revision = match (reference.revision, status.latest_active_revision) {
-        (Some(r), _) | (None, Some(r)) => r,
-        (None, None) if status.latest_revision.is_some() => {
-            return Ok(Err(Unresolved::new(
-                "TaskDefinitionInactive",
-                format!(
-                    "task definition {reference} has no ACTIVE revision: every revision is deregistered"
-                ),
-            )));
-        }
-        (None, None) => {
-            return Ok(Err(Unresolved::new(
-                "TaskDefinitionNotRegistered",
-                format!("task definition {reference} has no registered revision yet"),
-            )));
+        (Some(r), _) => r,
+        (None, active) => {
+            let kept = in_use
+                .filter(|u| registered(*u).is_some())
+                .filter(|u| active.is_none_or(|a| *u > a));
+            match (kept, active) {
+                (Some(u), _) => return Ok(u),
+                (None, Some(a)) => a,
+                (None, None) if status.latest_revision.is_some() => {
+                    return Err(Unresolved::new(
+                        "TaskDefinitionInactive",
+                        format!(
+                            "task definition {reference} has no ACTIVE revision: every revision is deregistered"
+                        ),
+                    ));
+                }
+                (None, None) => {
+                    return Err(Unresolved::new(
+                        "TaskDefinitionNotRegistered",
+                        format!("task definition {reference} has no registered revision yet"),
+                    ));
+                }
+            }
         }
     };
-    let family = reference.family;
-    match status.revisions.iter().find(|r| r.revision == revision) {
-        Some(r) if r.status == status::INACTIVE => Ok(Err(Unresolved::new(
-            "TaskDefinitionInactive",
-            format!(
-                "task definition {family}:{revision} is INACTIVE (deregistered): it cannot be used for new tasks"
-            ),
-        ))),
-        Some(_) => Ok(Ok((family, revision))),
-        None => Ok(Err(Unresolved::new(
+    match registered(revision) {
+        Some(r) if r.status == status::INACTIVE && in_use != Some(revision) => {
+            Err(Unresolved::new(
+                "TaskDefinitionInactive",
+                format!(
+                    "task definition {family}:{revision} is INACTIVE (deregistered): it cannot be used for new tasks"
+                ),
+            ))
+        }
+        Some(_) => Ok(revision),
+        None => Err(Unresolved::new(
             "TaskDefinitionNotFound",
             format!("task definition {family}:{revision} not found in namespace {ns}"),
-        ))),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::task_definition::{RevisionStatus, TaskDefinitionStatus};
+
+    /// Revisions 1..=n, those in `inactive` deregistered.
+    fn family(n: i64, inactive: &[i64]) -> TaskDefinitionStatus {
+        let revisions: Vec<RevisionStatus> = (1..=n)
+            .map(|r| RevisionStatus {
+                revision: r,
+                status: if inactive.contains(&r) {
+                    status::INACTIVE
+                } else {
+                    status::ACTIVE
+                }
+                .into(),
+                ..Default::default()
+            })
+            .collect();
+        TaskDefinitionStatus {
+            latest_revision: (n > 0).then_some(n),
+            latest_active_revision: revisions
+                .iter()
+                .rev()
+                .find(|r| r.status == status::ACTIVE)
+                .map(|r| r.revision),
+            revisions,
+            ..Default::default()
+        }
+    }
+
+    fn pick_ref(
+        reference: &str,
+        status: &TaskDefinitionStatus,
+        in_use: Option<i64>,
+    ) -> Result<i64, &'static str> {
+        pick(
+            &TaskDefinitionRef::parse(reference).unwrap(),
+            status,
+            "ns",
+            in_use,
+        )
+        .map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn family_means_the_latest_active_revision() {
+        assert_eq!(pick_ref("web", &family(3, &[]), None), Ok(3));
+        assert_eq!(pick_ref("web", &family(3, &[3]), None), Ok(2));
+        assert_eq!(
+            pick_ref("web", &family(3, &[1, 2, 3]), None),
+            Err("TaskDefinitionInactive")
+        );
+        assert_eq!(
+            pick_ref("web", &family(0, &[]), None),
+            Err("TaskDefinitionNotRegistered")
+        );
+    }
+
+    #[test]
+    fn deregistering_the_newest_revision_does_not_move_what_runs_it() {
+        // The service runs web:3; web:3 is deregistered: it keeps web:3, it does not deploy web:2.
+        assert_eq!(pick_ref("web", &family(3, &[3]), Some(3)), Ok(3));
+        assert_eq!(pick_ref("web", &family(3, &[1, 2, 3]), Some(3)), Ok(3));
+        // A newer ACTIVE revision is a new deployment as usual.
+        assert_eq!(pick_ref("web", &family(4, &[3]), Some(3)), Ok(4));
+        assert_eq!(pick_ref("web", &family(3, &[]), Some(2)), Ok(3));
+        // What runs must still be registered.
+        assert_eq!(pick_ref("web", &family(2, &[]), Some(7)), Ok(2));
+    }
+
+    #[test]
+    fn an_inactive_revision_is_only_for_what_already_uses_it() {
+        assert_eq!(
+            pick_ref("web:2", &family(3, &[2]), None),
+            Err("TaskDefinitionInactive")
+        );
+        assert_eq!(
+            pick_ref("web:2", &family(3, &[2]), Some(3)),
+            Err("TaskDefinitionInactive")
+        );
+        assert_eq!(pick_ref("web:2", &family(3, &[2]), Some(2)), Ok(2));
+        assert_eq!(pick_ref("web:2", &family(3, &[]), None), Ok(2));
+        assert_eq!(
+            pick_ref("web:9", &family(3, &[]), Some(9)),
+            Err("TaskDefinitionNotFound")
+        );
     }
 }
