@@ -291,3 +291,91 @@ async fn distinct_instance_and_member_of_constrain_placement() {
     let (zones, nodes) = placement(&ns).await;
     assert_eq!((zones.values().sum::<usize>(), nodes.len()), (2, 2));
 }
+
+/// Cordons a node (`kubectl cordon`); uncordons it when dropped, even on failure.
+struct Cordon(String);
+
+impl Cordon {
+    async fn start(client: &kube::Client, name: &str) -> Self {
+        let nodes: Api<Node> = Api::all(client.clone());
+        let patch = json!({"spec": {"unschedulable": true}});
+        nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        Self(name.to_string())
+    }
+}
+
+impl Drop for Cordon {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kubectl")
+            .args(["uncordon", &self.0])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_daemon_task_on_a_cordoned_node_keeps_running() {
+    let _turn = NODES.lock().await;
+    let (ns, operator, client) = setup("daemon-cordon").await;
+    register(
+        &ns,
+        json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON"}),
+    )
+    .await;
+    let one_per_node = |_: &BTreeMap<String, usize>, n: &BTreeMap<String, usize>| {
+        n.len() == 6 && n.values().all(|c| *c == 1)
+    };
+    until_placement(&ns, one_per_node).await;
+    let services: Api<Service> = ns.api();
+    wait_for_within(
+        &services,
+        "web",
+        |s: Option<&Service>| {
+            s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.running_count == 6
+                    && st
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        },
+        DEADLINE,
+    )
+    .await;
+
+    let reconciles = || {
+        operator
+            .admin
+            .metrics
+            .reconciles
+            .get_or_create(&ecs_operator::admin::ControllerLabels {
+                controller: "service",
+            })
+            .get()
+    };
+    let before = reconciles();
+    let cordon = Cordon::start(&client, "node-c1").await;
+    // The node event reaches the service: a reconcile after it has finished.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And for a few seconds more (an observation window, not a wait): nothing is stopped.
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        let (_, nodes) = placement(&ns).await;
+        assert_eq!(
+            nodes.get("node-c1"),
+            Some(&1),
+            "the cordoned node's task was stopped"
+        );
+        let st = services.get("web").await.unwrap().status.unwrap();
+        assert_eq!(st.desired_count, Some(6));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(cordon);
+    until_placement(&ns, one_per_node).await;
+}

@@ -198,16 +198,15 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             None
         }
     };
-    let eligible: Vec<&Node> = all_nodes
+    let (eligible, unavailable): (Vec<&Node>, Vec<&Node>) = all_nodes
         .iter()
         .map(|n| n.as_ref())
-        .filter(|n| nodes::is_eligible(n))
         .filter(|n| {
             node_affinity.as_ref().is_none_or(|sel| {
                 nodes::matches(sel, n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
             })
         })
-        .collect();
+        .partition(|n| nodes::is_eligible(n));
     let input = Input {
         service: name.clone(),
         scheduling: svc.spec.scheduling_strategy,
@@ -226,6 +225,10 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         tasks: views,
         zones: nodes::zones(eligible.iter().copied()),
         nodes: eligible
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect(),
+        unavailable_nodes: unavailable
             .iter()
             .filter_map(|n| n.metadata.name.clone())
             .collect(),

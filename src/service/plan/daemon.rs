@@ -2,23 +2,42 @@
 //! the new one (at most one task per node at any time).
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::Start;
 use super::deployments::deployment_number;
 use super::tasks::TaskView;
 use super::work::{Ctx, Launch, Outcome, Work, scale_in_key};
+use super::{Input, Start};
+
+/// The nodes a DAEMON service runs on: the eligible ones, and the unavailable ones where a live task
+/// of `primary` still runs.
+pub(crate) fn node_count(input: &Input, primary: &str) -> usize {
+    let kept = input
+        .unavailable_nodes
+        .iter()
+        .filter(|n| !input.nodes.contains(n))
+        .filter(|n| {
+            input.tasks.iter().any(|t| {
+                t.is_live() && t.deployment == primary && t.node.as_deref() == Some(n.as_str())
+            })
+        })
+        .count();
+    input.nodes.len() + kept
+}
 
 pub(crate) fn plan_daemon<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     let tasks = work.tasks;
     let primary = ctx.primary.id.as_str();
     let frozen = ctx.launch == Launch::Frozen;
     let alive = tasks.iter().filter(|t| t.is_alive()).count();
-    // Alive tasks per eligible node; the rest are on a node that is gone or no longer eligible.
+    // Alive tasks per node that matches (eligible or not); the rest are on a node that is gone or no
+    // longer matches.
+    let eligible: BTreeSet<&str> = ctx.input.nodes.iter().map(String::as_str).collect();
     let mut by_node: BTreeMap<&str, Vec<&TaskView>> = ctx
         .input
         .nodes
         .iter()
+        .chain(&ctx.input.unavailable_nodes)
         .map(|n| (n.as_str(), Vec::new()))
         .collect();
     let mut stray = Vec::new();
@@ -36,7 +55,10 @@ pub(crate) fn plan_daemon<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     let mut old = Vec::new();
     for (&node, here) in &by_node {
         if here.is_empty() {
-            empty.push(node);
+            // An unavailable node gets no new task.
+            if eligible.contains(node) {
+                empty.push(node);
+            }
             continue;
         }
         let (mine, theirs): (Vec<&TaskView>, Vec<&TaskView>) = here

@@ -45,7 +45,9 @@
 //!   pinned to the zone with the fewest tasks, and surplus tasks leave from the longest zones only.
 //!   Zones are those with eligible Ready nodes; tasks elsewhere are not counted.
 //! - DAEMON: a node's task is stopped before its replacement starts; unhealthy daemon tasks are all
-//!   stopped at once (each node is independent); AZ rebalancing does not apply.
+//!   stopped at once (each node is independent); AZ rebalancing does not apply. A node that matches
+//!   but cannot take tasks now (cordoned, NotReady, tainted) keeps its PRIMARY task and counts in
+//!   `desiredCount` while it does; an older deployment's task there is stopped and not replaced.
 //! - "has reached a steady state." is published when the plan is steady and the caller says the
 //!   previous one was not ([`Input::previously_steady`], e.g. the `Ready` condition).
 
@@ -104,6 +106,10 @@ pub struct Input {
     pub zones: Vec<String>,
     /// DAEMON: the eligible Ready nodes.
     pub nodes: Vec<String>,
+    /// DAEMON: nodes that match the service but take no new task now (cordoned, NotReady, tainted):
+    /// a task of the PRIMARY there keeps running (ECS stops daemon tasks last on a draining
+    /// instance); none is started there.
+    pub unavailable_nodes: Vec<String>,
     pub circuit_breaker: DeploymentCircuitBreaker,
     /// `availabilityZoneRebalancing: ENABLED`.
     pub az_rebalancing: bool,
@@ -144,7 +150,8 @@ pub struct Plan {
     pub events: Vec<Event>,
     /// Launches wait for the backoff: plan again after this long.
     pub retry_after: Option<Duration>,
-    /// `status.desiredCount` (DAEMON: the eligible nodes).
+    /// `status.desiredCount` (DAEMON: the eligible nodes, and the unavailable ones still running a
+    /// PRIMARY task).
     pub desired_count: i32,
     /// `status.runningCount`: tasks RUNNING.
     pub running_count: i32,
@@ -165,11 +172,6 @@ impl Plan {
 pub fn plan(input: &Input) -> Plan {
     let now = input.now;
     let tasks = input.tasks.as_slice();
-    let desired = match input.scheduling {
-        SchedulingStrategy::Replica => usize::try_from(input.desired_count).unwrap_or(0),
-        SchedulingStrategy::Daemon => input.nodes.len(),
-    };
-    let desired_i32 = i32::try_from(desired).unwrap_or(i32::MAX);
     let force = input.force_new_deployment.as_deref();
     let mut events = Vec::new();
 
@@ -178,6 +180,11 @@ pub fn plan(input: &Input) -> Plan {
     if deployments::follow_target(&mut deployments, &input.task_definition, force, next, now) {
         next += 1;
     }
+    let desired = match input.scheduling {
+        SchedulingStrategy::Replica => usize::try_from(input.desired_count).unwrap_or(0),
+        SchedulingStrategy::Daemon => daemon::node_count(input, &deployments[0].id),
+    };
+    let desired_i32 = i32::try_from(desired).unwrap_or(i32::MAX);
 
     // The circuit breaker watches the PRIMARY until it fails.
     let mut new_start_failures = Vec::new();

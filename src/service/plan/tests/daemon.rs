@@ -94,3 +94,43 @@ fn unhealthy_daemon_tasks_are_replaced() {
     assert_eq!(plan.stops[0].reason, "Task failed container health checks");
     assert!(plan.starts.is_empty());
 }
+
+#[test]
+fn a_cordoned_or_not_ready_node_keeps_its_task_and_gets_none() {
+    // n2 is unavailable (cordoned, NotReady or tainted) but still matches the service.
+    let mut input = daemon(&["n1", "n3"]);
+    input.unavailable_nodes = vec!["n2".into(), "n4".into()];
+    input.deployments = vec![completed(1, TD1)];
+    input.tasks = vec![
+        on(healthy("t1", 1, "a"), "n1"),
+        on(healthy("t2", 1, "a"), "n2"),
+        on(healthy("t3", 1, "a"), "n3"),
+    ];
+    let plan = plan_checked(&input);
+    assert!(plan.stops.is_empty(), "{:?}", plan.stops);
+    assert!(plan.starts.is_empty(), "n4 gets no task: {:?}", plan.starts);
+    assert_eq!(plan.desired_count, 3);
+    assert!(plan.steady);
+}
+
+#[test]
+fn a_deployment_stops_an_outdated_task_on_an_unavailable_node_without_replacing_it() {
+    let mut input = daemon(&["n1"]);
+    input.unavailable_nodes = vec!["n2".into()];
+    input.task_definition = TD2.into();
+    input.deployments = vec![completed(1, TD1)];
+    input.tasks = vec![
+        on(healthy("o1", 1, "a"), "n1"),
+        on(healthy("o2", 1, "a"), "n2"),
+    ];
+    let plan = plan_checked(&input);
+    assert_eq!(stopped_names(&plan), vec!["o1", "o2"]);
+    assert!(plan.starts.is_empty());
+    // Once both are gone, only the available node gets the new revision, and the deployment completes.
+    let mut next = replan(&input, &plan);
+    next.tasks = vec![on(healthy("n1t", 2, "a"), "n1")];
+    let done = plan_checked(&next);
+    assert!(done.starts.is_empty(), "{:?}", done.starts);
+    assert_eq!(done.desired_count, 1);
+    assert_eq!(done.primary().rollout_state.as_deref(), Some(COMPLETED));
+}

@@ -31,6 +31,7 @@ pub fn input(desired: i32, min: i32, max: i32) -> Input {
         tasks: Vec::new(),
         zones: vec!["a".into(), "b".into(), "c".into()],
         nodes: Vec::new(),
+        unavailable_nodes: Vec::new(),
         circuit_breaker: DeploymentCircuitBreaker::default(),
         az_rebalancing: false,
         previously_steady: false,
