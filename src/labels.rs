@@ -24,3 +24,6 @@ pub const INACTIVE_REVISIONS: &str = "ecs.operator.dev/inactive-revisions";
 pub const CONTAINERS: &str = "ecs.operator.dev/containers";
 /// On a pod: the task definition it was built from, `family:revision`.
 pub const TASK_DEFINITION_REF: &str = "ecs.operator.dev/task-definition";
+/// On a Task of a Service: the availability zone it should preferably run in (the service's zone
+/// balance); unlike a memberOf constraint, it never keeps the task from starting elsewhere.
+pub const PREFERRED_ZONE: &str = "ecs.operator.dev/preferred-zone";

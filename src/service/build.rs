@@ -61,8 +61,13 @@ pub fn task(service: &Service, start: &Start, name: String) -> Task {
         .placement_constraints
         .clone()
         .unwrap_or_default();
-    if let Some(zone) = &start.zone {
-        constraints.push(pins::zone_constraint(zone));
+    let mut annotations = BTreeMap::new();
+    match &start.zone {
+        Some(zone) if start.rebalancing => constraints.push(pins::zone_constraint(zone)),
+        Some(zone) => {
+            annotations.insert(labels::PREFERRED_ZONE.to_string(), zone.clone());
+        }
+        None => {}
     }
     if let Some(node) = &start.node {
         constraints.push(pins::node_constraint(node));
@@ -83,6 +88,7 @@ pub fn task(service: &Service, start: &Start, name: String) -> Task {
                 (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
                 (labels::SERVICE.to_string(), service.name_any()),
             ])),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             owner_references: Some(vec![
                 service
                     .controller_owner_ref(&())
@@ -292,6 +298,7 @@ mod tests {
             deployment: "ecs-svc/3".into(),
             task_definition: "web:7".into(),
             zone: Some("us-east-1b".into()),
+            rebalancing: true,
             node: None,
         };
         let name = task_name(&s, &start.deployment, 4);
@@ -308,6 +315,39 @@ mod tests {
         );
         assert_eq!(
             pins::pinned_zone(t.spec.placement_constraints.as_deref().unwrap()).as_deref(),
+            Some("us-east-1b")
+        );
+    }
+
+    #[test]
+    fn a_replacement_prefers_its_zone_and_only_a_rebalancing_move_is_pinned() {
+        let s = service(json!({"taskDefinition": "web", "desiredCount": 2}));
+        let start = Start {
+            deployment: "ecs-svc/3".into(),
+            task_definition: "web:7".into(),
+            zone: Some("us-east-1b".into()),
+            rebalancing: false,
+            node: None,
+        };
+        let t = task(&s, &start, "web-3-0".into());
+        assert_eq!(t.spec.placement_constraints, None, "no binding constraint");
+        assert_eq!(
+            t.annotations()
+                .get(labels::PREFERRED_ZONE)
+                .map(String::as_str),
+            Some("us-east-1b")
+        );
+        let pinned = task(
+            &s,
+            &Start {
+                rebalancing: true,
+                ..start
+            },
+            "web-3-1".into(),
+        );
+        assert!(pinned.annotations().get(labels::PREFERRED_ZONE).is_none());
+        assert_eq!(
+            pins::pinned_zone(pinned.spec.placement_constraints.as_deref().unwrap()).as_deref(),
             Some("us-east-1b")
         );
     }

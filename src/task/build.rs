@@ -64,6 +64,9 @@ pub fn build_pod(
     pod_placement(&constraints, &strategies, &selector)
         .and_then(|p| p.apply_to(&mut template.spec))
         .map_err(|e| e.to_string())?;
+    if let Some(zone) = task.annotations().get(labels::PREFERRED_ZONE) {
+        prefer_zone(&mut template.spec, zone);
+    }
 
     let containers: Vec<ContainerMeta> = template
         .containers
@@ -136,6 +139,32 @@ pub fn build_pod(
     Ok((pod, containers))
 }
 
+/// Adds a preferred (never required) node affinity for `zone`: the scheduler favours it, and places
+/// the pod elsewhere when it has no room.
+fn prefer_zone(spec: &mut k8s_openapi::api::core::v1::PodSpec, zone: &str) {
+    use k8s_openapi::api::core::v1::{
+        Affinity, NodeSelectorRequirement, NodeSelectorTerm, PreferredSchedulingTerm,
+    };
+    let term = PreferredSchedulingTerm {
+        weight: 100,
+        preference: NodeSelectorTerm {
+            match_expressions: Some(vec![NodeSelectorRequirement {
+                key: crate::placement::ZONE_LABEL.to_string(),
+                operator: "In".to_string(),
+                values: Some(vec![zone.to_string()]),
+            }]),
+            match_fields: None,
+        },
+    };
+    spec.affinity
+        .get_or_insert_with(Affinity::default)
+        .node_affinity
+        .get_or_insert_with(Default::default)
+        .preferred_during_scheduling_ignored_during_execution
+        .get_or_insert_with(Vec::new)
+        .push(term);
+}
+
 /// The task group: as given, or ECS's default `family:<family>`.
 pub fn group_of(task: &Task, family: &str) -> String {
     task.spec
@@ -150,4 +179,52 @@ pub fn containers_of(pod: &Pod) -> Vec<ContainerMeta> {
         .get(labels::CONTAINERS)
         .and_then(|json| serde_json::from_str(json).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_preferred_zone_is_a_preference_the_scheduler_may_pass_over() {
+        let mut task: Task = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": "web-1-0", "namespace": "ns", "uid": "u",
+                "annotations": {(labels::PREFERRED_ZONE): "us-east-1b"}},
+            "spec": {"taskDefinition": "web:1"}
+        }))
+        .unwrap();
+        task.metadata.uid = Some("u".into());
+        let spec: TaskDefinitionSpec = serde_json::from_value(json!({
+            "containerDefinitions": [{"name": "web", "image": "nginx"}]
+        }))
+        .unwrap();
+        let (pod, _) = build_pod(&task, "web", 1, &spec).unwrap();
+        let affinity = pod.spec.unwrap().affinity.unwrap().node_affinity.unwrap();
+        let required = affinity
+            .required_during_scheduling_ignored_during_execution
+            .map(|r| r.node_selector_terms)
+            .unwrap_or_default();
+        assert!(
+            required
+                .iter()
+                .flat_map(|t| t.match_expressions.iter().flatten())
+                .all(|e| e.key != crate::placement::ZONE_LABEL),
+            "the zone is not required: {required:?}"
+        );
+        let preferred = affinity
+            .preferred_during_scheduling_ignored_during_execution
+            .unwrap();
+        assert_eq!(preferred.len(), 1);
+        let e = &preferred[0].preference.match_expressions.as_ref().unwrap()[0];
+        assert_eq!(
+            (e.key.as_str(), e.operator.as_str(), e.values.as_deref()),
+            (
+                crate::placement::ZONE_LABEL,
+                "In",
+                Some(&["us-east-1b".to_string()][..])
+            )
+        );
+    }
 }

@@ -107,6 +107,7 @@ pub(crate) fn plan_daemon<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
                 deployment: primary.to_owned(),
                 task_definition: ctx.primary.task_definition.clone(),
                 zone: None,
+                rebalancing: false,
                 node: Some((*node).to_owned()),
             });
         }

@@ -41,8 +41,10 @@
 //!   doubling to 15 min, reset once a task reaches RUNNING. The event comes with newly counted
 //!   failures only, so it is not repeated by a replay.
 //! - An ACTIVE deployment's `desiredCount` is the number of its tasks the plan keeps.
-//! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements are also
-//!   pinned to the zone with the fewest tasks, and surplus tasks leave from the longest zones only.
+//! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements prefer the
+//!   zone with the fewest tasks (a preference: if it has no room they start elsewhere), the task
+//!   started to rebalance is pinned to the shortest zone, and surplus tasks leave from the longest
+//!   zones only.
 //!   Zones are those with eligible Ready nodes; tasks elsewhere are not counted.
 //! - DAEMON: a node's task is stopped before its replacement starts; unhealthy daemon tasks are all
 //!   stopped at once (each node is independent); AZ rebalancing does not apply. A node that matches
@@ -126,8 +128,12 @@ pub struct Start {
     pub deployment: String,
     /// `family:revision`.
     pub task_definition: String,
-    /// Pin to this zone ([`pins::zone_constraint`]).
+    /// The zone it should go to: required when [`Start::rebalancing`] ([`pins::zone_constraint`]),
+    /// otherwise a preference (placement is best effort in ECS: a full zone must not stall
+    /// self-healing).
     pub zone: Option<String>,
+    /// An AZ rebalancing move: it is only worth starting in [`Start::zone`].
+    pub rebalancing: bool,
     /// Pin to this node ([`pins::node_constraint`]): DAEMON.
     pub node: Option<String>,
 }

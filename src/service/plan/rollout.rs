@@ -64,6 +64,7 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     work.stop_in_order(&unhealthy, replace, scale_in_key);
 
     let mut pin = None;
+    let mut rebalancing = false;
     if zone_aware(ctx, &mine, &old, &unhealthy, &good) {
         let mut counts = zones::counts(&ctx.input.zones, good.iter().copied());
         if good.len() > desired {
@@ -80,6 +81,7 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
                     zones: zones::listed(&counts),
                 });
                 starts = 1;
+                rebalancing = true;
             } else {
                 let longest = zones::longest(&counts);
                 let candidates: Vec<&TaskView> = good
@@ -109,6 +111,7 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
         work.starts.push(Start {
             deployment: primary.to_owned(),
             task_definition: ctx.primary.task_definition.clone(),
+            rebalancing: rebalancing && zone.is_some(),
             zone,
             node: None,
         });

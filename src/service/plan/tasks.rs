@@ -63,7 +63,8 @@ pub struct TaskView {
     /// `spec.desiredStatus` is STOPPED: the task is on its way out even if it still reports RUNNING.
     pub desired_stopped: bool,
     pub health: Health,
-    /// `availabilityZone`, or before placement the zone the task was pinned to when started.
+    /// `availabilityZone`, or before placement the zone the task was pinned to or preferred when
+    /// started.
     pub zone: Option<String>,
     /// The node it runs on, or before placement the node it was pinned to (DAEMON).
     pub node: Option<String>,
@@ -99,7 +100,14 @@ impl TaskView {
             health,
             zone: status
                 .and_then(|s| s.availability_zone.clone())
-                .or_else(|| pins::pinned_zone(constraints)),
+                .or_else(|| pins::pinned_zone(constraints))
+                .or_else(|| {
+                    task.metadata
+                        .annotations
+                        .as_ref()?
+                        .get(crate::labels::PREFERRED_ZONE)
+                        .cloned()
+                }),
             node: status
                 .and_then(|s| s.container_instance.clone())
                 .or_else(|| pins::pinned_node(constraints)),

@@ -22,6 +22,8 @@ fn an_unbalanced_service_starts_a_task_in_the_shortest_zone() {
     let plan = plan_checked(&input);
     assert_eq!(plan.starts.len(), 1);
     assert_eq!(plan.starts[0].zone.as_deref(), Some("c"));
+    // The move is only worth making into that zone: pinned.
+    assert!(plan.starts[0].rebalancing);
     assert!(plan.stops.is_empty());
     assert_eq!(
         plan.events,
@@ -72,7 +74,7 @@ fn a_lower_minimum_lets_the_long_zone_shrink_while_the_new_task_starts() {
 }
 
 #[test]
-fn without_room_a_task_stops_first_and_its_replacement_is_pinned() {
+fn without_room_a_task_stops_first_and_its_replacement_prefers_the_short_zone() {
     let mut input = zoned(50, 100);
     let plan = plan_checked(&input);
     assert!(plan.starts.is_empty());
@@ -89,6 +91,8 @@ fn without_room_a_task_stops_first_and_its_replacement_is_pinned() {
     let plan = plan_checked(&input);
     assert_eq!(plan.starts.len(), 1);
     assert_eq!(plan.starts[0].zone.as_deref(), Some("c"));
+    // A replacement: preferred, so a full zone never keeps the service short of a task.
+    assert!(!plan.starts[0].rebalancing);
 }
 
 #[test]
@@ -138,4 +142,5 @@ fn replacements_go_to_the_shortest_zone_once_steady() {
     let plan = plan_checked(&input);
     assert_eq!(plan.starts.len(), 1);
     assert_eq!(plan.starts[0].zone.as_deref(), Some("a"));
+    assert!(!plan.starts[0].rebalancing, "a preference, not a pin");
 }
