@@ -9,11 +9,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::build;
 use super::nodes;
@@ -22,6 +23,8 @@ use crate::api::service::{ServiceEvent, ServiceStatus};
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
 use crate::context::Context;
+use crate::controller::decode::Decoded;
+use crate::controller::{Kind, watches};
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
@@ -36,15 +39,54 @@ const STOPPED_KEPT: usize = 10;
 
 /// Runs the controller for `services` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
-    services: Api<Service>,
-    tasks: Api<Task>,
-    lbs: Api<KubeService>,
-    task_definitions: Api<TaskDefinition>,
+    services: Api<Decoded<Service>>,
+    tasks: Api<PartialObjectMeta<Task>>,
+    lbs: Api<PartialObjectMeta<KubeService>>,
+    task_definitions: Api<Decoded<TaskDefinition>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(services, watcher::Config::default());
-    let store = controller.store();
+    let kind = Arc::new(Kind::new("service", true, |ctx| &ctx.service_events));
+    let admin = &ctx.admin;
+    let (store, writer) = reflector::store();
+    let watched = watches::watch(
+        services.clone(),
+        watcher::Config::default(),
+        watches::name("service", &services),
+        admin.clone(),
+    )
+    .reflect(writer)
+    .applied_objects();
+    let managed = || watcher::Config::default().labels(labels::MANAGED_SELECTOR);
+    let tasks = watches::watch(
+        tasks.clone(),
+        managed(),
+        watches::name("service", &tasks),
+        admin.clone(),
+    )
+    .touched_objects();
+    let lbs = watches::watch(
+        lbs.clone(),
+        managed(),
+        watches::name("service", &lbs),
+        admin.clone(),
+    )
+    .touched_objects();
+    let task_definitions = watches::watch(
+        task_definitions.clone(),
+        watcher::Config::default(),
+        watches::name("service", &task_definitions),
+        admin.clone(),
+    )
+    .touched_objects();
+    let node_api = Api::<PartialObjectMeta<Node>>::all(ctx.client.clone());
+    let nodes = watches::watch(
+        node_api.clone(),
+        watcher::Config::default(),
+        watches::name("service", &node_api),
+        admin.clone(),
+    )
+    .touched_objects();
     {
         let (store, ctx) = (store.clone(), ctx.clone());
         tokio::spawn(async move {
@@ -54,6 +96,9 @@ pub async fn run(
             loop {
                 let mut counts = BTreeMap::<String, i64>::new();
                 for svc in store.state() {
+                    let Some(svc) = crate::controller::decoded(&svc) else {
+                        continue;
+                    };
                     for d in svc.status.iter().flat_map(|s| &s.deployments) {
                         let state = d.rollout_state.clone().unwrap_or_else(|| "UNKNOWN".into());
                         *counts.entry(state).or_default() += 1;
@@ -66,59 +111,45 @@ pub async fn run(
     }
     let by_family = store.clone();
     let all = store.clone();
-    controller
-        .owns(
-            tasks,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
-        .owns(
-            lbs,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
+    let policy = kind.clone();
+    Controller::for_stream(watched, store)
+        .owns_stream(tasks)
+        .owns_stream(lbs)
         // A new revision of the family a service follows starts a deployment.
-        .watches(task_definitions, watcher::Config::default(), move |td| {
+        .watches_stream(task_definitions, move |td: Decoded<TaskDefinition>| {
             let family = td.name_any();
             let ns = td.namespace();
             by_family
                 .state()
                 .into_iter()
                 .filter(move |s| {
-                    s.namespace() == ns
-                        && TaskDefinitionRef::parse(&s.spec.task_definition)
-                            .is_some_and(|r| r.family == family)
+                    crate::controller::decoded(s).is_some_and(|s| {
+                        s.namespace() == ns
+                            && TaskDefinitionRef::parse(&s.spec.task_definition)
+                                .is_some_and(|r| r.family == family)
+                    })
                 })
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
         })
         // Nodes coming and going change zones and daemon placements.
-        .watches(
-            Api::<Node>::all(ctx.client.clone()),
-            watcher::Config::default(),
-            move |_| {
-                all.state()
-                    .into_iter()
-                    .map(|s| ObjectRef::from_obj(s.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(nodes, move |_: PartialObjectMeta<Node>| {
+            all.state()
+                .into_iter()
+                .map(|s| ObjectRef::from_obj(s.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
         .run(
-            |svc, ctx| async move {
-                let metrics = &ctx.admin.metrics;
-                metrics
-                    .measure("service", Error::category, reconcile(svc, ctx.clone()))
-                    .await
+            move |svc, ctx| {
+                let kind = kind.clone();
+                async move { crate::controller::reconcile(svc, ctx, &kind, reconcile).await }
             },
-            error_policy,
+            move |svc, error, ctx| crate::controller::error_policy(&policy, svc, error, ctx),
             ctx,
         )
         .for_each(|_| async {})
         .await;
-}
-
-fn error_policy(svc: Arc<Service>, error: &Error, _: Arc<Context>) -> Action {
-    warn!(service = %svc.name_any(), category = error.category(), %error, "reconcile failed");
-    Action::requeue(error.retry_after())
 }
 
 async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
