@@ -1,6 +1,6 @@
 //! The operator under hostile conditions: an object our types cannot read (the others keep working, and
 //! it is told why), a node cache that cannot load (no DAEMON task is stopped for it, and /healthz says
-//! the watch is wedged).
+//! the watch is wedged), and creates refused part-way (the failure is reported on the Service).
 
 mod support;
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecs_operator::api::{Service, Task, TaskDefinition};
+use k8s_openapi::api::core::v1::ResourceQuota;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -369,4 +370,44 @@ async fn without_the_node_list_no_daemon_task_is_stopped_and_healthz_fails() {
     assert!(body.contains("/api/v1/nodes"), "{body}");
     assert!(body.contains("forbidden"), "{body}");
     assert_eq!(running_tasks(&ns).await, before, "no task was stopped");
+}
+
+#[tokio::test]
+async fn creates_refused_by_a_quota_stop_the_pass_and_are_reported() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "quota").await;
+    let quotas: Api<ResourceQuota> = ns.api();
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "tasks"},
+        "spec": {"hard": {"count/tasks.ecs.operator.dev": "3"}}
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller must have counted before admission enforces it.
+    wait_for(&quotas, "tasks", |q: Option<&ResourceQuota>| {
+        q.and_then(|q| q.status.as_ref())
+            .and_then(|s| s.hard.as_ref())
+            .is_some()
+    })
+    .await;
+    task_definition(&ns).await;
+    let _operator = support::Operator::start(&client, &ns.name);
+    service(
+        &ns,
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 10}),
+    )
+    .await;
+
+    let note = warning(&ns, "web", "ReconcileError").await;
+    assert!(note.contains("exceeded quota"), "{note}");
+    let tasks: Api<Task> = ns.api();
+    let made = tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(made, 3, "the quota's worth of tasks, no more");
 }

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod decode;
 pub mod invalid;
+pub mod slow_start;
 pub mod watches;
 
 use std::fmt::Debug;

@@ -14,7 +14,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::build;
 use super::nodes;
@@ -467,27 +467,38 @@ async fn act(
         }
     }
     let mut used: BTreeSet<String> = tasks.iter().map(|t| t.name_any()).collect();
+    let mut creates = Vec::with_capacity(plan.starts.len());
     for start in &plan.starts {
         let name = (0..)
             .map(|i| build::task_name(svc, &start.deployment, i))
             .find(|n| !used.contains(n))
             .expect("an unused index exists");
         used.insert(name.clone());
-        match tasks_api
-            .create(
-                &PostParams {
-                    field_manager: Some(TASK_MANAGER.into()),
-                    ..Default::default()
-                },
-                &build::task(svc, start, name.clone()),
-            )
-            .await
-        {
-            Ok(_) => started.push(name),
-            // Deterministic names: it exists already (a replay); the next pass counts it.
-            Err(e) if is_conflict(&e) => {}
-            Err(e) => return Err(e.into()),
+        creates.push(build::task(svc, start, name));
+    }
+    // Batches of 1, 2, 4, …: a refused create (quota, admission, a bad spec) ends the pass after a
+    // few requests instead of thousands; what is left is planned again on the next pass.
+    let params = PostParams {
+        field_manager: Some(TASK_MANAGER.into()),
+        ..Default::default()
+    };
+    let (created, failed) = crate::controller::slow_start::run(creates, 1, |task| {
+        let params = &params;
+        async move {
+            let name = task.name_any();
+            match tasks_api.create(params, &task).await {
+                Ok(_) => Ok(Some(name)),
+                // Deterministic names: it exists already (a replay); the next pass counts it.
+                Err(e) if is_conflict(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
         }
+    })
+    .await;
+    started.extend(created.into_iter().flatten());
+    if let Some(e) = failed {
+        warn!(service = %svc.name_any(), started = started.len(), planned = plan.starts.len(), error = %e, "task creation failed; the rest is left for the next pass");
+        return Err(e.into());
     }
     if !plan.starts.is_empty() || !plan.stops.is_empty() {
         info!(service = %svc.name_any(), started = plan.starts.len(), stopped = plan.stops.len(), "planned");
