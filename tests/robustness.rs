@@ -247,6 +247,91 @@ async fn an_unreadable_service_is_reported_on_itself_and_others_keep_reconciling
     }
 }
 
+/// Writes a status condition the API server accepts but our types refuse (its `lastTransitionTime`),
+/// through the raw API.
+async fn make_unreadable<K: kube::Resource<DynamicType = ()>>(
+    client: &Client,
+    ns: &TestNamespace,
+    name: &str,
+) {
+    let raw: Api<kube::core::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns.name,
+        &kube::discovery::ApiResource::erase::<K>(&()),
+    );
+    let status = json!({"status": {"conditions": [{"type": "Imported", "status": "True",
+        "reason": "Imported", "message": "", "lastTransitionTime": UNREADABLE_TIME}]}});
+    raw.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("the API server accepts the value");
+}
+
+#[tokio::test]
+async fn unreadable_task_definitions_and_tasks_leave_the_others_working() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "undecodable-tasks").await;
+    let tds: Api<TaskDefinition> = ns.api();
+    let tasks: Api<Task> = ns.api();
+    let td = |name: &str| {
+        json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+               "metadata": {"name": name},
+               "spec": {"containerDefinitions": [{"name": "web", "image": "nginx"}]}})
+    };
+    let task = |name: &str| {
+        json!({"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+               "metadata": {"name": name}, "spec": {"taskDefinition": "web"}})
+    };
+    apply(&tds, td("broken")).await;
+    make_unreadable::<TaskDefinition>(&client, &ns, "broken").await;
+    apply(&tasks, task("broken")).await;
+    make_unreadable::<Task>(&client, &ns, "broken").await;
+
+    let _operator = support::Operator::start(&client, &ns.name);
+    apply(&tds, td("web")).await;
+    apply(&tasks, task("good")).await;
+    wait_for(&tds, "web", |t: Option<&TaskDefinition>| {
+        t.and_then(|t| t.status.as_ref())
+            .is_some_and(|s| s.latest_revision == Some(1))
+    })
+    .await;
+    wait_for(&tasks, "good", |t: Option<&Task>| {
+        t.and_then(|t| t.status.as_ref())
+            .is_some_and(|s| s.pod_name.is_some())
+    })
+    .await;
+    for kind in ["TaskDefinition", "Task"] {
+        let events: Api<Event> = ns.api();
+        let until = tokio::time::Instant::now() + DEADLINE;
+        let note = loop {
+            let found = events
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some("InvalidObject")
+                        && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some(kind)
+                });
+            if let Some(e) = found {
+                break e.note.unwrap_or_default();
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "no InvalidObject event for the {kind}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(
+            note.contains(&format!(
+                "cannot read this {kind}: status.conditions[0].lastTransitionTime"
+            )),
+            "{note}"
+        );
+    }
+}
+
 /// A client acting as a user who may do anything in `ns` but nothing outside it: it cannot list
 /// nodes (cluster-scoped).
 async fn namespace_only_client(client: &Client, ns: &TestNamespace) -> Client {
