@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A failure streak ends when no failure has come for this long. It exceeds the longest pause
-/// between two retries of a failing watch (kube-runtime's watcher backoff caps at 30 s), so a watch
-/// that keeps failing stays in one streak, while one that recovered without a visible success (a
-/// re-watch from the last resourceVersion emits nothing) leaves it.
-pub const QUIET: Duration = Duration::from_secs(60);
+/// between two retries of a failing watch (kube-runtime's backoff caps at 30 s, and its jitter adds up
+/// to as much again), so a watch that keeps failing stays in one streak, while one that recovered
+/// without a visible success (a re-watch from the last resourceVersion emits nothing) leaves it.
+pub const QUIET: Duration = Duration::from_secs(90);
 
 /// Default bound on how long a watch may keep failing.
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn failing_without_success_past_the_limit_is_unhealthy() {
         let (w, t0) = watches(60);
-        // Retries back off up to 30 s apart: still one streak.
+        // Retries back off up to 60 s apart (30 s and jitter): still one streak.
         for s in [0, 1, 3, 7, 15, 31, 61] {
             assert_eq!(w.check_at(at(t0, s)), Ok(()), "at {s}s");
             w.failed_at("nodes", format!("403 at {s}"), at(t0, s));
@@ -171,10 +171,11 @@ mod tests {
     #[test]
     fn failures_a_quiet_period_apart_are_separate_streaks() {
         let (w, t0) = watches(60);
+        let gap = QUIET.as_secs();
         w.failed_at("tasks", "e".into(), t0);
-        w.failed_at("tasks", "e".into(), at(t0, 61));
-        w.failed_at("tasks", "e".into(), at(t0, 122));
-        assert_eq!(w.check_at(at(t0, 122)), Ok(()));
+        w.failed_at("tasks", "e".into(), at(t0, gap));
+        w.failed_at("tasks", "e".into(), at(t0, 2 * gap));
+        assert_eq!(w.check_at(at(t0, 2 * gap)), Ok(()));
     }
 
     #[test]
