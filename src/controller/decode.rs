@@ -2,6 +2,9 @@
 //! refuse, e.g. left by an older version, or status written by hand) must not stop the watch of its
 //! whole kind. [`Decoded`] always deserializes: to the object, or to its metadata and the decode
 //! error with the JSON path of the bad value.
+//!
+//! kube's `DeserializeGuard` does the same, but keeps only the error's text (no path: it goes through
+//! `serde_value`) and drops the stored status, which the `InvalidObject` condition is built from.
 
 use std::borrow::Cow;
 use std::sync::Arc;

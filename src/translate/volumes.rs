@@ -1020,6 +1020,19 @@ mod bounds {
     }
 
     #[test]
+    fn the_worst_case_is_the_crd_bound() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(crate::api::TaskDefinition::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let containers = &spec["properties"]["containerDefinitions"];
+        let container = &containers["items"]["properties"];
+        assert_eq!(containers["maxItems"], CONTAINERS);
+        assert_eq!(container["mountPoints"]["maxItems"], MOUNTS);
+        assert_eq!(container["volumesFrom"]["maxItems"], VOLUMES_FROM);
+        assert_eq!(spec["properties"]["volumes"]["maxItems"], 50);
+    }
+
+    #[test]
     fn each_container_taking_from_the_five_before_it_is_bounded() {
         let p = plan_within(graph(|i, k| i.saturating_sub(k + 1)));
         assert_bounded(&p);
