@@ -34,11 +34,13 @@ pub async fn run(
 ) {
     let shutdown = shutdown.boxed().shared();
 
-    // Nodes (zones, readiness), for every namespace's tasks and services.
+    // A watch failing for longer than this makes /healthz fail.
     options
         .admin
         .watches
         .set_limit(options.config.watch_failure_limit);
+
+    // Nodes (zones, readiness), for every namespace's tasks and services.
     let (nodes, writer) = reflector::store();
     let node_api = Api::<Node>::all(client.clone());
     let node_watch = watches::watch(
