@@ -1,5 +1,5 @@
-//! The operator's own endpoints: `/healthz` (the process serves), `/readyz` (caches synced, controllers
-//! running) and `/metrics` (Prometheus text format).
+//! The operator's own endpoints: `/healthz` (the process serves and no watch is wedged), `/readyz`
+//! (caches synced, controllers running) and `/metrics` (Prometheus text format).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -180,6 +180,8 @@ impl Metrics {
 pub struct Admin {
     pub ready: AtomicBool,
     pub metrics: Metrics,
+    /// Failing watches: past their bound, `/healthz` fails.
+    pub watches: crate::health::Watches,
 }
 
 /// Binds the endpoints' address (so a taken port fails the start, not the shutdown).
@@ -220,7 +222,10 @@ async fn respond(
     admin: Arc<Admin>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, content_type, body) = match req.uri().path() {
-        "/healthz" => (StatusCode::OK, "text/plain", "ok".to_string()),
+        "/healthz" => match admin.watches.check() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ok".to_string()),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", why),
+        },
         "/readyz" if admin.ready.load(Ordering::Relaxed) => {
             (StatusCode::OK, "text/plain", "ok".to_string())
         }

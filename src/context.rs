@@ -1,7 +1,7 @@
 //! What every reconcile shares: the client, settings, event recorders and caches.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
@@ -18,6 +18,8 @@ pub struct Config {
     pub start_timeout: Duration,
     /// How long a service task without a health check must be RUNNING to count as healthy (ECS: 40 s).
     pub healthy_after_running: Duration,
+    /// How long a watch may keep failing before `/healthz` fails (and the kubelet restarts us).
+    pub watch_failure_limit: Duration,
 }
 
 impl Default for Config {
@@ -26,6 +28,7 @@ impl Default for Config {
             stopped_task_retention: Duration::from_secs(3600),
             start_timeout: Duration::from_secs(300),
             healthy_after_running: Duration::from_secs(40),
+            watch_failure_limit: crate::health::DEFAULT_LIMIT,
         }
     }
 }
@@ -38,8 +41,10 @@ pub struct Context {
     /// Caches not yet synced; the operator is ready at zero.
     pending_caches: AtomicUsize,
     pub config: Config,
-    /// Nodes: a task's availability zone, a service's zones and daemon nodes.
+    /// Nodes: a task's availability zone, a service's zones and daemon nodes. Empty until its first
+    /// list: read it only after [`Context::nodes_synced`].
     pub nodes: Store<Node>,
+    nodes_listed: AtomicBool,
     pub task_definition_events: Recorder,
     pub task_events: Recorder,
     pub service_events: Recorder,
@@ -70,6 +75,7 @@ impl Context {
             client,
             config,
             nodes,
+            nodes_listed: AtomicBool::new(false),
             admin,
             pending_caches: AtomicUsize::new(caches),
         }
@@ -81,6 +87,23 @@ impl Context {
             self.admin.ready.store(true, Ordering::SeqCst);
             tracing::info!("caches synced: ready");
         }
+    }
+
+    /// Records that the node cache has its first full list.
+    pub fn nodes_listed(&self) {
+        self.nodes_listed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the node cache holds its first full list, waiting for it at most `within`. Before it,
+    /// an empty cache means "not known yet", not "no nodes": deciding from it would stop a DAEMON
+    /// service's tasks or take a task's node for gone.
+    pub async fn nodes_synced(&self, within: Duration) -> bool {
+        if self.nodes_listed.load(Ordering::SeqCst) {
+            return true;
+        }
+        tokio::time::timeout(within, wait_synced(&self.nodes))
+            .await
+            .is_ok()
     }
 
     /// Whether a node exists and can run tasks (Ready, schedulable, no NoSchedule/NoExecute taint).

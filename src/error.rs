@@ -31,12 +31,29 @@ impl Error {
         }
     }
 
-    /// How soon to retry: conflicts resolve at once, the rest back off.
-    pub fn retry_after(&self) -> Duration {
-        match self.category() {
-            "conflict" => Duration::from_millis(200),
-            "throttled" => Duration::from_secs(5),
-            _ => Duration::from_secs(10),
+    /// What this error says about its retry: a conflict resolves at once (the next pass reads fresh),
+    /// a throttled request waits at least as long as the server asked (Retry-After, 5 s when unsaid).
+    /// Otherwise the controller's exponential backoff decides.
+    pub fn retry_hint(&self) -> crate::controller::backoff::Hint {
+        use crate::controller::backoff::Hint;
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => Hint {
+                first: Some(Duration::from_millis(200)),
+                at_least: None,
+            },
+            Error::Kube(kube::Error::Api(s)) if s.code == 429 => {
+                let seconds = s
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .unwrap_or(5);
+                Hint {
+                    first: None,
+                    at_least: Some(Duration::from_secs(seconds.into())),
+                }
+            }
+            _ => Hint::default(),
         }
     }
 }
@@ -49,4 +66,37 @@ pub fn is_not_found(e: &kube::Error) -> bool {
 /// Is this API error a 409 AlreadyExists/Conflict?
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, retry_after_seconds: Option<u32>) -> Error {
+        let mut status = kube::core::Status::failure("x", "x").with_code(code);
+        if let Some(seconds) = retry_after_seconds {
+            status.details = Some(
+                serde_json::from_value(serde_json::json!({ "retryAfterSeconds": seconds }))
+                    .unwrap(),
+            );
+        }
+        Error::Kube(kube::Error::Api(status.boxed()))
+    }
+
+    #[test]
+    fn hints_follow_the_error() {
+        assert_eq!(
+            api(409, None).retry_hint().first,
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            api(429, Some(12)).retry_hint().at_least,
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            api(429, None).retry_hint().at_least,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(api(500, Some(3)).retry_hint(), Default::default());
+    }
 }

@@ -42,6 +42,9 @@ struct RunArgs {
     /// Seconds a service task without a health check must be RUNNING to count as healthy (ECS: 40).
     #[arg(long, env = "HEALTHY_AFTER_RUNNING_SECONDS", default_value_t = 40)]
     healthy_after_running_seconds: u64,
+    /// Seconds a watch may keep failing (RBAC removed, API unreachable) before /healthz fails.
+    #[arg(long, env = "WATCH_FAILURE_SECONDS", default_value_t = 60)]
+    watch_failure_seconds: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -94,6 +97,7 @@ fn run(args: RunArgs) -> ExitCode {
             healthy_after_running: std::time::Duration::from_secs(
                 args.healthy_after_running_seconds,
             ),
+            watch_failure_limit: std::time::Duration::from_secs(args.watch_failure_seconds),
         },
         admin: Default::default(),
     };

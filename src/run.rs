@@ -6,12 +6,15 @@ use std::sync::Arc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, Pod, Service as KubeService};
+use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use tracing::{info, warn};
 
 use crate::api::{Service, Task, TaskDefinition};
 use crate::context::{Config, Context};
+use crate::controller::decode::Decoded;
+use crate::controller::watches;
 
 /// Where the operator works and how.
 #[derive(Clone, Default)]
@@ -31,12 +34,24 @@ pub async fn run(
 ) {
     let shutdown = shutdown.boxed().shared();
 
+    // A watch failing for longer than this makes /healthz fail.
+    options
+        .admin
+        .watches
+        .set_limit(options.config.watch_failure_limit);
+
     // Nodes (zones, readiness), for every namespace's tasks and services.
     let (nodes, writer) = reflector::store();
-    let node_watch = reflector(
-        writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    let node_api = Api::<Node>::all(client.clone());
+    let node_watch = watches::watch(
+        node_api.clone(),
+        watcher::Config::default(),
+        watches::name("nodes", &node_api),
+        options.admin.clone(),
     )
+    // Without a backoff, a failing node watch would retry in a tight loop.
+    .default_backoff()
+    .reflect(writer)
     .applied_objects()
     .for_each(|_| async {})
     .boxed();
@@ -59,19 +74,23 @@ pub async fn run(
         let ctx = ctx.clone();
         tokio::spawn(async move {
             crate::context::wait_synced(&nodes).await;
+            ctx.nodes_listed();
             ctx.cache_synced();
         });
     }
     let mut controllers = Vec::new();
     for ns in scopes {
+        // Our kinds decode each object on its own (one bad object must not stop the watch); the
+        // children are watched as metadata only.
         let api = |client: &Client| match &ns {
             Some(ns) => (
-                Api::<TaskDefinition>::namespaced(client.clone(), ns),
-                Api::<ControllerRevision>::namespaced(client.clone(), ns),
-                Api::<Task>::namespaced(client.clone(), ns),
-                Api::<Pod>::namespaced(client.clone(), ns),
-                Api::<Service>::namespaced(client.clone(), ns),
-                Api::<KubeService>::namespaced(client.clone(), ns),
+                Api::<Decoded<TaskDefinition>>::namespaced(client.clone(), ns),
+                Api::<PartialObjectMeta<ControllerRevision>>::namespaced(client.clone(), ns),
+                Api::<Decoded<Task>>::namespaced(client.clone(), ns),
+                Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), ns),
+                Api::<Decoded<Service>>::namespaced(client.clone(), ns),
+                Api::<PartialObjectMeta<KubeService>>::namespaced(client.clone(), ns),
+                Api::<PartialObjectMeta<Task>>::namespaced(client.clone(), ns),
             ),
             None => (
                 Api::all(client.clone()),
@@ -80,9 +99,10 @@ pub async fn run(
                 Api::all(client.clone()),
                 Api::all(client.clone()),
                 Api::all(client.clone()),
+                Api::all(client.clone()),
             ),
         };
-        let (task_definitions, revisions, tasks, pods, services, lbs) = api(&client);
+        let (task_definitions, revisions, tasks, pods, services, lbs, task_metadata) = api(&client);
         info!(
             namespace = ns.as_deref().unwrap_or("*"),
             "starting controllers"
@@ -102,7 +122,7 @@ pub async fn run(
         )));
         controllers.push(tokio::spawn(crate::service::run(
             services,
-            tasks,
+            task_metadata,
             lbs,
             task_definitions,
             ctx.clone(),

@@ -531,3 +531,132 @@ async fn a_status_decided_for_an_earlier_object_of_the_same_name_is_not_written(
         Some("decided for the earlier task")
     );
 }
+
+fn web_service(desired: i32) -> Service {
+    object::<Service>(
+        "Service",
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": desired}),
+    )
+}
+
+fn controlled_by(t: &Task, svc: &Service) -> bool {
+    t.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == svc.meta().uid.as_ref())
+}
+
+async fn running_of(s: &Setup, svc: &Service) -> usize {
+    s.tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|t| controlled_by(t, svc) && running(Some(t)))
+        .count()
+}
+
+#[tokio::test]
+async fn a_service_applied_again_after_an_orphaning_delete_starts_its_own_tasks() {
+    let s = setup("own-svc-again").await;
+    s.register("web", web(), 1).await;
+    let pp = PatchParams::apply("test").force();
+    s.services
+        .patch("web", &pp, &Patch::Apply(web_service(2)))
+        .await
+        .unwrap();
+    let first = wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref())
+            .is_some_and(|st| st.running_count == 2)
+    })
+    .await;
+    s.services
+        .delete("web", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    wait_gone(&s.services, "web").await;
+    let orphans: Vec<Task> = s
+        .tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| {
+            t.labels()
+                .get("ecs.operator.dev/service")
+                .map(String::as_str)
+                == Some("web")
+        })
+        .collect();
+    assert_eq!(orphans.len(), 2, "{orphans:#?}");
+    assert!(first.uid().is_some());
+    for o in &orphans {
+        wait_for(&s.tasks, &o.name_any(), |t: Option<&Task>| {
+            t.is_some_and(|t| t.owner_references().is_empty())
+        })
+        .await;
+    }
+
+    // The same service again: the orphans' names (web-1-0, web-1-1) are taken, not adopted.
+    let second = s
+        .services
+        .patch("web", &pp, &Patch::Apply(web_service(2)))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + support::DEADLINE;
+    while running_of(&s, &second).await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new service never ran its own tasks"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for o in &orphans {
+        let now = s.tasks.get(&o.name_any()).await.unwrap();
+        assert!(now.owner_references().is_empty(), "not adopted");
+        assert_eq!(now.spec.desired_status, Default::default(), "not stopped");
+    }
+}
+
+#[tokio::test]
+async fn a_task_of_someone_else_named_like_a_service_task_is_skipped_and_reported() {
+    let s = setup("own-task-name").await;
+    s.register("web", web(), 1).await;
+    // A standalone Task with the name the service's first task would get.
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &object::<Task>("Task", "web-1-0", json!({"taskDefinition": "web"})),
+        )
+        .await
+        .unwrap();
+    let theirs = wait_for(&s.tasks, "web-1-0", running).await;
+    s.services
+        .patch(
+            "web",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(web_service(2)),
+        )
+        .await
+        .unwrap();
+    // The service works around the name (other names are used) and says so once, in an Event.
+    let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+            st.running_count == 2
+                && st
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    })
+    .await;
+    assert_eq!(running_of(&s, &svc).await, 2);
+    let note = s.event("web", "TaskNameConflict").await;
+    assert!(note.contains("web-1-0"), "{note}");
+    let after = s.tasks.get("web-1-0").await.unwrap();
+    assert_eq!(after.uid(), theirs.uid());
+    assert!(after.owner_references().is_empty());
+    assert_eq!(after.spec.desired_status, Default::default());
+}

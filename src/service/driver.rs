@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
 use super::build;
@@ -22,6 +23,8 @@ use crate::api::service::{ServiceEvent, ServiceStatus};
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
 use crate::context::Context;
+use crate::controller::decode::Decoded;
+use crate::controller::{Kind, watches};
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
@@ -36,15 +39,54 @@ const STOPPED_KEPT: usize = 10;
 
 /// Runs the controller for `services` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
-    services: Api<Service>,
-    tasks: Api<Task>,
-    lbs: Api<KubeService>,
-    task_definitions: Api<TaskDefinition>,
+    services: Api<Decoded<Service>>,
+    tasks: Api<PartialObjectMeta<Task>>,
+    lbs: Api<PartialObjectMeta<KubeService>>,
+    task_definitions: Api<Decoded<TaskDefinition>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(services, watcher::Config::default());
-    let store = controller.store();
+    let kind = Arc::new(Kind::new("service", true, |ctx| &ctx.service_events));
+    let admin = &ctx.admin;
+    let (store, writer) = reflector::store();
+    let watched = watches::watch(
+        services.clone(),
+        watcher::Config::default(),
+        watches::name("service", &services),
+        admin.clone(),
+    )
+    .reflect(writer)
+    .applied_objects();
+    let managed = || watcher::Config::default().labels(labels::MANAGED_SELECTOR);
+    let tasks = watches::watch(
+        tasks.clone(),
+        managed(),
+        watches::name("service", &tasks),
+        admin.clone(),
+    )
+    .touched_objects();
+    let lbs = watches::watch(
+        lbs.clone(),
+        managed(),
+        watches::name("service", &lbs),
+        admin.clone(),
+    )
+    .touched_objects();
+    let task_definitions = watches::watch(
+        task_definitions.clone(),
+        watcher::Config::default(),
+        watches::name("service", &task_definitions),
+        admin.clone(),
+    )
+    .touched_objects();
+    let node_api = Api::<PartialObjectMeta<Node>>::all(ctx.client.clone());
+    let nodes = watches::watch(
+        node_api.clone(),
+        watcher::Config::default(),
+        watches::name("service", &node_api),
+        admin.clone(),
+    )
+    .touched_objects();
     {
         let (store, ctx) = (store.clone(), ctx.clone());
         tokio::spawn(async move {
@@ -54,6 +96,9 @@ pub async fn run(
             loop {
                 let mut counts = BTreeMap::<String, i64>::new();
                 for svc in store.state() {
+                    let Some(svc) = crate::controller::decoded(&svc) else {
+                        continue;
+                    };
                     for d in svc.status.iter().flat_map(|s| &s.deployments) {
                         let state = d.rollout_state.clone().unwrap_or_else(|| "UNKNOWN".into());
                         *counts.entry(state).or_default() += 1;
@@ -66,59 +111,45 @@ pub async fn run(
     }
     let by_family = store.clone();
     let all = store.clone();
-    controller
-        .owns(
-            tasks,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
-        .owns(
-            lbs,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
+    let policy = kind.clone();
+    Controller::for_stream(watched, store)
+        .owns_stream(tasks)
+        .owns_stream(lbs)
         // A new revision of the family a service follows starts a deployment.
-        .watches(task_definitions, watcher::Config::default(), move |td| {
+        .watches_stream(task_definitions, move |td: Decoded<TaskDefinition>| {
             let family = td.name_any();
             let ns = td.namespace();
             by_family
                 .state()
                 .into_iter()
                 .filter(move |s| {
-                    s.namespace() == ns
-                        && TaskDefinitionRef::parse(&s.spec.task_definition)
-                            .is_some_and(|r| r.family == family)
+                    crate::controller::decoded(s).is_some_and(|s| {
+                        s.namespace() == ns
+                            && TaskDefinitionRef::parse(&s.spec.task_definition)
+                                .is_some_and(|r| r.family == family)
+                    })
                 })
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
         })
         // Nodes coming and going change zones and daemon placements.
-        .watches(
-            Api::<Node>::all(ctx.client.clone()),
-            watcher::Config::default(),
-            move |_| {
-                all.state()
-                    .into_iter()
-                    .map(|s| ObjectRef::from_obj(s.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(nodes, move |_: PartialObjectMeta<Node>| {
+            all.state()
+                .into_iter()
+                .map(|s| ObjectRef::from_obj(s.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
         .run(
-            |svc, ctx| async move {
-                let metrics = &ctx.admin.metrics;
-                metrics
-                    .measure("service", Error::category, reconcile(svc, ctx.clone()))
-                    .await
+            move |svc, ctx| {
+                let kind = kind.clone();
+                async move { crate::controller::reconcile(svc, ctx, &kind, reconcile).await }
             },
-            error_policy,
+            move |svc, error, ctx| crate::controller::error_policy(&policy, svc, error, ctx),
             ctx,
         )
         .for_each(|_| async {})
         .await;
-}
-
-fn error_policy(svc: Arc<Service>, error: &Error, _: Arc<Context>) -> Action {
-    warn!(service = %svc.name_any(), category = error.category(), %error, "reconcile failed");
-    Action::requeue(error.retry_after())
 }
 
 async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -158,17 +189,15 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
 
     // Tasks of this service, read fresh: counts decide how many more to start.
     let tasks_api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
-    let tasks: Vec<Task> = tasks_api
+    let (tasks, others): (Vec<Task>, Vec<Task>) = tasks_api
         .list(&ListParams::default().labels(&format!("{}={name}", labels::SERVICE)))
         .await?
         .items
         .into_iter()
-        .filter(|t| {
-            t.owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == svc.meta().uid.as_ref())
-        })
-        .collect();
+        .partition(|t| build::controlled_by(t, &svc));
+    // Tasks with this service's label that it does not control (e.g. left by an earlier service of
+    // the same name deleted with --cascade=orphan) are never adopted, but their names are taken.
+    let taken: BTreeSet<String> = others.iter().map(|t| t.name_any()).collect();
     let now = crate::time::now().0;
     let grace = Duration::from_secs(
         svc.spec
@@ -252,7 +281,19 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
 
     // Act: stop first (frees room under maximumPercent in a later pass), then start.
     let started = match &plan {
-        Some(plan) => act(&svc, &tasks_api, &tasks, plan).await?,
+        Some(plan) => {
+            let acted = act(&svc, &tasks_api, &tasks, &taken, plan).await?;
+            if !acted.foreign.is_empty() {
+                problems.push((
+                    "TaskNameConflict",
+                    format!(
+                        "Tasks {} exist and do not belong to service {name}: they were left untouched and other names used",
+                        acted.foreign.join(", ")
+                    ),
+                ));
+            }
+            acted.started
+        }
         None => Vec::new(),
     };
 
@@ -420,14 +461,27 @@ async fn task_views(
     })
 }
 
+/// What [`act`] did.
+struct Acted {
+    /// The tasks started.
+    started: Vec<String>,
+    /// Task names taken by Tasks this service does not control (skipped).
+    foreign: Vec<String>,
+}
+
+/// How many names one start tries past names taken by others.
+const NAME_TRIES: usize = 10;
+
 /// Carries out a plan: stops (desiredStatus STOPPED with the reason), then starts (new Tasks with
-/// deterministic names), then trims the stopped tasks kept. Returns the names of the tasks started.
+/// deterministic names, skipping names `taken` by Tasks it does not control), then trims the stopped
+/// tasks kept.
 async fn act(
     svc: &Service,
     tasks_api: &Api<Task>,
     tasks: &[Task],
+    taken: &BTreeSet<String>,
     plan: &plan::Plan,
-) -> Result<Vec<String>, Error> {
+) -> Result<Acted, Error> {
     let mut started = Vec::new();
     for stop in &plan.stops {
         let patch =
@@ -449,33 +503,65 @@ async fn act(
         }
     }
     let mut used: BTreeSet<String> = tasks.iter().map(|t| t.name_any()).collect();
+    used.extend(taken.iter().cloned());
+    let mut creates = Vec::with_capacity(plan.starts.len());
     for start in &plan.starts {
-        let name = (0..)
-            .map(|i| build::task_name(svc, &start.deployment, i))
-            .find(|n| !used.contains(n))
+        let index = (0..)
+            .find(|i| !used.contains(&build::task_name(svc, &start.deployment, *i)))
             .expect("an unused index exists");
-        used.insert(name.clone());
-        match tasks_api
-            .create(
-                &PostParams {
-                    field_manager: Some(TASK_MANAGER.into()),
-                    ..Default::default()
-                },
-                &build::task(svc, start, name.clone()),
-            )
-            .await
-        {
-            Ok(_) => started.push(name),
-            // Deterministic names: it exists already (a replay); the next pass counts it.
-            Err(e) if is_conflict(&e) => {}
-            Err(e) => return Err(e.into()),
+        used.insert(build::task_name(svc, &start.deployment, index));
+        creates.push((start, index));
+    }
+    // Batches of 1, 2, 4, …: a refused create (quota, admission, a bad spec) ends the pass after a
+    // few requests instead of thousands; what is left is planned again on the next pass.
+    let params = PostParams {
+        field_manager: Some(TASK_MANAGER.into()),
+        ..Default::default()
+    };
+    let foreign = std::sync::Mutex::new(Vec::new());
+    let (created, failed) = crate::controller::slow_start::run(creates, 1, |(start, index)| {
+        let (params, foreign) = (&params, &foreign);
+        async move {
+            let mut skipped = false;
+            for i in index..index + NAME_TRIES {
+                let name = build::task_name(svc, &start.deployment, i);
+                match tasks_api
+                    .create(params, &build::task(svc, start, name.clone()))
+                    .await
+                {
+                    Ok(_) => return Ok(Some(name)),
+                    Err(e) if is_conflict(&e) => match tasks_api.get_opt(&name).await? {
+                        // Ours under the name planned: a replay from a stale view; the next pass
+                        // counts it. Past a skipped name, it is another start's of this pass.
+                        Some(t) if build::controlled_by(&t, svc) && !skipped => return Ok(None),
+                        Some(t) if build::controlled_by(&t, svc) => {}
+                        // Someone else's: never touched; the next name is tried.
+                        Some(_) => {
+                            foreign.lock().expect("not poisoned").push(name);
+                            skipped = true;
+                        }
+                        None => return Ok(None),
+                    },
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(None)
         }
+    })
+    .await;
+    started.extend(created.into_iter().flatten());
+    if let Some(e) = failed {
+        warn!(service = %svc.name_any(), started = started.len(), planned = plan.starts.len(), error = %e, "task creation failed; the rest is left for the next pass");
+        return Err(e.into());
     }
     if !plan.starts.is_empty() || !plan.stops.is_empty() {
         info!(service = %svc.name_any(), started = plan.starts.len(), stopped = plan.stops.len(), "planned");
     }
     clean_stopped(tasks_api, tasks).await?;
-    Ok(started)
+    let mut foreign = foreign.into_inner().expect("not poisoned");
+    foreign.sort();
+    foreign.dedup();
+    Ok(Acted { started, foreign })
 }
 
 /// The status for this pass.

@@ -11,16 +11,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::api::task::DesiredStatus;
 use crate::api::{Service, Task, TaskDefinition, TaskStatus};
 use crate::context::Context;
+use crate::controller::decode::Decoded;
+use crate::controller::{Kind, watches};
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
@@ -32,48 +35,70 @@ const STATUS_MANAGER: &str = "ecs-operator/task-status";
 
 /// Runs the controller for `tasks` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
-    tasks: Api<Task>,
-    pods: Api<Pod>,
-    task_definitions: Api<TaskDefinition>,
+    tasks: Api<Decoded<Task>>,
+    pods: Api<PartialObjectMeta<Pod>>,
+    task_definitions: Api<Decoded<TaskDefinition>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(tasks, watcher::Config::default());
-    let store = controller.store();
+    let kind = Arc::new(Kind::new("task", true, |ctx| &ctx.task_events));
+    let admin = &ctx.admin;
+    let (store, writer) = reflector::store();
+    let watched = watches::watch(
+        tasks.clone(),
+        watcher::Config::default(),
+        watches::name("task", &tasks),
+        admin.clone(),
+    )
+    .reflect(writer)
+    .applied_objects();
+    let pods = watches::watch(
+        pods.clone(),
+        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        watches::name("task", &pods),
+        admin.clone(),
+    )
+    .touched_objects();
+    let definitions = watches::watch(
+        task_definitions.clone(),
+        watcher::Config::default(),
+        watches::name("task", &task_definitions),
+        admin.clone(),
+    )
+    .touched_objects();
     tokio::spawn(watch_cache(store.clone(), ctx.clone()));
-    controller
-        .owns(
-            pods,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
+    let waiting = store.clone();
+    let policy = kind.clone();
+    Controller::for_stream(watched, store)
+        .owns_stream(pods)
         // A task waiting for its task definition starts as soon as the definition (or a revision) appears.
-        .watches(task_definitions, watcher::Config::default(), move |td| {
+        .watches_stream(definitions, move |td: Decoded<TaskDefinition>| {
             let family = td.name_any();
             let ns = td.namespace();
-            store
+            waiting
                 .state()
                 .into_iter()
                 .filter(move |t| {
-                    t.namespace() == ns
-                        && TaskDefinitionRef::parse(&t.spec.task_definition)
-                            .is_some_and(|r| r.family == family)
-                        && t.status
-                            .as_ref()
-                            .and_then(|s| s.pod_name.as_ref())
-                            .is_none()
+                    crate::controller::decoded(t).is_some_and(|t| {
+                        t.namespace() == ns
+                            && TaskDefinitionRef::parse(&t.spec.task_definition)
+                                .is_some_and(|r| r.family == family)
+                            && t.status
+                                .as_ref()
+                                .and_then(|s| s.pod_name.as_ref())
+                                .is_none()
+                    })
                 })
                 .map(|t| ObjectRef::from_obj(t.as_ref()))
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
         .run(
-            |task, ctx| async move {
-                let metrics = &ctx.admin.metrics;
-                metrics
-                    .measure("task", Error::category, reconcile(task, ctx.clone()))
-                    .await
+            move |task, ctx| {
+                let kind = kind.clone();
+                async move { crate::controller::reconcile(task, ctx, &kind, reconcile).await }
             },
-            error_policy,
+            move |task, error, ctx| crate::controller::error_policy(&policy, task, error, ctx),
             ctx,
         )
         .for_each(|_| async {})
@@ -81,12 +106,15 @@ pub async fn run(
 }
 
 /// Marks the cache synced once, then keeps the tasks-by-lastStatus gauge current.
-async fn watch_cache(store: kube::runtime::reflector::Store<Task>, ctx: Arc<Context>) {
+async fn watch_cache(store: kube::runtime::reflector::Store<Decoded<Task>>, ctx: Arc<Context>) {
     crate::context::wait_synced(&store).await;
     ctx.cache_synced();
     loop {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
         for t in store.state() {
+            let Some(t) = crate::controller::decoded(&t) else {
+                continue;
+            };
             let state = t
                 .status
                 .as_ref()
@@ -97,11 +125,6 @@ async fn watch_cache(store: kube::runtime::reflector::Store<Task>, ctx: Arc<Cont
         crate::admin::Metrics::set_states(&ctx.admin.metrics.tasks, counts);
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
-}
-
-fn error_policy(task: Arc<Task>, error: &Error, _: Arc<Context>) -> Action {
-    warn!(task = %task.name_any(), category = error.category(), %error, "reconcile failed");
-    Action::requeue(error.retry_after())
 }
 
 async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error> {

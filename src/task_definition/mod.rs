@@ -12,14 +12,17 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
+use crate::controller::decode::Decoded;
+use crate::controller::{Kind, watches};
 use crate::error::{Error, is_conflict};
 use crate::labels;
 use revision::{TaskDefinitionRef, object_name, parse_inactive, spec_hash};
@@ -31,45 +34,51 @@ const HASH: &str = "ecs.operator.dev/spec-hash";
 
 /// Runs the controller for `api` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
-    api: Api<TaskDefinition>,
-    revisions: Api<ControllerRevision>,
+    api: Api<Decoded<TaskDefinition>>,
+    revisions: Api<PartialObjectMeta<ControllerRevision>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default());
-    let store = controller.store();
+    let kind = Arc::new(Kind::new("taskdefinition", false, |ctx| {
+        &ctx.task_definition_events
+    }));
+    let admin = &ctx.admin;
+    let (store, writer) = reflector::store();
+    let watched = watches::watch(
+        api.clone(),
+        watcher::Config::default(),
+        watches::name("taskdefinition", &api),
+        admin.clone(),
+    )
+    .reflect(writer)
+    .applied_objects();
+    let revisions = watches::watch(
+        revisions.clone(),
+        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        watches::name("taskdefinition", &revisions),
+        admin.clone(),
+    )
+    .touched_objects();
     let synced = ctx.clone();
+    let cache = store.clone();
     tokio::spawn(async move {
-        crate::context::wait_synced(&store).await;
+        crate::context::wait_synced(&cache).await;
         synced.cache_synced();
     });
-    controller
-        .owns(
-            revisions,
-            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        )
+    let policy = kind.clone();
+    Controller::for_stream(watched, store)
+        .owns_stream(revisions)
         .graceful_shutdown_on(shutdown)
         .run(
-            |td, ctx| async move {
-                let metrics = &ctx.admin.metrics;
-                metrics
-                    .measure(
-                        "taskdefinition",
-                        Error::category,
-                        reconcile(td, ctx.clone()),
-                    )
-                    .await
+            move |td, ctx| {
+                let kind = kind.clone();
+                async move { crate::controller::reconcile(td, ctx, &kind, reconcile).await }
             },
-            error_policy,
+            move |td, error, ctx| crate::controller::error_policy(&policy, td, error, ctx),
             ctx,
         )
         .for_each(|_| async {})
         .await;
-}
-
-fn error_policy(td: Arc<TaskDefinition>, error: &Error, _: Arc<Context>) -> Action {
-    warn!(taskdefinition = %td.name_any(), category = error.category(), %error, "reconcile failed");
-    Action::requeue(error.retry_after())
 }
 
 async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action, Error> {

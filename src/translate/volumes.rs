@@ -65,6 +65,7 @@ pub(crate) fn plan(
         .enumerate()
         .map(|(i, c)| own_mounts(c, i, &by_name))
         .collect::<Result<Vec<_>, _>>()?;
+    let copied = copied_mounts(td, &own)?;
     let mut referenced = BTreeSet::new();
     let mut generated = Vec::new();
     for (i, c) in containers.iter().enumerate() {
@@ -108,7 +109,7 @@ pub(crate) fn plan(
             }
         }
         // Docker lets a container's own mounts win over those it copies from another container.
-        for m in inherited(td, i, &own, &mut BTreeSet::new())? {
+        for m in &copied[i][own[i].len()..] {
             if paths.insert(m.path.clone()) {
                 referenced.insert(m.volume);
                 mounts.push(mount(&pod_volumes[m.volume].name, &m.path, m.read_only));
@@ -356,40 +357,89 @@ fn own_mounts(
     Ok(out)
 }
 
-/// The mounts container `i` copies through `volumesFrom`: each source's own mounts and, as Docker does,
-/// those it copies itself. An entry's `readOnly` makes the copies read-only.
-fn inherited(
+/// The mounts each container has to give through `volumesFrom`: its own mountPoints, then, as Docker
+/// does, those it copies from its sources (an entry's `readOnly` makes the copies read-only), one mount
+/// per path (the first wins). Each container's list is computed once and copied by reference count,
+/// never re-walked along every path of the graph: at most one mount per distinct path, whatever the
+/// shape of the graph. A cycle is an error: Docker creates a source container before the containers
+/// that take its volumes, so no container of a cycle could ever be created.
+fn copied_mounts(
     td: &TaskDefinitionSpec,
-    i: usize,
     own: &[Vec<Mount>],
-    visiting: &mut BTreeSet<usize>,
-) -> Result<Vec<Mount>, TranslateError> {
-    let containers = &td.container_definitions;
-    visiting.insert(i);
-    let mut out = Vec::new();
-    for (k, vf) in containers[i].volumes_from.iter().flatten().enumerate() {
-        let source = containers
-            .iter()
-            .position(|c| c.name == vf.source_container)
-            .ok_or_else(|| TranslateError::UnknownContainer {
-                field: format!("{}.volumesFrom[{k}].sourceContainer", container_path(i)),
-                name: vf.source_container.clone(),
-            })?;
-        if visiting.contains(&source) {
-            continue;
-        }
-        let force_read_only = vf.read_only == Some(true);
-        let copied = own[source]
-            .iter()
-            .cloned()
-            .chain(inherited(td, source, own, visiting)?);
-        out.extend(copied.map(|m| Mount {
-            read_only: m.read_only || force_read_only,
-            ..m
-        }));
+) -> Result<Vec<Vec<Mount>>, TranslateError> {
+    let n = td.container_definitions.len();
+    let mut walk = Walk {
+        td,
+        own,
+        done: vec![None; n],
+        stack: Vec::new(),
+    };
+    for i in 0..n {
+        walk.visit(i)?;
     }
-    visiting.remove(&i);
-    Ok(out)
+    Ok(walk
+        .done
+        .into_iter()
+        .map(|m| m.expect("every container visited"))
+        .collect())
+}
+
+/// A depth-first walk of the volumesFrom graph, memoised per container.
+struct Walk<'a> {
+    td: &'a TaskDefinitionSpec,
+    own: &'a [Vec<Mount>],
+    done: Vec<Option<Vec<Mount>>>,
+    /// Containers being visited, outermost first: a source found here closes a cycle.
+    stack: Vec<usize>,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, i: usize) -> Result<(), TranslateError> {
+        if self.done[i].is_some() {
+            return Ok(());
+        }
+        let containers = &self.td.container_definitions;
+        self.stack.push(i);
+        let mut out = self.own[i].clone();
+        let mut paths: BTreeSet<String> = out.iter().map(|m| m.path.clone()).collect();
+        for (k, vf) in containers[i].volumes_from.iter().flatten().enumerate() {
+            let field = format!("{}.volumesFrom[{k}].sourceContainer", container_path(i));
+            let source = containers
+                .iter()
+                .position(|c| c.name == vf.source_container)
+                .ok_or_else(|| TranslateError::UnknownContainer {
+                    field: field.clone(),
+                    name: vf.source_container.clone(),
+                })?;
+            if let Some(at) = self.stack.iter().position(|s| *s == source) {
+                let names: Vec<&str> = self.stack[at..]
+                    .iter()
+                    .chain([&source])
+                    .map(|c| containers[*c].name.as_str())
+                    .collect();
+                return Err(TranslateError::conflict(
+                    field,
+                    format!(
+                        "volumesFrom forms a cycle ({}); Docker creates a source container before the containers that take its volumes, so none of these could start; remove one of these entries",
+                        names.join(" → ")
+                    ),
+                ));
+            }
+            self.visit(source)?;
+            let force_read_only = vf.read_only == Some(true);
+            for m in self.done[source].as_ref().expect("visited") {
+                if paths.insert(m.path.clone()) {
+                    out.push(Mount {
+                        read_only: m.read_only || force_read_only,
+                        ..m.clone()
+                    });
+                }
+            }
+        }
+        self.stack.pop();
+        self.done[i] = Some(out);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -735,29 +785,44 @@ mod tests {
     }
 
     #[test]
-    fn volumes_from_cycles_terminate() {
-        let p = run(&td(
+    fn volumes_from_cycles_are_errors() {
+        let from = |source: &str| {
+            Some(vec![VolumeFrom {
+                source_container: source.into(),
+                read_only: None,
+            }])
+        };
+        let e = run(&td(
             vec![vol("a")],
             vec![
                 ContainerDefinition {
-                    volumes_from: Some(vec![VolumeFrom {
-                        source_container: "y".into(),
-                        read_only: None,
-                    }]),
+                    volumes_from: from("y"),
                     ..container("x", vec![mp("a", "/a", false)])
                 },
                 ContainerDefinition {
-                    volumes_from: Some(vec![VolumeFrom {
-                        source_container: "x".into(),
-                        read_only: None,
-                    }]),
+                    volumes_from: from("x"),
                     ..container("y", vec![])
                 },
             ],
         ))
-        .unwrap();
-        assert_eq!(mounts(&p, 1), vec![("a".into(), "/a".into(), false)]);
-        assert_eq!(mounts(&p, 0), vec![("a".into(), "/a".into(), false)]);
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "containerDefinitions[1].volumesFrom[0].sourceContainer: volumesFrom forms a cycle (x → y → x); Docker creates a source container before the containers that take its volumes, so none of these could start; remove one of these entries"
+        );
+        let e = run(&td(
+            vec![],
+            vec![ContainerDefinition {
+                volumes_from: from("self"),
+                ..container("self", vec![])
+            }],
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("containerDefinitions[0].volumesFrom[0].sourceContainer: volumesFrom forms a cycle (self → self)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -871,5 +936,115 @@ mod tests {
             e.to_string()
                 .starts_with("containerDefinitions[0].linuxParameters.tmpfs[0].containerPath")
         );
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    //! Hostile `volumesFrom` graphs at the CRD's bounds (10 containers, 40 mountPoints and 5
+    //! volumesFrom each, 50 volumes) translate quickly into a bounded number of mounts.
+
+    use super::*;
+    use crate::api::task_definition::{MountPoint, VolumeFrom};
+
+    const CONTAINERS: usize = 10;
+    const MOUNTS: usize = 40;
+    const VOLUMES_FROM: usize = 5;
+
+    /// Every container mounts 40 paths of its own and takes volumes from five containers before it,
+    /// chosen by `sources(i, k)`.
+    fn graph(sources: impl Fn(usize, usize) -> usize) -> TaskDefinitionSpec {
+        let containers = (0..CONTAINERS)
+            .map(|i| ContainerDefinition {
+                name: format!("c{i}"),
+                image: "img".into(),
+                mount_points: Some(
+                    (0..MOUNTS)
+                        .map(|j| MountPoint {
+                            source_volume: Some(format!("v{}", (i * MOUNTS + j) % 50)),
+                            container_path: Some(format!("/c{i}/m{j}")),
+                            read_only: Some(j % 2 == 0),
+                        })
+                        .collect(),
+                ),
+                volumes_from: (i > 0).then(|| {
+                    (0..VOLUMES_FROM)
+                        .map(|k| VolumeFrom {
+                            source_container: format!("c{}", sources(i, k)),
+                            read_only: Some(k % 2 == 1),
+                        })
+                        .collect()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        TaskDefinitionSpec {
+            container_definitions: containers,
+            volumes: Some(
+                (0..50)
+                    .map(|v| ecs::Volume {
+                        name: format!("v{v}"),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    /// Runs the plan on another thread: a regression shows as a failed test, not a hung run.
+    fn plan_within(td: TaskDefinitionSpec) -> VolumePlan {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let names: Vec<String> = td
+                .container_definitions
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            let _ = done.send(plan(&td, &names));
+        });
+        result
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the volume plan of a bounded task definition finishes")
+            .expect("a valid task definition")
+    }
+
+    fn assert_bounded(p: &VolumePlan) {
+        // Container i sees its own 40 paths and the 40 of every container before it: one mount each.
+        for (i, mounts) in p.mounts.iter().enumerate() {
+            assert_eq!(mounts.len(), MOUNTS * (i + 1), "container c{i}");
+            let paths: BTreeSet<_> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+            assert_eq!(paths.len(), mounts.len(), "one mount per path in c{i}");
+        }
+        assert_eq!(p.volumes.len(), 50);
+    }
+
+    #[test]
+    fn the_worst_case_is_the_crd_bound() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(crate::api::TaskDefinition::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let containers = &spec["properties"]["containerDefinitions"];
+        let container = &containers["items"]["properties"];
+        assert_eq!(containers["maxItems"], CONTAINERS);
+        assert_eq!(container["mountPoints"]["maxItems"], MOUNTS);
+        assert_eq!(container["volumesFrom"]["maxItems"], VOLUMES_FROM);
+        assert_eq!(spec["properties"]["volumes"]["maxItems"], 50);
+    }
+
+    #[test]
+    fn each_container_taking_from_the_five_before_it_is_bounded() {
+        let p = plan_within(graph(|i, k| i.saturating_sub(k + 1)));
+        assert_bounded(&p);
+    }
+
+    #[test]
+    fn the_same_source_named_five_times_at_every_level_is_bounded() {
+        // Copying along every path would make 5^9 copies of the first container's 40 mounts.
+        let p = plan_within(graph(|i, _| i - 1));
+        assert_bounded(&p);
+        // Read-only once taken read-only along any entry: the first entry of each level is read-write.
+        let first = &p.mounts[CONTAINERS - 1];
+        assert!(first.iter().any(|m| m.read_only != Some(true)));
     }
 }
