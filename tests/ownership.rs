@@ -571,11 +571,6 @@ async fn a_service_applied_again_after_an_orphaning_delete_starts_its_own_tasks(
             .is_some_and(|st| st.running_count == 2)
     })
     .await;
-    s.services
-        .delete("web", &DeleteParams::orphan())
-        .await
-        .unwrap();
-    wait_gone(&s.services, "web").await;
     let orphans: Vec<Task> = s
         .tasks
         .list(&ListParams::default())
@@ -583,15 +578,14 @@ async fn a_service_applied_again_after_an_orphaning_delete_starts_its_own_tasks(
         .unwrap()
         .items
         .into_iter()
-        .filter(|t| {
-            t.labels()
-                .get("ecs.operator.dev/service")
-                .map(String::as_str)
-                == Some("web")
-        })
+        .filter(|t| controlled_by(t, &first))
         .collect();
     assert_eq!(orphans.len(), 2, "{orphans:#?}");
-    assert!(first.uid().is_some());
+    s.services
+        .delete("web", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    wait_gone(&s.services, "web").await;
     for o in &orphans {
         wait_for(&s.tasks, &o.name_any(), |t: Option<&Task>| {
             t.is_some_and(|t| t.owner_references().is_empty())
