@@ -40,7 +40,6 @@ struct Scenario {
     operator: OperatorProcess,
     /// When the scenario started (for the figures).
     started: Instant,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 fn td_spec(image: &str) -> serde_json::Value {
@@ -50,7 +49,6 @@ fn td_spec(image: &str) -> serde_json::Value {
 /// A namespace, the operator process, the invariant watcher, and service `web` converged on
 /// `desired` tasks of web:1 with the given percents.
 async fn scenario(prefix: &str, desired: i32, min: i32, max: i32) -> Scenario {
-    let turn = CLUSTER.lock().await;
     // A scenario of an earlier, killed run of this binary may have left the apiserver down.
     let server = ApiServer::current();
     assert!(server.ensure_running(), "kube-apiserver is not ready");
@@ -67,7 +65,6 @@ async fn scenario(prefix: &str, desired: i32, min: i32, max: i32) -> Scenario {
         inv,
         operator,
         started: Instant::now(),
-        _turn: turn,
     };
     s.register("nginx:1.27", 1).await;
     let svc: Service = serde_json::from_value(json!({
@@ -166,7 +163,9 @@ fn of_revision<'a>(tasks: &'a [TaskInfo], td: &'a str) -> impl Iterator<Item = &
     tasks.iter().filter(move |t| t.task_definition == td)
 }
 
+/// Runs one scenario when its turn comes, within [`SCENARIO`].
 async fn deadline<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    let _turn = CLUSTER.lock().await;
     tokio::time::timeout(SCENARIO, f)
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within {SCENARIO:?}"))

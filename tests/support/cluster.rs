@@ -100,6 +100,10 @@ fn record_pid(name: &str, pid: u32) {
     drop(lock);
 }
 
+/// How long a stopping apiserver gets before SIGKILL. It stops accepting connections at once, then
+/// lingers about 20 s draining while serving nothing: waiting for that would only lengthen the outage.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// The API server's command line, saved before it is stopped so that it can always be started again.
 #[derive(Clone, Debug)]
 pub struct ApiServer {
@@ -142,22 +146,25 @@ impl ApiServer {
             .to_string()
     }
 
-    /// SIGTERM and wait for the exit (SIGKILL after 20 s). Returns how long the shutdown took.
-    pub fn stop(&self) -> Duration {
+    /// SIGTERM and wait for the exit, SIGKILL after [`STOP_GRACE`]. Returns how long the shutdown took
+    /// and whether it needed SIGKILL. (It stops listening at once but drains for about 20 s more.)
+    pub fn stop(&self) -> (Duration, bool) {
         let pid = pid_of("kube-apiserver");
         assert!(apiserver_running(), "kube-apiserver is not running");
         let start = Instant::now();
         // Each daemon leads its own process group.
         signal_group(pid, SIGTERM);
-        let until = start + Duration::from_secs(20);
+        let until = start + STOP_GRACE;
+        let mut killed = false;
         while is_running(pid) {
-            if Instant::now() > until {
+            if !killed && Instant::now() > until {
                 signal_group(pid, SIGKILL);
+                killed = true;
             }
             // The apiserver is not our child: /proc is the only way to see it go.
             std::thread::sleep(Duration::from_millis(20));
         }
-        start.elapsed()
+        (start.elapsed(), killed)
     }
 
     /// Starts it again with the same command line (own session, output appended to its log) and
@@ -210,8 +217,15 @@ pub struct Outage {
 impl Outage {
     /// Stops the apiserver (SIGTERM, wait).
     pub fn begin(server: &ApiServer) -> Self {
-        let took = server.stop();
-        eprintln!("kube-apiserver stopped in {took:?}");
+        let (took, killed) = server.stop();
+        eprintln!(
+            "kube-apiserver stopped in {took:?}{}",
+            if killed {
+                " (SIGKILL after the grace)"
+            } else {
+                ""
+            }
+        );
         Self {
             server: Some(server.clone()),
         }

@@ -75,6 +75,8 @@ pub struct TaskInfo {
     pub task_definition: String,
     pub last_status: Option<String>,
     pub desired_stopped: bool,
+    /// `status.availabilityZone`.
+    pub zone: Option<String>,
     pub first_seen: Instant,
     rank: Option<usize>,
     observed_generation: Option<i64>,
@@ -160,6 +162,8 @@ struct Sample {
 
 #[derive(Default)]
 struct State {
+    /// Zones with a Ready, untainted node when the watch started (AZ balance is part of convergence).
+    zones: BTreeSet<String>,
     services: BTreeMap<String, ServiceInfo>,
     tasks: BTreeMap<String, TaskInfo>,
     pods: BTreeMap<String, PodInfo>,
@@ -201,12 +205,7 @@ pub struct Report {
 impl Report {
     /// Fails the test with every violation.
     pub fn assert_ok(&self) {
-        assert!(
-            self.violations.is_empty(),
-            "{} invariant violation(s):\n  {}\n{self}",
-            self.violations.len(),
-            self.violations.join("\n  ")
-        );
+        assert!(self.violations.is_empty(), "invariants broken: {self}");
     }
 }
 
@@ -225,7 +224,11 @@ impl fmt::Display for Report {
             self.watch_errors,
             self.gone,
             self.relists
-        )
+        )?;
+        for v in &self.violations {
+            write!(f, "\n  violation: {v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -241,6 +244,7 @@ impl Invariants {
             spawn_watch::<Task>(client, namespace, &shared, &tx, "Task", on_task),
             spawn_watch::<Pod>(client, namespace, &shared, &tx, "Pod", on_pod),
             spawn_watch::<KubeEvent>(client, namespace, &shared, &tx, "Event", on_event),
+            list_zones(client, &shared, &tx),
         ];
         Self {
             shared,
@@ -274,7 +278,8 @@ impl Invariants {
                 Err(_) => {
                     let state = self.shared.lock().unwrap();
                     panic!(
-                        "timed out after {deadline:?} waiting for {what}; tasks: {:#?}\nservices: {:#?}",
+                        "timed out after {deadline:?} waiting for {what}; so far {}\ntasks: {:#?}\nservices: {:#?}",
+                        report(&state, self.started.elapsed()),
                         View(&state).tasks(),
                         state
                             .services
@@ -294,7 +299,8 @@ impl Invariants {
     }
 
     /// Waits until service `name` has converged, as seen by the watcher: its status is current
-    /// (observedGeneration = generation), Ready, one COMPLETED deployment of `task_definition`, and
+    /// (observedGeneration = generation), Ready, a COMPLETED PRIMARY deployment of `task_definition` and
+    /// no other deployment but INACTIVE ones, zones balanced (skew ≤ 1) unless AZ rebalancing is off, and
     /// `desired` tasks alive, all RUNNING that definition, each with exactly one live pod. Returns the
     /// time it took.
     pub async fn wait_converged(
@@ -398,8 +404,12 @@ impl View<'_> {
             && svc.spec.desired_count == Some(desired as i32)
             && st.running_count == desired as i32
             && st.task_definition.as_deref() == Some(task_definition)
-            && st.deployments.len() == 1
-            && st.deployments[0].rollout_state.as_deref() == Some("COMPLETED")
+            && st
+                .deployments
+                .iter()
+                .filter(|d| d.status != "INACTIVE")
+                .map(|d| (d.status.as_str(), d.rollout_state.as_deref()))
+                .eq([("PRIMARY", Some("COMPLETED"))])
             && st
                 .conditions
                 .iter()
@@ -413,7 +423,19 @@ impl View<'_> {
             .values()
             .filter(|t| t.service.as_deref() == Some(name) && t.is_alive())
             .collect();
-        alive.len() == desired
+        // With AZ rebalancing (the default) the operator still has work while zones differ by more
+        // than one task.
+        let rebalancing = format!("{:?}", svc.spec.availability_zone_rebalancing) == "Enabled";
+        let per_zone: Vec<usize> = self
+            .0
+            .zones
+            .iter()
+            .map(|z| alive.iter().filter(|t| t.zone.as_ref() == Some(z)).count())
+            .collect();
+        let balanced = !rebalancing
+            || per_zone.iter().max().unwrap_or(&0) - per_zone.iter().min().unwrap_or(&0) <= 1;
+        balanced
+            && alive.len() == desired
             && alive.iter().all(|t| {
                 t.is_healthy()
                     && t.task_definition == task_definition
@@ -435,6 +457,43 @@ impl View<'_> {
                 .count()
                 == desired
     }
+}
+
+/// Lists the zones with eligible nodes once (a scenario does not take nodes down).
+fn list_zones(
+    client: &Client,
+    shared: &Arc<Mutex<State>>,
+    tx: &Arc<tokio::sync::watch::Sender<u64>>,
+) -> tokio::task::JoinHandle<()> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let (shared, tx) = (shared.clone(), tx.clone());
+    tokio::spawn(async move {
+        let list = nodes
+            .list(&Default::default())
+            .await
+            .expect("list the nodes");
+        let zones = list.items.iter().filter_map(|n| {
+            let ready = n
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let tainted = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute");
+            (ready && !tainted)
+                .then(|| n.labels().get("topology.kubernetes.io/zone").cloned())
+                .flatten()
+        });
+        shared.lock().unwrap().zones = zones.collect();
+        tx.send_modify(|n| *n += 1);
+    })
 }
 
 type Handler<K> = fn(&mut State, &'static str, Event<K>);
@@ -661,6 +720,7 @@ fn on_task(state: &mut State, kind: &'static str, event: Event<Task>) {
         task_definition: task.spec.task_definition.clone(),
         last_status: status.and_then(|s| s.last_status.clone()),
         desired_stopped: format!("{:?}", task.spec.desired_status).to_uppercase() == "STOPPED",
+        zone: status.and_then(|s| s.availability_zone.clone()),
         first_seen: Instant::now(),
         rank: lifecycle_rank(status.and_then(|s| s.last_status.as_deref())),
         observed_generation: status.and_then(|s| s.observed_generation),
