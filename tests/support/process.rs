@@ -56,7 +56,7 @@ impl OperatorProcess {
         ));
         let out = std::fs::File::create(&log).expect("create the operator log file");
         let err = out.try_clone().expect("clone the log file handle");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-operator"));
+        let mut cmd = Command::new(binary());
         if let Ok(identity) = std::env::var(super::OPERATOR_IDENTITY) {
             cmd.arg("--kubeconfig")
                 .arg(impersonating_kubeconfig(&dir, &identity));
@@ -73,8 +73,9 @@ impl OperatorProcess {
             .spawn()
             .expect("start the operator binary");
         eprintln!(
-            "operator pid {} for {namespace}, log {}",
+            "operator pid {} ({}) for {namespace}, log {}",
             child.id(),
+            binary().display(),
             log.display()
         );
         Self {
@@ -148,6 +149,16 @@ impl OperatorProcess {
             .filter(|l| l.contains(needle))
             .count()
     }
+}
+
+/// Environment variable naming the operator binary to run instead of this build's (a release build, or
+/// a copy that other builds sharing the target directory cannot overwrite while the tests run).
+pub const BINARY_ENV: &str = "ECS_OPERATOR_BIN";
+
+fn binary() -> PathBuf {
+    std::env::var_os(BINARY_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ecs-operator")))
 }
 
 /// A copy of $KUBECONFIG whose users act as `identity` (`as:`), so that the process runs with that
