@@ -131,10 +131,21 @@ impl Scenario {
             .wait_converged("web", task_definition, desired, bound)
             .await;
         let recovered = since.elapsed();
+        let ids = self.inv.view(|v| {
+            v.service("web")
+                .and_then(|s| s.status.as_ref())
+                .map(|st| {
+                    st.deployments
+                        .iter()
+                        .map(|d| d.id.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        });
         let writes = self.inv.quiet(QUIET).await;
         let report = self.inv.finish();
         eprintln!(
-            "FIGURES {name}: converged {:.1}s after the last fault (waited {:.1}s), scenario {:.1}s, {writes} writes in the {QUIET:?} after; {report}",
+            "FIGURES {name}: converged {:.1}s after the last fault (waited {:.1}s), scenario {:.1}s, deployments {ids:?}, {writes} writes in the {QUIET:?} after; {report}",
             recovered.as_secs_f64(),
             converge.as_secs_f64(),
             self.started.elapsed().as_secs_f64()
