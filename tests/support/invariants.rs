@@ -162,6 +162,10 @@ struct Sample {
 
 #[derive(Default)]
 struct State {
+    /// Applying a list: bounds are judged once the whole snapshot is in ([`settle`]).
+    replaying: bool,
+    /// Healthy tasks the operator asked to stop, seen in a list (judged against the snapshot).
+    listed_stops: Vec<TaskInfo>,
     /// Zones with a Ready, untainted node when the watch started (AZ balance is part of convergence).
     zones: BTreeSet<String>,
     services: BTreeMap<String, ServiceInfo>,
@@ -524,10 +528,33 @@ where
         let mut stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .boxed();
+        // A (re-)list is applied as one snapshot: object by object, a mix of listed and older states
+        // would be judged (e.g. an old task already stopped next to a new one not yet seen RUNNING).
+        let mut listing: Option<Vec<Event<K>>> = None;
         while let Some(item) = stream.next().await {
+            let item = match (item, listing.as_mut()) {
+                (Ok(Event::Init), _) => {
+                    listing = Some(vec![Event::Init]);
+                    continue;
+                }
+                (Ok(e @ Event::InitApply(_)), Some(buffer)) => {
+                    buffer.push(e);
+                    continue;
+                }
+                (item, _) => item,
+            };
             {
                 let mut state = shared.lock().unwrap();
                 match item {
+                    Ok(Event::InitDone) => {
+                        state.replaying = true;
+                        for e in listing.take().unwrap_or_default() {
+                            handle(&mut state, kind, e);
+                        }
+                        state.replaying = false;
+                        handle(&mut state, kind, Event::InitDone);
+                        settle(&mut state);
+                    }
                     Ok(event) => handle(&mut state, kind, event),
                     Err(e) => {
                         state.watch_errors += 1;
@@ -777,6 +804,19 @@ fn on_task(state: &mut State, kind: &'static str, event: Event<Task>) {
     let Some(service) = info.service.clone() else {
         return;
     };
+    if state.replaying {
+        if before.is_none() {
+            state.tasks_created += 1;
+        }
+        if before.as_ref().is_some_and(|b| b.is_healthy()) && !info.is_healthy() {
+            if info.desired_stopped {
+                state.listed_stops.push(info.clone());
+            } else {
+                state.external_stops += 1;
+            }
+        }
+        return;
+    }
     let (alive, healthy) = counts(state, &service);
     let entry = state.services.entry(service.clone()).or_default();
     entry.max_alive_seen = entry.max_alive_seen.max(alive);
@@ -811,6 +851,50 @@ fn on_task(state: &mut State, kind: &'static str, event: Event<Task>) {
         }
     }
     state.samples.push(sample(SampleKind::Held));
+}
+
+/// After a list: judges the snapshot once (alive per service, and the stops it revealed).
+fn settle(state: &mut State) {
+    let services: BTreeSet<String> = state
+        .tasks
+        .values()
+        .filter_map(|t| t.service.clone())
+        .collect();
+    let now = Instant::now();
+    for service in services {
+        let (alive, healthy) = counts(state, &service);
+        let entry = state.services.entry(service.clone()).or_default();
+        entry.max_alive_seen = entry.max_alive_seen.max(alive);
+        state.samples.push(Sample {
+            at: now,
+            service: service.clone(),
+            kind: SampleKind::Held,
+            alive,
+            healthy,
+            task: "(list)".into(),
+        });
+        for stopped in std::mem::take(&mut state.listed_stops) {
+            if stopped.service.as_deref() != Some(service.as_str()) {
+                state.listed_stops.push(stopped);
+                continue;
+            }
+            let entry = state.services.entry(service.clone()).or_default();
+            entry.min_healthy_after_stop = Some(
+                entry
+                    .min_healthy_after_stop
+                    .map_or(healthy, |m| m.min(healthy)),
+            );
+            state.samples.push(Sample {
+                at: now,
+                service: service.clone(),
+                kind: SampleKind::Stopped,
+                alive,
+                healthy,
+                task: stopped.name,
+            });
+        }
+    }
+    state.listed_stops.clear();
 }
 
 /// A task left the healthy set (or disappeared): an operator stop (desiredStatus STOPPED) is judged
