@@ -54,9 +54,6 @@ fn td_spec(image: &str) -> serde_json::Value {
 /// A namespace, the operator process, the invariant watcher, and service `web` converged on
 /// `desired` tasks of web:1 with the given percents.
 async fn scenario(prefix: &str, desired: i32, min: i32, max: i32) -> Scenario {
-    // A scenario of an earlier, killed run of this binary may have left the apiserver down.
-    let server = ApiServer::current();
-    assert!(server.ensure_running(), "kube-apiserver is not ready");
     let client = client().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, prefix).await;
@@ -189,6 +186,12 @@ fn of_revision<'a>(tasks: &'a [TaskInfo], td: &'a str) -> impl Iterator<Item = &
 /// Runs one scenario when its turn comes, within [`SCENARIO`].
 async fn deadline<F: std::future::Future>(what: &str, f: F) -> F::Output {
     let _turn = CLUSTER.lock().await;
+    // An earlier run of this binary that died mid-outage may have left the apiserver down.
+    let server = ApiServer::current();
+    let up = tokio::task::spawn_blocking(move || server.ensure_running())
+        .await
+        .unwrap();
+    assert!(up, "kube-apiserver is not ready");
     tokio::time::timeout(SCENARIO, f)
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within {SCENARIO:?}"))
