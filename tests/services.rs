@@ -520,6 +520,9 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
 #[tokio::test]
 async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart() {
     let mut s = setup("svc-restart").await;
+    // A crash needs a real process: the in-process operator goes before anything exists to act on.
+    drop(s.operator.take());
+    let mut operator = support::process::OperatorProcess::start(&s.ns.name, &[]);
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
         "web",
@@ -529,6 +532,7 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
     .await;
     s.steady("web").await;
     let (max_alive, _, watch) = watch_bounds(s.tasks.clone(), "web");
+    let invariants = support::invariants::Invariants::watch(&s.client, &s.ns.name);
     s.register("web", td_spec("nginx:1.28"), 2).await;
     // Kill the operator as soon as the rollout has started new tasks.
     wait_for(&s.services, "web", |svc: Option<&Service>| {
@@ -536,8 +540,8 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
             .is_some_and(|st| st.deployments.len() >= 2)
     })
     .await;
-    s.operator.take().unwrap().kill();
-    let _operator = Operator::start_with(&s.client, &s.ns.name, config());
+    operator.sigkill();
+    let _operator = support::process::OperatorProcess::start(&s.ns.name, &[]);
     wait_for_within(
         &s.services,
         "web",
@@ -552,6 +556,7 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
     )
     .await;
     watch.abort();
+    invariants.finish().assert_ok();
     assert!(
         max_alive.load(Ordering::SeqCst) <= 6,
         "more than floor(4 × 150%) tasks alive"

@@ -2,6 +2,10 @@
 //! (`cargo xtask cluster up`; `cargo xtask test` sets KUBECONFIG), each test in its own namespace.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod cluster;
+pub mod invariants;
+pub mod process;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -171,6 +175,10 @@ fn rand_u32() -> u32 {
 
 /// The operator's controllers running in this test process, watching one namespace only (so tests run
 /// in parallel without seeing each other). Stopped when dropped.
+///
+/// It cannot crash: aborting its outer task leaves the controllers' spawned tasks running until they
+/// shut down gracefully. A test that needs a crash runs the real binary instead and SIGKILLs it
+/// ([`process::OperatorProcess`]).
 pub struct Operator {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
@@ -207,13 +215,6 @@ impl Operator {
             stop: Some(stop),
             handle: Some(handle),
             admin,
-        }
-    }
-
-    /// Kills the controllers at once, as a crash would (no graceful shutdown).
-    pub fn kill(mut self) {
-        if let Some(h) = self.handle.take() {
-            h.abort();
         }
     }
 }
