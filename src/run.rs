@@ -49,8 +49,6 @@ pub async fn run(
         watches::name("nodes", &node_api),
         options.admin.clone(),
     )
-    // Without a backoff, a failing node watch would retry in a tight loop.
-    .default_backoff()
     .reflect(writer)
     .applied_objects()
     .for_each(|_| async {})

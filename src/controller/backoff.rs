@@ -97,7 +97,7 @@ impl Backoffs {
 }
 
 /// A number in [0, 1) that differs between objects, attempts and runs (jitter needs no better).
-fn unit_random(key: &str, attempt: u32) -> f64 {
+pub(crate) fn unit_random(key: &str, attempt: u32) -> f64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     key.hash(&mut h);
