@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod context;
 pub mod crd;
 pub mod error;
+pub mod fence;
 pub mod import;
 pub mod labels;
 pub mod leader;
