@@ -1,6 +1,6 @@
 //! The write fence: a client layer that refuses every mutating request once this replica's leadership may
 //! have run out. Leadership is valid until the last successful lease renewal's *send* time plus the renew
-//! deadline, measured on the monotonic clock; a standby can only take over a lease duration (longer) after
+//! deadline, measured on CLOCK_BOOTTIME ([`Moment`]); a standby can only take over a lease duration (longer) after
 //! it saw that renewal. So a leader that was frozen (SIGSTOP, a long GC-like stall, a suspended VM) and
 //! resumes finds its fence closed and writes nothing, even before its election loop gets to run.
 
@@ -8,16 +8,17 @@ use std::fmt;
 use std::future::{Ready, ready};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures::future::Either;
 use http::{Method, Request};
 use tower::{BoxError, Layer, Service};
 
+use crate::leader::clock::Moment;
+
 /// Until when this replica may write. Shared between the election loop (which opens it after each
 /// successful renewal and closes it when leadership ends) and the controllers' client (which checks it).
 #[derive(Clone, Debug, Default)]
-pub struct Fence(Arc<Mutex<Option<Instant>>>);
+pub struct Fence(Arc<Mutex<Option<Moment>>>);
 
 impl Fence {
     /// A closed fence: no writes until [`Fence::open_until`].
@@ -26,7 +27,7 @@ impl Fence {
     }
 
     /// Writes are allowed before `until`.
-    pub fn open_until(&self, until: Instant) {
+    pub fn open_until(&self, until: Moment) {
         *self.lock() = Some(until);
     }
 
@@ -36,11 +37,11 @@ impl Fence {
     }
 
     /// Whether a write sent at `now` is allowed.
-    pub fn allows(&self, now: Instant) -> bool {
+    pub fn allows(&self, now: Moment) -> bool {
         self.lock().is_some_and(|until| now < until)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Moment>> {
         // The value is a plain Option: a panic elsewhere cannot leave it half-written.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -107,7 +108,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // Checked here, as the request goes out: not when the caller decided to write.
-        if is_write(request.method()) && !self.fence.allows(Instant::now()) {
+        if is_write(request.method()) && !self.fence.allows(Moment::now()) {
             let refused = Refused {
                 method: request.method().clone(),
                 path: request.uri().path().to_string(),
@@ -177,13 +178,13 @@ mod tests {
         let counter = Counter::default();
         let fence = Fence::closed();
         let mut service = FenceLayer(fence.clone()).layer(counter.clone());
-        fence.open_until(Instant::now() + Duration::from_secs(60));
+        fence.open_until(Moment::now() + Duration::from_secs(60));
         send(&mut service, Method::PATCH).await.unwrap();
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         // Already past: as a replica resumed after a freeze finds it.
-        fence.open_until(Instant::now() - Duration::from_millis(1));
+        fence.open_until(Moment::now() - Duration::from_millis(1));
         assert!(send(&mut service, Method::PATCH).await.is_err());
-        fence.open_until(Instant::now() + Duration::from_secs(60));
+        fence.open_until(Moment::now() + Duration::from_secs(60));
         fence.close();
         assert!(send(&mut service, Method::DELETE).await.is_err());
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
@@ -192,7 +193,7 @@ mod tests {
     #[test]
     fn the_deadline_itself_is_outside() {
         let fence = Fence::closed();
-        let until = Instant::now() + Duration::from_secs(10);
+        let until = Moment::now() + Duration::from_secs(10);
         fence.open_until(until);
         assert!(fence.allows(until - Duration::from_nanos(1)));
         assert!(!fence.allows(until));

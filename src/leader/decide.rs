@@ -3,7 +3,9 @@
 //! never compared: a standby takes a lease over only after it has watched it stay unchanged for the
 //! holder's whole `leaseDurationSeconds` (client-go's "observed time").
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::clock::Moment;
 
 /// How long a lease lasts, when a leader that could not renew gives up, and how often replicas try.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +101,7 @@ pub enum Why {
 struct Observation {
     /// None: the lease does not exist.
     record: Option<Record>,
-    since: Instant,
+    since: Moment,
 }
 
 /// This replica's side of the election: what it has seen and whether it leads.
@@ -111,7 +113,7 @@ pub struct Elector {
     /// Whether `observed` can be acted on: false after a conflict, an error, or a wait.
     fresh: bool,
     /// While leading: the send time of our last successful write of the lease.
-    renewed: Option<Instant>,
+    renewed: Option<Moment>,
 }
 
 impl Elector {
@@ -134,7 +136,7 @@ impl Elector {
     }
 
     /// The lease as just read at `now` (None: it does not exist).
-    pub fn observe(&mut self, record: Option<Record>, now: Instant) {
+    pub fn observe(&mut self, record: Option<Record>, now: Moment) {
         let changed = self.observed.as_ref().is_none_or(|o| o.record != record);
         if changed {
             self.observed = Some(Observation { record, since: now });
@@ -143,7 +145,7 @@ impl Elector {
     }
 
     /// Our write (sent at `sent`) succeeded and produced `record`: we lead until `sent` + renew deadline.
-    pub fn wrote(&mut self, record: Record, sent: Instant) {
+    pub fn wrote(&mut self, record: Record, sent: Moment) {
         self.observed = Some(Observation {
             record: Some(record),
             since: sent,
@@ -174,12 +176,12 @@ impl Elector {
     }
 
     /// While leading: the instant from which we may no longer write.
-    pub fn valid_until(&self) -> Option<Instant> {
+    pub fn valid_until(&self) -> Option<Moment> {
         self.renewed.map(|sent| sent + self.timings.renew_deadline)
     }
 
     /// The next step at `now`.
-    pub fn decide(&self, now: Instant) -> Action {
+    pub fn decide(&self, now: Moment) -> Action {
         if let Some(until) = self.valid_until() {
             if now >= until {
                 return Action::StepDown(Why::Deadline);
@@ -238,7 +240,7 @@ mod tests {
     }
 
     /// An elector that acquired the lease with a write sent at `sent` (resourceVersion "10").
-    fn leader(sent: Instant) -> Elector {
+    fn leader(sent: Moment) -> Elector {
         let mut e = elector();
         e.observe(Some(record("", "9")), sent);
         e.wrote(record("me", "10"), sent);
@@ -256,12 +258,12 @@ mod tests {
 
     #[test]
     fn nothing_is_decided_before_a_read() {
-        assert_eq!(elector().decide(Instant::now()), Action::Read);
+        assert_eq!(elector().decide(Moment::now()), Action::Read);
     }
 
     #[test]
     fn a_missing_lease_is_created() {
-        let now = Instant::now();
+        let now = Moment::now();
         let mut e = elector();
         e.observe(None, now);
         assert_eq!(e.decide(now), Action::Create);
@@ -269,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_free_lease_is_acquired_at_once() {
-        let now = Instant::now();
+        let now = Moment::now();
         let mut e = elector();
         e.observe(Some(record("", "5")), now);
         assert_eq!(
@@ -282,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_held_lease_is_waited_for_until_unchanged_for_its_duration_by_our_clock() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         // However old its renewTime (not even looked at): the clock starts when we first see it.
         e.observe(Some(record("other", "5")), t0);
@@ -302,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_renewal_seen_restarts_the_clock() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         e.observe(Some(record("other", "5")), t0);
         e.waited();
@@ -322,7 +324,7 @@ mod tests {
 
     #[test]
     fn the_holders_duration_counts_not_ours() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         let long = Record {
             duration: 60 * S,
@@ -339,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_lease_in_our_name_from_an_earlier_process_is_waited_for_too() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         e.observe(Some(record("me", "5")), t0);
         assert_eq!(e.decide(t0), Action::Wait);
@@ -347,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_standby_reads_again_after_waiting() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         e.observe(Some(record("other", "5")), t0);
         e.waited();
@@ -356,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_conflict_on_acquiring_means_someone_else_won() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = elector();
         e.observe(Some(record("", "5")), t0);
         assert!(matches!(e.decide(t0), Action::Acquire { .. }));
@@ -371,7 +373,7 @@ mod tests {
 
     #[test]
     fn the_leader_renews_on_its_own_resource_version() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         assert!(e.is_leading());
         assert_eq!(
@@ -392,7 +394,7 @@ mod tests {
 
     #[test]
     fn the_leader_steps_down_at_the_renew_deadline_before_the_lease_expires() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let e = leader(t0);
         assert_eq!(e.valid_until(), Some(t0 + 10 * S));
         assert!(matches!(
@@ -406,7 +408,7 @@ mod tests {
 
     #[test]
     fn validity_counts_from_the_send_time_of_the_renewal() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         // A renewal sent at 3 s whose answer came back at 9 s: valid until 3 + 10 s.
         e.wrote(record("me", "11"), t0 + 3 * S);
@@ -415,7 +417,7 @@ mod tests {
 
     #[test]
     fn a_failed_renewal_is_retried_after_a_read_until_the_deadline() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         e.failed();
         assert_eq!(e.decide(t0 + 2 * S), Action::Read);
@@ -433,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_conflict_on_renewing_shows_who_took_over() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         e.failed();
         e.observe(Some(record("other", "12")), t0 + 2 * S);
@@ -447,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_released_or_deleted_lease_is_lost_for_the_leader() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         e.failed();
         e.observe(Some(record("", "12")), t0 + S);
@@ -468,7 +470,7 @@ mod tests {
 
     #[test]
     fn waiting_does_not_make_the_leader_read() {
-        let t0 = Instant::now();
+        let t0 = Moment::now();
         let mut e = leader(t0);
         e.waited();
         assert!(matches!(e.decide(t0 + 2 * S), Action::Renew { .. }));

@@ -12,13 +12,13 @@
 //! Shutdown releases the lease, so a standby takes over at once instead of after the lease expires.
 
 pub mod client;
+pub mod clock;
 pub mod decide;
 pub mod identity;
 pub mod lease;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -29,6 +29,7 @@ use tracing::{info, warn};
 
 use crate::admin::Admin;
 use crate::fence::Fence;
+use clock::Moment;
 use decide::{Action, Elector, Timings, Why};
 
 /// Lease settings.
@@ -135,7 +136,7 @@ where
 async fn acquire(api: &Api<Lease>, name: &str, elector: &mut Elector, fence: &Fence) {
     let timings = elector.timings();
     loop {
-        let now = Instant::now();
+        let now = Moment::now();
         let action = elector.decide(now);
         let written = match action {
             Action::Read => {
@@ -146,7 +147,7 @@ async fn acquire(api: &Api<Lease>, name: &str, elector: &mut Elector, fence: &Fe
                 .await
                 {
                     Ok(Ok(record)) => {
-                        elector.observe(record, Instant::now());
+                        elector.observe(record, Moment::now());
                         continue;
                     }
                     Ok(Err(e)) => warn!(error = %e, "cannot read the leader lease"),
@@ -196,7 +197,7 @@ async fn acquire(api: &Api<Lease>, name: &str, elector: &mut Elector, fence: &Fe
         };
         if let Some(write) = written {
             // Validity counts from the send time: the API server may apply the write any time after.
-            let sent = Instant::now();
+            let sent = Moment::now();
             match tokio::time::timeout(timings.renew_deadline, write).await {
                 Ok(Ok(record)) => {
                     elector.wrote(record, sent);
@@ -227,22 +228,22 @@ async fn keep_leading(api: &Api<Lease>, name: &str, elector: &mut Elector, fence
     // Informational only, like every time written in the lease.
     let acquired = micro_now();
     loop {
-        let now = Instant::now();
+        let now = Moment::now();
         let Some(until) = elector.valid_until() else {
             return Why::Deadline;
         };
-        let retry = tokio::time::Instant::from_std((now + timings.retry_period).min(until));
+        let retry = (now + timings.retry_period).min(until).to_tokio();
         match elector.decide(now) {
             Action::StepDown(why) => return why,
             Action::Read => {
                 match tokio::time::timeout_at(
-                    until.into(),
+                    until.to_tokio(),
                     lease::read(api, name, timings.lease_duration),
                 )
                 .await
                 {
                     Ok(Ok(record)) => {
-                        elector.observe(record, Instant::now());
+                        elector.observe(record, Moment::now());
                         continue;
                     }
                     Ok(Err(e)) => warn!(error = %e, "cannot read the leader lease"),
@@ -258,16 +259,15 @@ async fn keep_leading(api: &Api<Lease>, name: &str, elector: &mut Elector, fence
                     micro_now(),
                     from.transitions,
                 );
-                let sent = Instant::now();
+                let sent = Moment::now();
                 let renew = lease::replace(api, name, &from, spec, timings.lease_duration);
-                match tokio::time::timeout_at(until.into(), renew).await {
+                match tokio::time::timeout_at(until.to_tokio(), renew).await {
                     Ok(Ok(record)) => {
                         elector.wrote(record, sent);
                         if let Some(until) = elector.valid_until() {
                             fence.open_until(until);
                         }
-                        let next = tokio::time::Instant::from_std(sent + timings.retry_period);
-                        tokio::time::sleep_until(next).await;
+                        tokio::time::sleep_until((sent + timings.retry_period).to_tokio()).await;
                         continue;
                     }
                     Ok(Err(e)) if lease::is_conflict(&e) => {
