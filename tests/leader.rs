@@ -514,3 +514,45 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
     );
     b.kill();
 }
+
+#[tokio::test]
+async fn the_fenced_client_refuses_writes_once_the_fence_closes_and_still_reads() {
+    use ecs_operator::fence::{Fence, Refused};
+    use ecs_operator::leader::clock::Moment;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "leader-fence").await;
+    let config = kube::Config::infer().await.unwrap();
+    let fence = Fence::closed();
+    let fenced = ecs_operator::leader::client::fenced(&config, fence.clone()).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(fenced, &ns.name);
+    let cm = |name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    };
+
+    // Open: the stack (TLS, credentials, base URI) works for writes and reads.
+    fence.open_until(Moment::now() + Duration::from_secs(60));
+    cms.create(&PostParams::default(), &cm("open"))
+        .await
+        .unwrap();
+    // Closed (the validity ran out): refused before it is sent; reads go on.
+    fence.open_until(Moment::now());
+    let err = cms
+        .create(&PostParams::default(), &cm("closed"))
+        .await
+        .unwrap_err();
+    let kube::Error::Service(source) = &err else {
+        panic!("expected the fence's error, got {err:?}")
+    };
+    assert!(source.downcast_ref::<Refused>().is_some(), "{err:?}");
+    assert!(cms.get_opt("open").await.unwrap().is_some());
+    assert!(
+        Api::<ConfigMap>::namespaced(client, &ns.name)
+            .get_opt("closed")
+            .await
+            .unwrap()
+            .is_none(),
+        "the refused create reached the API server"
+    );
+}
