@@ -50,7 +50,12 @@ impl Process {
                 ns,
             ])
             .args(args)
-            .args(["--admin-address", "127.0.0.1:0", "--log-level", "warn"])
+            .args(if args.contains(&"--admin-address") {
+                &[][..]
+            } else {
+                &["--admin-address", "127.0.0.1:0"][..]
+            })
+            .args(["--log-level", "warn"])
             .env("POD_NAME", identity)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -294,6 +299,51 @@ async fn audited_after(identity: &str, after: Timestamp, within: Duration) {
     }
 }
 
+/// A free port for a process's admin endpoints.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `path` on the admin port: (status code, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// Waits (at most 20 s) until the `leader` gauge on `port` reads `value`, and /readyz answers `ready`.
+async fn gauge_reads(port: u16, value: u8, ready: u16) {
+    let line = format!("ecs_operator_leader {value}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = get(port, "/metrics");
+        let readyz = get(port, "/readyz").map(|r| r.0);
+        if metrics
+            .as_ref()
+            .is_some_and(|(_, body)| body.lines().any(|l| l == line))
+            && readyz == Some(ready)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port {port}: wanted `{line}` and /readyz {ready}; got /readyz {readyz:?}, {metrics:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn deployment<'a>(svc: &'a Service, task_definition: &str) -> Option<&'a Deployment> {
     svc.status
         .as_ref()?
@@ -358,12 +408,23 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
         "--healthy-after-running-seconds",
         "10",
     ];
-    let mut a = Process::start_with(&ns.name, &id_a, &args);
+    let (port_a, port_b) = (free_port(), free_port());
+    let (addr_a, addr_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    let with_admin = |addr| -> Vec<&str> {
+        args.iter()
+            .copied()
+            .chain(["--admin-address", addr])
+            .collect()
+    };
+    let mut a = Process::start_with(&ns.name, &id_a, &with_admin(&addr_a));
     wait_for(&leases, "ecs-operator", |l: Option<&Lease>| {
         holder(l).as_deref() == Some(id_a.as_str())
     })
     .await;
-    let mut b = Process::start_with(&ns.name, &id_b, &args);
+    let mut b = Process::start_with(&ns.name, &id_b, &with_admin(&addr_b));
+    // What an operator sees: the leader's gauge 1, the standby's 0 and the standby ready.
+    gauge_reads(port_b, 0, 200).await;
+    gauge_reads(port_a, 1, 200).await;
 
     register(&tds, "nginx:1.27", 1).await;
     let svc: Service = serde_json::from_value(json!({
@@ -428,6 +489,7 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
     )
     .await;
     let takeover = frozen.elapsed();
+    gauge_reads(port_b, 1, 200).await;
     wait_for_within(&services, "web", rolled_back, Duration::from_secs(180)).await;
     let rollback = frozen.elapsed();
 
