@@ -290,26 +290,31 @@ async fn keep_leading(api: &Api<Lease>, name: &str, elector: &mut Elector, fence
     }
 }
 
-/// Gives the lease up (shutdown), so a standby takes over at once. Only if it is still ours at the version
-/// we last wrote: if anyone else wrote since, the replace fails and nothing changes.
+/// Gives the lease up (shutdown), so a standby takes over at once. Only while it is still ours: the
+/// replace carries the version we last saw in our name, and if anyone else wrote since, it fails and
+/// nothing changes. One conflict is retried after a read, for a renewal of ours that shutdown cut short
+/// after the API server had applied it.
 async fn release(api: &Api<Lease>, name: &str, elector: &Elector) {
-    let Some(from) = elector
-        .observed()
-        .filter(|r| r.holder == elector.identity())
-    else {
+    let timings = elector.timings();
+    let mine = |r: &decide::Record| r.holder == elector.identity();
+    let Some(mut from) = elector.observed().filter(|r| mine(r)).cloned() else {
         return;
     };
-    let timings = elector.timings();
-    let spec = lease::released(micro_now(), from.transitions);
-    match tokio::time::timeout(
-        timings.renew_deadline,
-        lease::replace(api, name, from, spec, timings.lease_duration),
-    )
-    .await
-    {
-        Ok(Ok(_)) => info!("leader lease released"),
-        Ok(Err(e)) => warn!(error = %e, "could not release the leader lease"),
-        Err(_) => warn!("releasing the leader lease timed out"),
+    for attempt in 0..2 {
+        let spec = lease::released(micro_now(), from.transitions);
+        let replace = lease::replace(api, name, &from, spec, timings.lease_duration);
+        match tokio::time::timeout(timings.renew_deadline, replace).await {
+            Ok(Ok(_)) => return info!("leader lease released"),
+            Ok(Err(e)) if lease::is_conflict(&e) && attempt == 0 => {
+                let read = lease::read(api, name, timings.lease_duration);
+                match tokio::time::timeout(timings.renew_deadline, read).await {
+                    Ok(Ok(Some(now))) if mine(&now) => from = now,
+                    _ => return info!("the leader lease is no longer ours: nothing to release"),
+                }
+            }
+            Ok(Err(e)) => return warn!(error = %e, "could not release the leader lease"),
+            Err(_) => return warn!("releasing the leader lease timed out"),
+        }
     }
 }
 
