@@ -40,6 +40,11 @@ impl Process {
     }
 
     fn start_with(ns: &str, identity: &str, args: &[&str]) -> Self {
+        Self::start_logging(ns, identity, args, Stdio::null())
+    }
+
+    /// With its log (warnings and errors, on stdout) going to `log`.
+    fn start_logging(ns: &str, identity: &str, args: &[&str], log: Stdio) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
             .args([
                 "run",
@@ -57,7 +62,7 @@ impl Process {
             })
             .args(["--log-level", "warn"])
             .env("POD_NAME", identity)
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .spawn()
             .expect("start the operator binary");
@@ -416,7 +421,9 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
             .chain(["--admin-address", addr])
             .collect()
     };
-    let mut a = Process::start_with(&ns.name, &id_a, &with_admin(&addr_a));
+    let log_a = std::env::temp_dir().join(format!("{id_a}.log"));
+    let log = std::fs::File::create(&log_a).unwrap();
+    let mut a = Process::start_logging(&ns.name, &id_a, &with_admin(&addr_a), log.into());
     wait_for(&leases, "ecs-operator", |l: Option<&Lease>| {
         holder(l).as_deref() == Some(id_a.as_str())
     })
@@ -506,6 +513,13 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
     assert!(
         !status.success(),
         "a replica that lost leadership exits non-zero (restart = clean standby): {status}"
+    );
+    // It stopped for the deadline, not because a renewal failed: it never got to try one.
+    let log = std::fs::read_to_string(&log_a).unwrap();
+    let _ = std::fs::remove_file(&log_a);
+    assert!(
+        log.contains("stepping down: no successful lease renewal within the renew deadline"),
+        "{log}"
     );
 
     // The audit log is written before each response: once it shows B writing after A's exit, everything
