@@ -200,19 +200,11 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// The lease timings from the flags: the renew deadline defaults to duration - grace.
 fn lease_timings(args: &RunArgs) -> Result<ecs_operator::leader::decide::Timings, String> {
-    let secs = std::time::Duration::from_secs;
-    let renew_deadline = match args.lease_renew_deadline_seconds {
-        Some(deadline) => deadline,
-        None => args
-            .lease_duration_seconds
-            .checked_sub(args.lease_grace_seconds)
-            .filter(|d| *d > 0)
-            .ok_or("the grace must be shorter than the lease duration")?,
-    };
-    ecs_operator::leader::decide::Timings::new(
-        secs(args.lease_duration_seconds),
-        secs(renew_deadline),
-        secs(args.lease_retry_period_seconds),
+    ecs_operator::leader::decide::Timings::from_seconds(
+        args.lease_duration_seconds,
+        args.lease_renew_deadline_seconds,
+        args.lease_grace_seconds,
+        args.lease_retry_period_seconds,
     )
 }
 

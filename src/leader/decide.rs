@@ -48,6 +48,32 @@ impl Timings {
     }
 }
 
+impl Timings {
+    /// From the command line's whole seconds; without a renew deadline it is `duration - grace` (the
+    /// older `--lease-grace-seconds`).
+    pub fn from_seconds(
+        duration: u64,
+        renew_deadline: Option<u64>,
+        grace: u64,
+        retry_period: u64,
+    ) -> Result<Self, String> {
+        let renew_deadline = match renew_deadline {
+            Some(deadline) => deadline,
+            None => duration
+                .checked_sub(grace)
+                .filter(|d| *d > 0)
+                .ok_or_else(|| {
+                    format!("the grace ({grace} s) must be shorter than the lease duration ({duration} s)")
+                })?,
+        };
+        Self::new(
+            Duration::from_secs(duration),
+            Duration::from_secs(renew_deadline),
+            Duration::from_secs(retry_period),
+        )
+    }
+}
+
 impl Default for Timings {
     /// client-go's defaults (kube-controller-manager, kube-scheduler).
     fn default() -> Self {
@@ -254,6 +280,22 @@ mod tests {
         assert!(Timings::new(15 * S, 20 * S, 2 * S).is_err());
         assert!(Timings::new(15 * S, 10 * S, 10 * S).is_err());
         assert!(Timings::new(15 * S, 10 * S, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn the_renew_deadline_defaults_to_duration_minus_grace() {
+        let t = Timings::from_seconds(15, None, 5, 2).unwrap();
+        assert_eq!(t, Timings::default());
+        assert_eq!(
+            Timings::from_seconds(15, Some(12), 5, 2)
+                .unwrap()
+                .renew_deadline,
+            12 * S
+        );
+        assert!(Timings::from_seconds(6, None, 6, 1).is_err());
+        assert!(Timings::from_seconds(6, None, 7, 1).is_err());
+        // A 6 s lease with 2 s grace and the default 2 s retry (what the older flags gave) stays valid.
+        assert!(Timings::from_seconds(6, None, 2, 2).is_ok());
     }
 
     #[test]
