@@ -6,11 +6,14 @@
 
 use std::fmt;
 use std::future::{Ready, ready};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::future::Either;
 use http::{Method, Request};
+use http_body::{Frame, SizeHint};
 use tower::{BoxError, Layer, Service};
 
 use crate::leader::clock::Moment;
@@ -87,7 +90,8 @@ impl<S> Layer<S> for FenceLayer {
     }
 }
 
-/// A service that fails writes at once, without sending them, while the fence is closed.
+/// A service that fails writes at once, without sending them, while the fence is closed, and checks again
+/// when the connection starts writing the request's body ([`FencedBody`]).
 #[derive(Clone, Debug)]
 pub struct Fenced<S> {
     inner: S,
@@ -96,7 +100,7 @@ pub struct Fenced<S> {
 
 impl<S, B> Service<Request<B>> for Fenced<S>
 where
-    S: Service<Request<B>, Error = BoxError>,
+    S: Service<Request<FencedBody<B>>, Error = BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -107,15 +111,60 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let write = is_write(request.method());
+        let refused = || Refused {
+            method: request.method().clone(),
+            path: request.uri().path().to_string(),
+        };
         // Checked here, as the request goes out: not when the caller decided to write.
-        if is_write(request.method()) && !self.fence.allows(Moment::now()) {
-            let refused = Refused {
-                method: request.method().clone(),
-                path: request.uri().path().to_string(),
-            };
-            return Either::Left(ready(Err(refused.into())));
+        if write && !self.fence.allows(Moment::now()) {
+            return Either::Left(ready(Err(refused().into())));
         }
-        Either::Right(self.inner.call(request))
+        let check = write.then(|| (self.fence.clone(), refused()));
+        let (parts, body) = request.into_parts();
+        let body = FencedBody { inner: body, check };
+        Either::Right(self.inner.call(Request::from_parts(parts, body)))
+    }
+}
+
+/// A request body that checks the fence once more when the connection first asks for its bytes: right
+/// before they are written to the socket. Between [`Fenced::call`] and that moment a request may wait for
+/// a pooled connection, a TLS handshake or the connection task's turn, and a process frozen there would
+/// otherwise send it on resuming. Failing the body aborts the request; the API server discards a request
+/// whose body never arrives. (Every write kube sends has a body.)
+#[derive(Debug)]
+pub struct FencedBody<B> {
+    inner: B,
+    check: Option<(Fence, Refused)>,
+}
+
+impl<B> http_body::Body for FencedBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some((fence, refused)) = this.check.take()
+            && !fence.allows(Moment::now())
+        {
+            return Poll::Ready(Some(Err(refused.into())));
+        }
+        Pin::new(&mut this.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -129,7 +178,7 @@ mod tests {
     #[derive(Clone, Default)]
     struct Counter(Arc<AtomicUsize>);
 
-    impl Service<Request<()>> for Counter {
+    impl<B> Service<Request<B>> for Counter {
         type Response = ();
         type Error = BoxError;
         type Future = std::future::Ready<Result<(), BoxError>>;
@@ -138,7 +187,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: Request<()>) -> Self::Future {
+        fn call(&mut self, _: Request<B>) -> Self::Future {
             self.0.fetch_add(1, Ordering::SeqCst);
             std::future::ready(Ok(()))
         }
@@ -188,6 +237,31 @@ mod tests {
         fence.close();
         assert!(send(&mut service, Method::DELETE).await.is_err());
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_body_checks_the_fence_again_when_it_is_sent() {
+        use http_body_util::BodyExt;
+        let fence = Fence::closed();
+        fence.open_until(Moment::now() + Duration::from_secs(60));
+        let body = |fence: &Fence| FencedBody {
+            inner: http_body_util::Full::new(Bytes::from_static(b"{}")),
+            check: Some((
+                fence.clone(),
+                Refused {
+                    method: Method::POST,
+                    path: "/p".into(),
+                },
+            )),
+        };
+        let mut open = body(&fence);
+        let frame = open.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"{}"));
+        // Passed the first check, then the validity ran out before the connection took the body.
+        let mut late = body(&fence);
+        fence.close();
+        let err = late.frame().await.unwrap().unwrap_err();
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err:?}");
     }
 
     #[test]

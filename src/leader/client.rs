@@ -10,7 +10,7 @@ use kube::client::{Body, ClientBuilder, ConfigExt};
 use tower::retry::RetryLayer;
 use tower::{BoxError, Service, ServiceBuilder};
 
-use crate::fence::{Fence, FenceLayer};
+use crate::fence::{Fence, FenceLayer, FencedBody};
 
 /// `ecs-operator/<version> (<identity>)`.
 pub fn user_agent(identity: &str) -> String {
@@ -42,7 +42,7 @@ pub fn fenced(config: &kube::Config, fence: Fence) -> Result<kube::Client, BoxEr
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
-    let http: hyper_util::client::legacy::Client<_, Body> =
+    let http: hyper_util::client::legacy::Client<_, FencedBody<Body>> =
         hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
     let service = stack(config, fence, http)?;
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
@@ -58,7 +58,7 @@ fn stack<S, B>(
     BoxError,
 >
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<FencedBody<Body>>, Response = Response<B>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
     B: Send + 'static,
@@ -96,7 +96,7 @@ mod tests {
         fence: Fence,
     }
 
-    impl Service<Request<Body>> for Throttling {
+    impl Service<Request<FencedBody<Body>>> for Throttling {
         type Response = Response<Body>;
         type Error = BoxError;
         type Future = std::future::Ready<Result<Response<Body>, BoxError>>;
@@ -108,7 +108,7 @@ mod tests {
             std::task::Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: Request<Body>) -> Self::Future {
+        fn call(&mut self, _: Request<FencedBody<Body>>) -> Self::Future {
             self.requests.fetch_add(1, Ordering::SeqCst);
             self.fence.close();
             let mut response = Response::new(Body::empty());
