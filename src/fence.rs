@@ -1,8 +1,10 @@
-//! The write fence: a client layer that refuses every mutating request once this replica's leadership may
-//! have run out. Leadership is valid until the last successful lease renewal's *send* time plus the renew
-//! deadline, measured on CLOCK_BOOTTIME ([`Moment`]); a standby can only take over a lease duration (longer) after
-//! it saw that renewal. So a leader that was frozen (SIGSTOP, a long GC-like stall, a suspended VM) and
-//! resumes finds its fence closed and writes nothing, even before its election loop gets to run.
+//! The write fence: a client layer that refuses every mutating request once this replica's leadership
+//! may have run out. Leadership is valid until the last successful lease renewal's *send* time plus the
+//! renew deadline, measured on CLOCK_BOOTTIME ([`Moment`]); a standby can only take over a lease duration
+//! (longer) after it saw that renewal. So a leader that was frozen (SIGSTOP, a stalled or suspended VM)
+//! and resumes finds its fence closed and writes nothing, even before its election loop gets to run.
+//! Checked twice: when the request enters the layer ([`Fenced`]) and when the connection starts writing
+//! its body ([`FencedBody`]).
 
 use std::fmt;
 use std::future::{Ready, ready};
