@@ -542,6 +542,7 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
         }),
         "no lease renewal by A in the audit log: {by_a:#?}"
     );
+    // Every attempt counts, whatever its answer: not even a lease write refused with 409 is allowed.
     let after_resume: Vec<&Write> = by_a.iter().filter(|w| w.received >= resumed_at).collect();
     assert!(
         after_resume.is_empty(),
