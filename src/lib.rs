@@ -10,6 +10,7 @@ pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod fence;
 pub mod health;
 pub mod import;
 pub mod labels;

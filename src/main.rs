@@ -63,12 +63,21 @@ struct RunArgs {
     /// Namespace of the leader Lease (the operator's own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
-    /// Seconds a leader lease is valid without renewal.
-    #[arg(long, default_value_t = 15)]
+    /// Seconds a leader lease is valid without renewal: how long a standby waits, after it last saw the
+    /// lease change, before taking it over from a holder that stopped renewing.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
-    /// Seconds before expiry at which the leader renews its lease.
+    /// Seconds between the renew deadline and the lease's expiry, when --lease-renew-deadline-seconds is
+    /// not given (renew deadline = duration - grace).
     #[arg(long, default_value_t = 5)]
     lease_grace_seconds: u64,
+    /// Seconds after its last successful renewal at which a leader stops writing and steps down; must be
+    /// shorter than the lease duration. Default: duration - grace.
+    #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS")]
+    lease_renew_deadline_seconds: Option<u64>,
+    /// Seconds between lease renewals by the leader, and between lease reads by a standby.
+    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
+    lease_retry_period_seconds: u64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     admin_address: std::net::SocketAddr,
@@ -82,6 +91,13 @@ fn run(args: RunArgs) -> ExitCode {
         "json" => logs.json().init(),
         _ => logs.init(),
     }
+    let timings = match lease_timings(&args) {
+        Ok(timings) => timings,
+        Err(e) => {
+            tracing::error!("invalid lease timings: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = ecs_operator::run::Options {
         // An empty WATCH_NAMESPACES means all namespaces, not one named "".
         namespaces: args
@@ -105,8 +121,9 @@ fn run(args: RunArgs) -> ExitCode {
     let admin_address = args.admin_address;
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
-        let client = match client(args.kubeconfig.as_deref()).await {
-            Ok(client) => client,
+        let identity = ecs_operator::leader::identity::identity();
+        let config = match config(args.kubeconfig.as_deref()).await {
+            Ok(config) => ecs_operator::leader::client::with_user_agent(config, &identity),
             Err(e) => {
                 tracing::error!(error = %e, "no Kubernetes configuration (KUBECONFIG or in-cluster)");
                 return ExitCode::FAILURE;
@@ -132,47 +149,77 @@ fn run(args: RunArgs) -> ExitCode {
             }
         };
         let stop = futures::FutureExt::shared(futures::FutureExt::boxed(stop));
-        let server = tokio::spawn(ecs_operator::admin::serve(listener, admin.clone(), stop.clone()));
-        let code = if args.leader_election {
+        if args.leader_election {
+            // The controllers write through a fenced client; only the election writes the lease unfenced.
+            let fence = ecs_operator::fence::Fence::closed();
+            let clients = kube::Client::try_from(config.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|lease_client| {
+                    ecs_operator::leader::client::fenced(&config, fence.clone())
+                        .map(|client| (lease_client, client))
+                        .map_err(|e| e.to_string())
+                });
+            let (lease_client, client) = match clients {
+                Ok(clients) => clients,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the Kubernetes client");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let server = tokio::spawn(ecs_operator::admin::serve(listener, admin.clone(), stop.clone()));
             let election = ecs_operator::leader::Election {
                 lease_name: args.lease_name,
                 namespace: args.lease_namespace,
-                identity: std::env::var("POD_NAME")
-                    .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
-                duration_seconds: args.lease_duration_seconds,
-                grace_seconds: args.lease_grace_seconds,
+                identity,
+                timings,
             };
-            let work = |stop| ecs_operator::run::run(client.clone(), options, stop);
-            match ecs_operator::leader::run_while_leader(client.clone(), election, admin, stop, work).await {
-                Ok(ecs_operator::leader::Ended::Shutdown) => ExitCode::SUCCESS,
+            let work = |stop| ecs_operator::run::run(client, options, stop);
+            let ended =
+                ecs_operator::leader::run_while_leader(lease_client, fence, election, admin, stop, work).await;
+            // Shutdown has stopped it already, unless leadership was lost.
+            server.abort();
+            let _ = server.await;
+            match ended {
+                ecs_operator::leader::Ended::Shutdown => ExitCode::SUCCESS,
                 // Restarting is the simplest way back to a clean standby.
-                Ok(ecs_operator::leader::Ended::Lost) => ExitCode::FAILURE,
-                Err(e) => {
-                    tracing::error!(error = %e, "leader election failed");
-                    ExitCode::FAILURE
-                }
+                ecs_operator::leader::Ended::Lost => ExitCode::FAILURE,
             }
         } else {
+            let client = match kube::Client::try_from(config) {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the Kubernetes client");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let server = tokio::spawn(ecs_operator::admin::serve(listener, admin.clone(), stop.clone()));
             admin.metrics.leader.set(1);
             ecs_operator::run::run(client, options, stop).await;
+            server.abort();
+            let _ = server.await;
             ExitCode::SUCCESS
-        };
-        // Shutdown has stopped it already, unless leadership was lost.
-        server.abort();
-        let _ = server.await;
-        code
+        }
     })
 }
 
-async fn client(
+/// The lease timings from the flags: the renew deadline defaults to duration - grace.
+fn lease_timings(args: &RunArgs) -> Result<ecs_operator::leader::decide::Timings, String> {
+    ecs_operator::leader::decide::Timings::from_seconds(
+        args.lease_duration_seconds,
+        args.lease_renew_deadline_seconds,
+        args.lease_grace_seconds,
+        args.lease_retry_period_seconds,
+    )
+}
+
+async fn config(
     kubeconfig: Option<&std::path::Path>,
-) -> Result<kube::Client, Box<dyn std::error::Error>> {
+) -> Result<kube::Config, Box<dyn std::error::Error>> {
     let Some(path) = kubeconfig else {
-        return Ok(kube::Client::try_default().await?);
+        return Ok(kube::Config::infer().await?);
     };
     let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?)
 }
 
 fn main() -> ExitCode {

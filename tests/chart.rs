@@ -287,6 +287,10 @@ fn invalid_values_are_refused() {
     for (set, why) in [
         ("logFormat=xml", "logFormat"),
         ("replicas=2,leaderElection.enabled=false", "leaderElection"),
+        (
+            "leaderElection.renewDeadlineSeconds=15",
+            "renewDeadlineSeconds < leaseDurationSeconds",
+        ),
         ("watchNamespaces={Not_A_Namespace}", "watchNamespaces"),
         ("replica=2", "replica"),
     ] {

@@ -63,6 +63,15 @@ const PROCESSES: &[&str] = &[
     "kwok",
 ];
 
+/// The apiserver's audit policy and log, in the state directory. A policy file also marks a cluster
+/// started with the audit log: one without it is restarted by `up`.
+const AUDIT_POLICY: &str = "audit-policy.yaml";
+const AUDIT_POLICY_YAML: &str = include_str!("../audit-policy.yaml");
+const AUDIT_LOG: &str = "audit.log";
+/// Rotated at this size (MB) into `audit-<time>.log`, keeping this many old files.
+const AUDIT_LOG_MAX_MB: &str = "50";
+const AUDIT_LOG_BACKUPS: &str = "2";
+
 /// Pod CIDR handed to kwok; each node gets a /24 of it as its podCIDR, from which kwok assigns pod IPs.
 const POD_CIDR: &str = "10.244.0.0/16";
 const SERVICE_CIDR: &str = "10.96.0.0/16";
@@ -264,6 +273,8 @@ pub fn up() -> Result<ClusterInfo> {
             );
         } else if !state.ready {
             eprintln!("found the state of an unfinished start: cleaning up");
+        } else if !dir.join(AUDIT_POLICY).exists() {
+            eprintln!("the running cluster has no audit log (an older start): restarting it");
         } else if let Some(dead) = state.first_dead() {
             eprintln!("{dead} of the recorded cluster is not running: cleaning up");
         } else if readyz(&state.info(false)) {
@@ -455,6 +466,8 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
     })?;
 
     step("starting kube-apiserver");
+    let audit_policy = dir.join(AUDIT_POLICY);
+    util::write_file(&audit_policy, AUDIT_POLICY_YAML)?;
     spawn(
         state,
         "kube-apiserver",
@@ -487,6 +500,14 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
             ),
             arg("allow-privileged", "true"),
             arg("profiling", "false"),
+            // Every write, for tests that must know who wrote what (docs/test-cluster.md, "Audit log").
+            arg("audit-policy-file", &audit_policy),
+            arg("audit-log-path", dir.join(AUDIT_LOG)),
+            arg("audit-log-format", "json"),
+            // Written before the response is sent: a client that got its answer finds the entry.
+            arg("audit-log-mode", "blocking"),
+            arg("audit-log-maxsize", AUDIT_LOG_MAX_MB),
+            arg("audit-log-maxbackup", AUDIT_LOG_BACKUPS),
         ],
     )?;
     let info = state.info(true);

@@ -1,0 +1,161 @@
+//! The API clients of a replica under leader election: both name the replica in their User-Agent (so the
+//! API server's audit log tells replicas apart), and the controllers' client is fenced.
+
+use http::header::USER_AGENT;
+use http::{HeaderValue, Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::retry::RetryPolicy;
+use kube::client::{Body, ClientBuilder, ConfigExt};
+use tower::retry::RetryLayer;
+use tower::{BoxError, Service, ServiceBuilder};
+
+use crate::fence::{Fence, FenceLayer, FencedBody};
+
+/// `ecs-operator/<version> (<identity>)`.
+pub fn user_agent(identity: &str) -> String {
+    format!("ecs-operator/{} ({identity})", env!("CARGO_PKG_VERSION"))
+}
+
+/// Adds the User-Agent header naming `identity` to every request made with `config`.
+pub fn with_user_agent(mut config: kube::Config, identity: &str) -> kube::Config {
+    // An identity that is not a valid header value (it comes from POD_NAME or the host name) is left out.
+    if let Ok(value) = HeaderValue::from_str(&user_agent(identity)) {
+        config.headers.retain(|(name, _)| name != USER_AGENT);
+        config.headers.push((USER_AGENT, value));
+    }
+    config
+}
+
+/// A client whose writes pass `fence`. The stack is kube's default one (base URI, retries, auth, extra
+/// headers, TLS and timeouts) with the fence innermost, right above the HTTP connection: kube's retries of
+/// 429/503/504 back off for up to minutes, and a retry sent after the deadline must be refused too.
+pub fn fenced(config: &kube::Config, fence: Fence) -> Result<kube::Client, BoxError> {
+    if config.proxy_url.is_some() {
+        return Err("an API proxy (proxy-url) is not supported with leader election".into());
+    }
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    let connector = config.rustls_https_connector_with_connector(connector)?;
+    let mut connector = hyper_timeout::TimeoutConnector::new(connector);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let http: hyper_util::client::legacy::Client<_, FencedBody<Body>> =
+        hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
+    let service = stack(config, fence, http)?;
+    Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// The layers above the HTTP connection: as kube's own, with the fence innermost.
+fn stack<S, B>(
+    config: &kube::Config,
+    fence: Fence,
+    http: S,
+) -> Result<
+    impl Service<Request<Body>, Response = Response<B>, Error = BoxError, Future: Send> + Send + 'static,
+    BoxError,
+>
+where
+    S: Service<Request<FencedBody<Body>>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    Ok(ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(
+            config
+                .default_retry
+                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+        )
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .layer(FenceLayer(fence))
+        .map_err(Into::<BoxError>::into)
+        .service(http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::fence::Refused;
+    use crate::leader::clock::Moment;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// An API server that answers 429 Too Many Requests, and whose first answer arrives after the
+    /// replica's validity ran out (the fence closes while the request is out).
+    #[derive(Clone)]
+    struct Throttling {
+        requests: Arc<AtomicUsize>,
+        fence: Fence,
+    }
+
+    impl Service<Request<FencedBody<Body>>> for Throttling {
+        type Response = Response<Body>;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<Response<Body>, BoxError>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<FencedBody<Body>>) -> Self::Future {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            self.fence.close();
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_the_deadline_is_refused_too() {
+        let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
+        assert!(config.default_retry, "kube retries by default");
+        let fence = Fence::closed();
+        fence.open_until(Moment::now() + Duration::from_secs(60));
+        let server = Throttling {
+            requests: Arc::default(),
+            fence: fence.clone(),
+        };
+        let service = stack(&config, fence, server.clone()).unwrap();
+        let request = Request::post("/api/v1/namespaces/ns/configmaps")
+            .body(Body::from(b"{}".to_vec()))
+            .unwrap();
+        let err = match service.oneshot(request).await {
+            Ok(response) => panic!("not refused: {}", response.status()),
+            Err(err) => err,
+        };
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err:?}");
+        assert_eq!(
+            server.requests.load(Ordering::SeqCst),
+            1,
+            "only the first attempt went out"
+        );
+    }
+
+    #[test]
+    fn the_user_agent_names_the_replica() {
+        let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let config = with_user_agent(config, "replica-a");
+        let ua: Vec<_> = config
+            .headers
+            .iter()
+            .filter(|(n, _)| n == USER_AGENT)
+            .collect();
+        assert_eq!(ua.len(), 1);
+        assert_eq!(
+            ua[0].1,
+            format!("ecs-operator/{} (replica-a)", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
