@@ -39,7 +39,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(s)) if s.code == 409 => Hint {
                 first: Some(Duration::from_millis(200)),
-                at_least: None,
+                ..Hint::default()
             },
             Error::Kube(kube::Error::Api(s)) if s.code == 429 => {
                 let seconds = s
@@ -49,14 +49,27 @@ impl Error {
                     .filter(|s| *s > 0)
                     .unwrap_or(5);
                 Hint {
-                    first: None,
                     at_least: Some(Duration::from_secs(seconds.into())),
+                    ..Hint::default()
                 }
             }
+            // The API server is unreachable or failing (a restart, an outage): retry within seconds
+            // of it coming back, whatever the object's count of failures.
+            Error::Kube(kube::Error::Api(s)) if s.code >= 500 => Hint {
+                at_most: Some(API_DOWN_RETRY),
+                ..Hint::default()
+            },
+            Error::Kube(kube::Error::HyperError(_) | kube::Error::Service(_)) => Hint {
+                at_most: Some(API_DOWN_RETRY),
+                ..Hint::default()
+            },
             _ => Hint::default(),
         }
     }
 }
+
+/// The longest wait before retrying after the API server itself failed.
+const API_DOWN_RETRY: Duration = Duration::from_secs(5);
 
 /// Is this API error a 404?
 pub fn is_not_found(e: &kube::Error) -> bool {
@@ -97,6 +110,12 @@ mod tests {
             api(429, None).retry_hint().at_least,
             Some(Duration::from_secs(5))
         );
-        assert_eq!(api(500, Some(3)).retry_hint(), Default::default());
+        // An API server failing or restarting: soon, whatever the object's failure count.
+        assert_eq!(
+            api(503, Some(3)).retry_hint().at_most,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(api(422, None).retry_hint(), Default::default());
+        assert_eq!(api(403, None).retry_hint(), Default::default());
     }
 }

@@ -33,6 +33,9 @@ pub struct Hint {
     pub first: Option<Duration>,
     /// Never retry sooner (a 429's Retry-After), even above the cap: the server asked for it.
     pub at_least: Option<Duration>,
+    /// Never wait longer: the failure is the API server's, not the object's (it is unreachable or
+    /// restarting), and the next pass should come soon after it is back.
+    pub at_most: Option<Duration>,
 }
 
 impl Schedule {
@@ -47,7 +50,8 @@ impl Schedule {
             .saturating_mul(1u32 << doublings)
             .min(self.cap);
         let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        let jittered = base.mul_f64(spread).min(self.cap);
+        let cap = hint.at_most.map_or(self.cap, |m| m.min(self.cap));
+        let jittered = base.min(cap).mul_f64(spread).min(cap);
         hint.at_least.map_or(jittered, |f| jittered.max(f))
     }
 }
@@ -144,20 +148,21 @@ mod tests {
     const NONE: Hint = Hint {
         first: None,
         at_least: None,
+        at_most: None,
     };
 
     #[test]
     fn retry_after_is_a_floor() {
         let hint = Hint {
             at_least: Some(Duration::from_secs(30)),
-            first: None,
+            ..NONE
         };
         assert_eq!(NO_JITTER.delay(1, 0.5, hint), Duration::from_secs(30));
         assert_eq!(NO_JITTER.delay(7, 0.5, hint), Duration::from_secs(64));
         // Honoured even above the cap: the server asked for it.
         let long = Hint {
             at_least: Some(Duration::from_secs(600)),
-            first: None,
+            ..NONE
         };
         assert_eq!(NO_JITTER.delay(12, 0.5, long), Duration::from_secs(600));
     }
@@ -166,13 +171,30 @@ mod tests {
     fn a_quick_first_retry_still_doubles() {
         let quick = Hint {
             first: Some(Duration::from_millis(200)),
-            at_least: None,
+            ..NONE
         };
         let delays: Vec<u128> = (1..=4)
             .map(|n| NO_JITTER.delay(n, 0.5, quick).as_millis())
             .collect();
         assert_eq!(delays, [200, 400, 800, 1600]);
         assert_eq!(NO_JITTER.delay(30, 0.5, quick), NO_JITTER.cap);
+    }
+
+    #[test]
+    fn an_unavailable_api_server_is_retried_within_seconds_however_often_it_failed() {
+        let down = Hint {
+            at_most: Some(Duration::from_secs(5)),
+            ..NONE
+        };
+        for n in 1..=40 {
+            assert!(
+                NO_JITTER.delay(n, 0.5, down) <= Duration::from_secs(5),
+                "{n}"
+            );
+        }
+        let s = Schedule::default();
+        assert!(s.delay(30, 0.999_999, down) <= Duration::from_secs(5));
+        assert_eq!(NO_JITTER.delay(1, 0.5, down), Duration::from_secs(1));
     }
 
     #[test]

@@ -279,8 +279,17 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         None
     };
 
+    // A deployment this pass creates is recorded in status before any of its tasks exists: a crash
+    // in between would otherwise leave tasks of a deployment nobody knows, to be stopped and
+    // started again under the next id. The next pass (this status write wakes it) acts.
+    let recording = plan.as_ref().is_some_and(|p| {
+        p.starts
+            .iter()
+            .any(|s| !prev.deployments.iter().any(|d| d.id == s.deployment))
+    });
     // Act: stop first (frees room under maximumPercent in a later pass), then start.
     let started = match &plan {
+        Some(_) if recording => Vec::new(),
         Some(plan) => {
             let acted = act(&svc, &tasks_api, &tasks, &taken, plan).await?;
             if !acted.foreign.is_empty() {
@@ -354,6 +363,15 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     if let Some(plan) = &plan {
         let mut messages = Vec::new();
         for event in &plan.events {
+            // Nothing was started or stopped in a recording pass: the next pass says so.
+            if recording
+                && matches!(
+                    event,
+                    plan::Event::StartedTasks | plan::Event::StoppedTasks { .. }
+                )
+            {
+                continue;
+            }
             let message = event.message(&name, &started);
             publish(&ctx, &svc, event.is_warning(), event.reason(), &message).await;
             messages.push(message);
@@ -389,6 +407,11 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     let again = match (again, recheck) {
         (Some(a), Some(r)) => Some(a.min(r)),
         (a, r) => a.or(r),
+    };
+    let again = if recording {
+        Some(Duration::from_millis(100))
+    } else {
+        again
     };
     finish(&svc, &ctx, &prev, next, again).await
 }
