@@ -168,6 +168,13 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
             .as_deref()
             .is_some_and(|node| !ctx.node_available(node)),
     });
+    // A task on its way to RUNNING or to STOPPED looks at its pod again within a while even if no
+    // event comes: after an API server restart, watches can stay silent for half a minute while the
+    // new server's watch cache fills, and the task (and the service waiting for it) would wait too.
+    let transitional = !matches!(
+        outcome.status.last_status.as_deref(),
+        Some(lifecycle::RUNNING | STOPPED)
+    );
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.
     write_status(&task, &ctx, &prev, outcome.status).await?;
@@ -188,11 +195,16 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(match outcome.recheck_after {
-        Some(after) => Action::requeue(after),
-        None => Action::await_change(),
-    })
+    let recheck = match (outcome.recheck_after, transitional) {
+        (Some(after), true) => Some(after.min(TRANSITION_RECHECK)),
+        (None, true) => Some(TRANSITION_RECHECK),
+        (after, false) => after,
+    };
+    Ok(recheck.map_or_else(Action::await_change, Action::requeue))
 }
+
+/// How long a task between states waits for an event before it looks at its pod again.
+const TRANSITION_RECHECK: Duration = Duration::from_secs(10);
 
 /// Resolves the task definition and creates the pod — or explains, in a condition, why it cannot.
 async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Error> {

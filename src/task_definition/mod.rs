@@ -81,12 +81,18 @@ pub async fn run(
         .await;
 }
 
-async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(cached: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = cached.namespace().unwrap_or_default();
+    // Decide on a fresh read: the status write is conditional on the version decided on, and the
+    // cache can lag for a while (a watch cut by an API server restart).
+    let tds: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(td) = tds.get_opt(&cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
     // A definition being deleted registers nothing more (its revisions go with it, or are orphaned).
     if td.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let ns = td.namespace().unwrap_or_default();
     let family = td.name_any();
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ns);
     let list = api
@@ -229,7 +235,7 @@ async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action,
         publish(&ctx, &td, EventType::Warning, &ready.reason, ready.message).await;
     }
     if td.status.as_ref() != Some(&status) {
-        crate::apply::status(&ctx.client, td.as_ref(), STATUS_MANAGER, &status).await?;
+        crate::apply::status(&ctx.client, &td, STATUS_MANAGER, &status).await?;
     }
     Ok(Action::await_change())
 }
