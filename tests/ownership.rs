@@ -168,6 +168,8 @@ async fn a_pod_refused_by_a_resource_quota_stops_the_task_with_the_api_message()
 #[tokio::test]
 async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
     let s = setup("own-quota-svc").await;
+    // An independent watcher of the invariants (bounds, one pod per task, owners, lifecycle order).
+    let inv = support::invariants::Invariants::watch(&client().await, &s.ns.name);
     s.register("web", web(), 1).await;
     s.pod_quota("1").await;
     s.services
@@ -224,6 +226,29 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
         })
         .count();
     assert!(refused >= 3, "{refused} refused tasks");
+    // The quota's one task keeps serving: a failed deployment stops only what fails.
+    let running_now = s
+        .tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|t| running(Some(t)) && t.spec.desired_status == Default::default())
+        .count();
+    assert_eq!(running_now, 1);
+    // Stalled: once every task is RUNNING or STOPPED, nothing more is written (a silent retry loop
+    // would write Task statuses and Events).
+    inv.wait_until("no task between states", support::DEADLINE, |v| {
+        v.tasks()
+            .iter()
+            .all(|t| matches!(t.last_status.as_deref(), Some("RUNNING" | "STOPPED")))
+    })
+    .await;
+    let writes = inv.quiet(Duration::from_secs(5)).await;
+    let report = inv.finish();
+    report.assert_ok();
+    assert_eq!(writes, 0, "{report}");
 }
 
 #[tokio::test]

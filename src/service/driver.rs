@@ -113,6 +113,11 @@ pub async fn run(
     let all = store.clone();
     let policy = kind.clone();
     Controller::for_stream(watched, store)
+        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
+        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
+        .trigger_backoff(crate::controller::watches::Retry::new(
+            "service triggers".into(),
+        ))
         .owns_stream(tasks)
         .owns_stream(lbs)
         // A new revision of the family a service follows starts a deployment.

@@ -70,6 +70,11 @@ pub async fn run(
     let waiting = store.clone();
     let policy = kind.clone();
     Controller::for_stream(watched, store)
+        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
+        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
+        .trigger_backoff(crate::controller::watches::Retry::new(
+            "task triggers".into(),
+        ))
         .owns_stream(pods)
         // A task waiting for its task definition starts as soon as the definition (or a revision) appears.
         .watches_stream(definitions, move |td: Decoded<TaskDefinition>| {

@@ -67,6 +67,11 @@ pub async fn run(
     });
     let policy = kind.clone();
     Controller::for_stream(watched, store)
+        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
+        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
+        .trigger_backoff(crate::controller::watches::Retry::new(
+            "taskdefinition triggers".into(),
+        ))
         .owns_stream(revisions)
         .graceful_shutdown_on(shutdown)
         .run(

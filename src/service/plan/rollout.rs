@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::Start;
 use super::deployments::{COMPLETED, deployment_number, is_rollout};
 use super::events::Event;
-use super::tasks::TaskView;
+use super::tasks::{TaskState, TaskView};
 use super::work::{Ctx, Launch, Outcome, Work, scale_in_key};
 use super::zones;
 
@@ -27,8 +27,13 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     let primary_healthy = mine.iter().filter(|t| t.is_healthy()).count();
 
     if ctx.launch == Launch::Frozen {
-        // The failed deployment launches nothing more; its failing tasks go, the rest keeps serving.
-        let failing: Vec<&TaskView> = mine.iter().copied().filter(|t| !t.is_healthy()).collect();
+        // The failed deployment launches nothing more; its failing tasks (unhealthy, or not started
+        // yet) go, the rest keeps serving: a RUNNING task whose health is not known yet is not failing.
+        let failing: Vec<&TaskView> = mine
+            .iter()
+            .copied()
+            .filter(|t| t.is_unhealthy() || t.state == TaskState::Pending)
+            .collect();
         work.stop_in_order(&failing, failing.len(), scale_in_key);
         let kept: Vec<&TaskView> = work.kept().collect();
         work.stop_in_order(&kept, kept.len().saturating_sub(desired), scale_in_key);

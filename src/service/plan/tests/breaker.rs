@@ -434,3 +434,20 @@ fn a_failed_rollback_to_the_same_definition_stalls_too() {
     assert_eq!(still.primary().id, "ecs-svc/3");
     assert!(still.starts.is_empty());
 }
+
+#[test]
+fn a_failed_deployment_keeps_its_running_tasks_whose_health_is_not_known_yet() {
+    let mut input = input(3, 100, 200);
+    input.circuit_breaker = breaker(false);
+    input.deployments = vec![in_progress(1, TD1)];
+    input.tasks = (0..3)
+        .map(|i| failed_to_start(&format!("f{i}"), 1, 100 + i))
+        .collect();
+    let mut running = healthy("r0", 1, "a");
+    running.health = Health::Unknown;
+    input.tasks.push(running);
+    let plan = plan_checked(&input);
+    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert!(plan.stops.is_empty(), "{:?}", plan.stops);
+    assert!(plan.starts.is_empty());
+}
