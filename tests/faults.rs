@@ -128,17 +128,7 @@ impl Scenario {
             .wait_converged("web", task_definition, desired, bound)
             .await;
         let recovered = since.elapsed();
-        let ids = self.inv.view(|v| {
-            v.service("web")
-                .and_then(|s| s.status.as_ref())
-                .map(|st| {
-                    st.deployments
-                        .iter()
-                        .map(|d| d.id.clone())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        });
+        let ids = deployment_ids(&self.inv);
         let writes = self.inv.quiet(QUIET).await;
         let report = self.inv.finish();
         eprintln!(
@@ -177,6 +167,16 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
+}
+
+/// The service's deployment ids as the watcher last saw them, PRIMARY first.
+fn deployment_ids(inv: &Invariants) -> Vec<String> {
+    inv.view(|v| {
+        v.service("web")
+            .and_then(|svc| svc.status.as_ref())
+            .map(|st| st.deployments.iter().map(|d| d.id.clone()).collect())
+            .unwrap_or_default()
+    })
 }
 
 fn of_revision<'a>(tasks: &'a [TaskInfo], td: &'a str) -> impl Iterator<Item = &'a TaskInfo> {
@@ -259,17 +259,7 @@ async fn sigkill_at_random_points_of_a_rollout_converges_without_breaking_invari
         s.inv.wait_converged("web", "web:2", 5, CONVERGE).await;
         // The deployment was recorded before its first task existed: the crash right after that
         // task was created did not cost a second deployment of the same revision.
-        let ids = s.inv.view(|v| {
-            v.service("web")
-                .and_then(|svc| svc.status.as_ref())
-                .map(|st| {
-                    st.deployments
-                        .iter()
-                        .map(|d| d.id.clone())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        });
+        let ids = deployment_ids(&s.inv);
         assert_eq!(
             ids.first().map(String::as_str),
             Some("ecs-svc/2"),

@@ -57,12 +57,12 @@ impl OperatorProcess {
         let out = std::fs::File::create(&log).expect("create the operator log file");
         let err = out.try_clone().expect("clone the log file handle");
         let mut cmd = Command::new(binary());
+        cmd.args(["run", "--namespace", namespace]);
         if let Ok(identity) = std::env::var(super::OPERATOR_IDENTITY) {
             cmd.arg("--kubeconfig")
                 .arg(impersonating_kubeconfig(&dir, &identity));
         }
         let child = cmd
-            .args(["run", "--namespace", namespace])
             .args(["--healthy-after-running-seconds", "1"])
             .args(["--admin-address", "127.0.0.1:0"])
             .args(["--log-level", "info,kube_runtime=debug"])

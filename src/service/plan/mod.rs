@@ -26,8 +26,9 @@
 //!   the minimum allows (oldest deployment first, then the zone with the most tasks, then the newest).
 //! - A task of a deployment missing from `status.deployments` counts as an old task.
 //! - A deployment FAILED by the circuit breaker without rollback launches nothing more: its failing
-//!   tasks are stopped, old tasks keep running (and are not replaced), and only scale-in still
-//!   happens, until the service asks for another task definition or forces a new deployment.
+//!   tasks (unhealthy, or not started yet) are stopped, its RUNNING tasks and old tasks keep running
+//!   (and are not replaced), and only scale-in still happens, until the service asks for another task
+//!   definition or forces a new deployment.
 //! - A rollback deployment that the circuit breaker fails is not rolled back again: the service
 //!   stalls with the FAILED rollback as PRIMARY (launching nothing), and still does not deploy the
 //!   definition first rolled back from, until the service asks for another task definition or forces
