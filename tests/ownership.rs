@@ -79,6 +79,14 @@ impl Setup {
         .await;
     }
 
+    /// Creates a standalone Task.
+    async fn create_task(&self, name: &str, spec: serde_json::Value) -> Task {
+        self.tasks
+            .create(&PostParams::default(), &object::<Task>("Task", name, spec))
+            .await
+            .unwrap()
+    }
+
     /// A ResourceQuota allowing `pods` pods, once the quota controller has counted what is used (the
     /// admission plugin refuses everything until then).
     async fn pod_quota(&self, pods: &str) {
@@ -143,13 +151,8 @@ async fn a_pod_refused_by_a_resource_quota_stops_the_task_with_the_api_message()
     let s = setup("own-quota").await;
     s.register("web", web(), 1).await;
     s.pod_quota("0").await;
-    s.tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>("Task", "refused", json!({"taskDefinition": "web"})),
-        )
-        .await
-        .unwrap();
+    s.create_task("refused", json!({"taskDefinition": "web"}))
+        .await;
     let t = wait_for(&s.tasks, "refused", stopped).await;
     let st = t.status.clone().unwrap();
     assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
@@ -255,15 +258,7 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
 async fn a_task_applied_again_waits_for_the_earlier_tasks_pod_to_go() {
     let s = setup("own-again").await;
     s.register("web", web(), 1).await;
-    let create = || async {
-        s.tasks
-            .create(
-                &PostParams::default(),
-                &object::<Task>("Task", "t", json!({"taskDefinition": "web"})),
-            )
-            .await
-            .unwrap()
-    };
+    let create = || s.create_task("t", json!({"taskDefinition": "web"}));
     let first = create().await;
     wait_for(&s.tasks, "t", running).await;
     // Hold the first pod while it terminates, as a slow kubelet or a finalizer would.
@@ -319,13 +314,7 @@ async fn a_pod_of_someone_else_named_like_the_task_is_never_touched() {
         .create(&PostParams::default(), &theirs)
         .await
         .unwrap();
-    s.tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>("Task", "t", json!({"taskDefinition": "web"})),
-        )
-        .await
-        .unwrap();
+    s.create_task("t", json!({"taskDefinition": "web"})).await;
     let t = wait_for(&s.tasks, "t", stopped).await;
     let st = t.status.unwrap();
     assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
@@ -490,13 +479,8 @@ async fn a_pod_refused_by_pod_security_admission_stops_the_task() {
     let mut privileged = web();
     privileged["containerDefinitions"][0]["privileged"] = true.into();
     s.register("priv", privileged, 1).await;
-    s.tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>("Task", "priv", json!({"taskDefinition": "priv"})),
-        )
-        .await
-        .unwrap();
+    s.create_task("priv", json!({"taskDefinition": "priv"}))
+        .await;
     let t = wait_for(&s.tasks, "priv", stopped).await;
     let st = t.status.unwrap();
     assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
@@ -513,17 +497,11 @@ async fn a_pod_refused_by_pod_security_admission_stops_the_task() {
 async fn a_status_decided_for_an_earlier_object_of_the_same_name_is_not_written() {
     let s = setup("own-uid").await;
     let first = s
-        .tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>(
-                "Task",
-                "t",
-                json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
-            ),
+        .create_task(
+            "t",
+            json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
         )
-        .await
-        .unwrap();
+        .await;
     // A Task of the same name again, as a GitOps tool deleting and re-creating it would.
     s.tasks
         .delete("t", &DeleteParams::background())
@@ -531,17 +509,11 @@ async fn a_status_decided_for_an_earlier_object_of_the_same_name_is_not_written(
         .unwrap();
     wait_gone(&s.tasks, "t").await;
     let second = s
-        .tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>(
-                "Task",
-                "t",
-                json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
-            ),
+        .create_task(
+            "t",
+            json!({"taskDefinition": "missing", "desiredStatus": "STOPPED"}),
         )
-        .await
-        .unwrap();
+        .await;
     let stale = ecs_operator::api::TaskStatus {
         stopped_reason: Some("decided for the earlier task".into()),
         ..Default::default()
@@ -644,13 +616,8 @@ async fn a_task_of_someone_else_named_like_a_service_task_is_skipped_and_reporte
     let s = setup("own-task-name").await;
     s.register("web", web(), 1).await;
     // A standalone Task with the name the service's first task would get.
-    s.tasks
-        .create(
-            &PostParams::default(),
-            &object::<Task>("Task", "web-1-0", json!({"taskDefinition": "web"})),
-        )
-        .await
-        .unwrap();
+    s.create_task("web-1-0", json!({"taskDefinition": "web"}))
+        .await;
     let theirs = wait_for(&s.tasks, "web-1-0", running).await;
     s.services
         .patch(
