@@ -242,11 +242,18 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
     assert_eq!(running_now, 1);
     // Stalled: once every task is RUNNING or STOPPED, nothing more is written (a silent retry loop
     // would write Task statuses and Events).
-    inv.wait_until("no task between states", support::DEADLINE, |v| {
-        v.tasks()
-            .iter()
-            .all(|t| matches!(t.last_status.as_deref(), Some("RUNNING" | "STOPPED")))
-    })
+    // The service's own last write (the count of the last STOPPED task, its Event) can land just after
+    // that task's: the window starts once nothing has been written for a second.
+    inv.wait_until(
+        "no task between states, a second without writes",
+        support::DEADLINE,
+        |v| {
+            v.tasks()
+                .iter()
+                .all(|t| matches!(t.last_status.as_deref(), Some("RUNNING" | "STOPPED")))
+                && v.since_last_write() >= Duration::from_secs(1)
+        },
+    )
     .await;
     let writes = inv.quiet(Duration::from_secs(5)).await;
     let report = inv.finish();

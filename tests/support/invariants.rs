@@ -276,9 +276,12 @@ impl Invariants {
                     return start.elapsed();
                 }
             }
-            match tokio::time::timeout_at(until, changed.changed()).await {
+            // Woken by every change, and at least every 250 ms for conditions on elapsed time.
+            let tick = tokio::time::Instant::now() + Duration::from_millis(250);
+            match tokio::time::timeout_at(until.min(tick), changed.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => panic!("the invariant watcher stopped while waiting for {what}"),
+                Err(_) if tokio::time::Instant::now() < until => {}
                 Err(_) => {
                     let state = self.shared.lock().unwrap();
                     panic!(
@@ -388,6 +391,14 @@ impl View<'_> {
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.0.services.get(name)?.latest.as_ref()
+    }
+
+    /// Time since the last write of any kind was seen (zero if none was).
+    pub fn since_last_write(&self) -> Duration {
+        self.0
+            .writes
+            .last()
+            .map_or(Duration::ZERO, |(at, _)| at.elapsed())
     }
 
     /// Live pods of a task.
