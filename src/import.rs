@@ -20,6 +20,8 @@ use clap::Subcommand;
 use kube::CustomResourceExt;
 use serde_json::{Map, Value};
 
+mod yaml;
+
 use crate::api::TaskDefinition;
 use crate::api::task_definition::{
     ContainerDefinition, DependencyCondition, NetworkMode, TaskDefinitionSpec,
@@ -237,7 +239,7 @@ pub fn task_definition(json: &str, options: &Options) -> Result<Imported, Import
     let name = name.expect("no errors means a name");
     let mut manifest = TaskDefinition::new(&name, spec);
     manifest.metadata.namespace = options.namespace.clone();
-    let yaml = serde_yaml_ng::to_string(&manifest).expect("a manifest always serializes");
+    let yaml = yaml::to_string(&manifest);
     Ok(Imported {
         manifest,
         yaml,
@@ -1026,7 +1028,7 @@ mod tests {
         td["containerDefinitions"][0]["dockerLabels"] = json!({"b": "2", "a": "1", "c": "3"});
         let first = import(td.clone()).unwrap().yaml;
         assert_eq!(first, import(td).unwrap().yaml);
-        let a = first.find("a: '1'").expect("labels are printed");
-        assert!(a < first.find("b: '2'").unwrap());
+        let a = first.find("a: \"1\"").expect("labels are printed");
+        assert!(a < first.find("b: \"2\"").unwrap());
     }
 }

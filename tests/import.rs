@@ -1,5 +1,6 @@
 //! `ecs-operator import task-definition` on real ECS task definitions (tests/fixtures/ecs, sources in
-//! SOURCES.md). No cluster needed: the manifests are checked by round trip, not by applying them.
+//! SOURCES.md). No cluster needed: the manifests are checked by round trip (through serde and through
+//! kubectl's own YAML reader, offline), not by applying them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -154,6 +155,67 @@ fn every_fixture_round_trips_without_losing_fields() {
             serde_json::to_string_pretty(&want).unwrap()
         );
     }
+}
+
+/// The manifest as kubectl reads it: its YAML 1.1 reader, offline (`annotate --local` parses the file
+/// and prints it back as JSON without a server).
+fn read_with_kubectl(yaml: &str) -> Value {
+    let mut child = Command::new("kubectl")
+        .args([
+            "annotate",
+            "--local",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "read-by=kubectl",
+        ])
+        .env("KUBECONFIG", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH (cargo xtask cluster up prints the PATH line)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl cannot read the manifest: {}\n{yaml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// kubectl reads YAML 1.1, where `on`, `off`, `yes`, `no`, `y` and `n` are booleans: a value such as
+/// FireLens's `"TLS": "on"` must reach the API server as the string it is.
+#[test]
+fn kubectl_reads_every_imported_manifest_as_the_importer_wrote_it() {
+    let mut saw_yaml11_word = false;
+    for (file, input) in &fixtures() {
+        let imported = import::task_definition(input, &Options::default())
+            .unwrap_or_else(|e| panic!("{file} does not import:\n{e}"));
+        saw_yaml11_word |= imported.yaml.contains("\"on\"");
+        let mut read = read_with_kubectl(&imported.yaml);
+        read["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        let want = serde_json::to_value(&imported.manifest).unwrap();
+        assert_eq!(
+            read, want,
+            "{file}: kubectl reads something else\n{}",
+            imported.yaml
+        );
+    }
+    assert!(
+        saw_yaml11_word,
+        "no fixture has a YAML 1.1 boolean word as a string value"
+    );
 }
 
 #[test]
