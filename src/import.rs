@@ -20,6 +20,7 @@ use clap::Subcommand;
 use kube::CustomResourceExt;
 use serde_json::{Map, Value};
 
+mod lenient;
 mod yaml;
 
 use crate::api::TaskDefinition;
@@ -41,6 +42,10 @@ pub enum ImportCommand {
         /// metadata.name of the manifest. Defaults to the family, lowercased with `_` → `-`.
         #[arg(long)]
         name: Option<String>,
+        /// Drop keys that no TaskDefinition field has (a deploy tool's own keys, such as a top-level
+        /// `Tags`), listing them on stderr, instead of refusing the input.
+        #[arg(long)]
+        drop_unknown_fields: bool,
     },
 }
 
@@ -51,6 +56,8 @@ pub struct Options {
     pub name: Option<String>,
     /// metadata.namespace; omitted when absent.
     pub namespace: Option<String>,
+    /// Drop keys no TaskDefinition field has (with a note naming them) instead of refusing them.
+    pub drop_unknown_fields: bool,
 }
 
 /// A successful import.
@@ -147,6 +154,13 @@ pub fn task_definition(json: &str, options: &Options) -> Result<Imported, Import
         Some(Value::Object(inner)) => {
             let mut inner = inner;
             let outer_tags = document.remove("tags");
+            if options.drop_unknown_fields {
+                let mut dropped = Vec::new();
+                lenient::drop_wrapper_keys(&mut document, &mut dropped);
+                if !dropped.is_empty() {
+                    notes.push(format!("dropped unknown fields: {}", dropped.join(", ")));
+                }
+            }
             if let Some(key) = document.keys().next() {
                 return Err(ImportError::one(
                     key.clone(),
@@ -177,7 +191,15 @@ pub fn task_definition(json: &str, options: &Options) -> Result<Imported, Import
         ));
     }
 
-    let input = Value::Object(input);
+    let mut input = Value::Object(input);
+    if options.drop_unknown_fields {
+        let mut dropped = Vec::new();
+        lenient::drop_unknown(&mut input, spec_schema(), &base, &mut dropped);
+        if !dropped.is_empty() {
+            notes.push(format!("dropped unknown fields: {}", dropped.join(", ")));
+        }
+    }
+    lenient::coerce_scalars(&mut input, spec_schema(), &base, &mut notes);
     let mut spec: TaskDefinitionSpec = serde_path_to_error::deserialize(&input).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -265,6 +287,7 @@ pub fn run(command: ImportCommand) -> ExitCode {
             file,
             namespace,
             name,
+            drop_unknown_fields,
         } => {
             let text = match read_input(&file) {
                 Ok(text) => text,
@@ -273,7 +296,12 @@ pub fn run(command: ImportCommand) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match task_definition(&text, &Options { name, namespace }) {
+            let options = Options {
+                name,
+                namespace,
+                drop_unknown_fields,
+            };
+            match task_definition(&text, &options) {
                 Ok(imported) => {
                     for note in &imported.notes {
                         eprintln!("note: {note}");
@@ -847,12 +875,12 @@ mod tests {
     #[test]
     fn describe_output_errors_are_prefixed_and_other_top_level_keys_rejected() {
         let mut inner = minimal();
-        inner["containerDefinitions"][0]["cpu"] = json!("256");
+        inner["containerDefinitions"][0]["cpu"] = json!("a quarter");
         let errs = errors(json!({"taskDefinition": inner}));
         assert_eq!(
             errs,
             [
-                "taskDefinition.containerDefinitions[0].cpu: invalid type: string \"256\", expected i32"
+                "taskDefinition.containerDefinitions[0].cpu: invalid type: string \"a quarter\", expected i32"
             ]
         );
         let errs = errors(json!({"taskDefinition": minimal(), "failures": []}));
@@ -878,6 +906,7 @@ mod tests {
         let options = Options {
             name: Some("other".into()),
             namespace: Some("team-a".into()),
+            ..Default::default()
         };
         let imported = task_definition(&minimal().to_string(), &options).unwrap();
         assert_eq!(imported.manifest.metadata.name.as_deref(), Some("other"));
@@ -890,6 +919,7 @@ mod tests {
         let bad = Options {
             name: Some("Bad_Name".into()),
             namespace: Some("Team".into()),
+            ..Default::default()
         };
         let err = task_definition(&minimal().to_string(), &bad).unwrap_err();
         let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
@@ -908,7 +938,7 @@ mod tests {
         assert!(errs[0].ends_with("pass --name"));
         let options = Options {
             name: Some("datadog".into()),
-            namespace: None,
+            ..Default::default()
         };
         assert!(task_definition(&td.to_string(), &options).is_ok());
 

@@ -414,8 +414,8 @@ fn binary_imports_a_file_and_stdin_alike() {
     );
     assert_eq!(again.stdout, from_file.stdout);
     let options = Options {
-        name: None,
         namespace: Some("demo".into()),
+        ..Default::default()
     };
     let library = import::task_definition(&text, &options).unwrap();
     assert_eq!(library.yaml.as_bytes(), from_file.stdout);
@@ -491,4 +491,84 @@ fn binary_reports_unreadable_files_and_bad_json() {
     let out = ecs_operator(&["import", "task-definition", "-"], Some("{\"family\": "));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: not valid JSON"));
+}
+
+fn lenient_path(file: &str) -> String {
+    fixture_dir()
+        .join("lenient")
+        .join(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// CloudFormation templates and deploy tools write numbers and booleans as strings (and a task-level
+/// cpu as a number): accepted, typed as the API wants, each conversion named on stderr.
+#[test]
+fn numbers_and_booleans_written_as_strings_are_typed_and_reported() {
+    let out = ecs_operator(
+        &[
+            "import",
+            "task-definition",
+            &lenient_path("cloudformation-string-numbers.json"),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for note in [
+        "cpu: the number 512 is read as the string \"512\"",
+        "containerDefinitions[0].cpu: the string \"256\" is read as 256",
+        "containerDefinitions[0].essential: the string \"true\" is read as true",
+        "containerDefinitions[0].portMappings[0].containerPort: the string \"8080\" is read as 8080",
+        "containerDefinitions[0].healthCheck.retries: the string \"3\" is read as 3",
+    ] {
+        assert!(stderr.contains(note), "missing note {note:?} in\n{stderr}");
+    }
+    let read = read_with_kubectl(&String::from_utf8_lossy(&out.stdout));
+    let c = &read["spec"]["containerDefinitions"][0];
+    assert_eq!(read["spec"]["cpu"], json!("512"));
+    assert_eq!(read["spec"]["memory"], json!("1024"));
+    assert_eq!(c["cpu"], json!(256));
+    assert_eq!(c["memoryReservation"], json!(256));
+    assert_eq!(c["essential"], json!(true));
+    assert_eq!(c["healthCheck"]["interval"], json!(30));
+    // Log driver options are strings in ECS: left as they are, "on" included.
+    assert_eq!(c["logConfiguration"]["options"]["TLS"], json!("on"));
+    assert_eq!(c["logConfiguration"]["options"]["Port"], json!("443"));
+}
+
+/// boto3's DescribeTaskDefinition output carries `ResponseMetadata`; deploy tools add keys such as
+/// `Tags`. Refused by default (naming them), dropped with --drop-unknown-fields (listing them).
+#[test]
+fn keys_no_field_has_are_refused_or_dropped_on_request() {
+    let file = lenient_path("boto3-describe-output.json");
+    let refused = ecs_operator(&["import", "task-definition", &file], None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("ResponseMetadata"), "{stderr}");
+
+    let out = ecs_operator(
+        &["import", "task-definition", &file, "--drop-unknown-fields"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: dropped unknown fields: ResponseMetadata"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: dropped unknown fields: taskDefinition.Tags"),
+        "{stderr}"
+    );
+    let read = read_with_kubectl(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(read["metadata"]["name"], json!("billing-worker"));
+    assert_eq!(
+        read["spec"]["tags"],
+        json!([{"key": "cost-center", "value": "42"}])
+    );
+    assert_eq!(
+        read["spec"]["containerDefinitions"][0]["environment"][1],
+        json!({"name": "VERBOSE", "value": "no"})
+    );
 }
