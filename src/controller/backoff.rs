@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The retry schedule: `first`, doubling up to `cap`, each delay moved by up to ±`jitter` of itself.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,11 +57,19 @@ impl Schedule {
 }
 
 /// Consecutive failures per object, shared by a controller's reconcile (which resets) and its error
-/// policy (which counts).
+/// policy (which counts). A deleted object is never reconciled again, so its record would stay:
+/// records without a failure for twice the cap are dropped (a failing object fails again within
+/// the cap).
 #[derive(Debug, Default)]
 pub struct Backoffs {
     schedule: Schedule,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Record>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    failures: u32,
+    last: Instant,
 }
 
 impl Backoffs {
@@ -74,11 +82,21 @@ impl Backoffs {
 
     /// Counts one more failure of `key` and returns how long to wait before retrying it.
     pub fn failed(&self, key: &str, hint: Hint) -> Duration {
+        self.failed_at(key, hint, Instant::now())
+    }
+
+    fn failed_at(&self, key: &str, hint: Hint, now: Instant) -> Duration {
         let failures = {
             let mut map = self.failures.lock().expect("not poisoned");
-            let n = map.entry(key.to_string()).or_default();
-            *n = n.saturating_add(1);
-            *n
+            let horizon = self.schedule.cap.saturating_mul(2);
+            map.retain(|_, r| now.saturating_duration_since(r.last) < horizon);
+            let r = map.entry(key.to_string()).or_insert(Record {
+                failures: 0,
+                last: now,
+            });
+            r.failures = r.failures.saturating_add(1);
+            r.last = now;
+            r.failures
         };
         self.schedule
             .delay(failures, unit_random(key, failures), hint)
@@ -95,8 +113,7 @@ impl Backoffs {
             .lock()
             .expect("not poisoned")
             .get(key)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |r| r.failures)
     }
 }
 
@@ -209,6 +226,20 @@ mod tests {
         assert_eq!(b.failures("ns/a"), 0);
         assert_eq!(b.failed("ns/a", NONE), Duration::from_secs(1));
         assert_eq!(b.failures("ns/b"), 1);
+    }
+
+    #[test]
+    fn records_of_objects_that_stopped_failing_are_dropped() {
+        let b = Backoffs::new(NO_JITTER);
+        let t0 = Instant::now();
+        b.failed_at("ns/deleted", NONE, t0);
+        b.failed_at("ns/failing", NONE, t0);
+        // Still failing: it fails again within the cap and keeps its count.
+        b.failed_at("ns/failing", NONE, t0 + Duration::from_secs(300));
+        b.failed_at("ns/other", NONE, t0 + Duration::from_secs(600));
+        assert_eq!(b.failures("ns/deleted"), 0);
+        assert_eq!(b.failures("ns/failing"), 2);
+        assert_eq!(b.failures.lock().unwrap().len(), 2);
     }
 
     #[test]
