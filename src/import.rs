@@ -21,6 +21,7 @@ use kube::CustomResourceExt;
 use serde_json::{Map, Value};
 
 mod lenient;
+pub mod service;
 mod yaml;
 
 use crate::api::TaskDefinition;
@@ -47,6 +48,41 @@ pub enum ImportCommand {
         #[arg(long)]
         drop_unknown_fields: bool,
     },
+    /// Convert an ECS service (CreateService input, DescribeServices output with one or more
+    /// services, or a deploy tool's service definition) into Service manifests, printed on stdout.
+    Service {
+        /// The JSON file to read, or `-` for stdin.
+        file: PathBuf,
+        /// metadata.namespace of the manifests (omitted when not given).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// metadata.name (one service only). Defaults to serviceName, lowercased with `_` → `-`.
+        #[arg(long)]
+        name: Option<String>,
+        /// The task definition (`family`, `family:revision` or an ARN), when the input leaves it out.
+        #[arg(long)]
+        task_definition: Option<String>,
+        /// Drop keys that no Service field has, listing them on stderr, instead of refusing them.
+        #[arg(long)]
+        drop_unknown_fields: bool,
+    },
+    /// Convert a RunTask request into Task manifests (`count: N` gives N Tasks), printed on stdout.
+    Task {
+        /// The JSON file to read, or `-` for stdin.
+        file: PathBuf,
+        /// metadata.namespace of the manifests (omitted when not given).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// metadata.name (`<name>-1` … with a count). Defaults to the task definition's family.
+        #[arg(long)]
+        name: Option<String>,
+        /// The task definition (`family`, `family:revision` or an ARN), when the input leaves it out.
+        #[arg(long)]
+        task_definition: Option<String>,
+        /// Drop keys that no Task field has, listing them on stderr, instead of refusing them.
+        #[arg(long)]
+        drop_unknown_fields: bool,
+    },
 }
 
 /// Where the manifest goes.
@@ -62,9 +98,9 @@ pub struct Options {
 
 /// A successful import.
 #[derive(Debug, Clone)]
-pub struct Imported {
+pub struct Imported<K = TaskDefinition> {
     /// The manifest as an object.
-    pub manifest: TaskDefinition,
+    pub manifest: K,
     /// The manifest as YAML, ready for `kubectl apply -f -`.
     pub yaml: String,
     /// Things the user should know that are not errors (dropped read-only fields, renamed family).
@@ -280,44 +316,94 @@ pub fn read_input(path: &Path) -> std::io::Result<String> {
     }
 }
 
-/// The command-line edge: read, import, print the manifest on stdout and notes/errors on stderr.
+/// The command-line edge: read, import, print the manifests on stdout and notes/errors on stderr.
 pub fn run(command: ImportCommand) -> ExitCode {
-    match command {
+    let (file, result) = match command {
         ImportCommand::TaskDefinition {
             file,
             namespace,
             name,
             drop_unknown_fields,
         } => {
-            let text = match read_input(&file) {
-                Ok(text) => text,
-                Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", file.display());
-                    return ExitCode::FAILURE;
-                }
-            };
             let options = Options {
                 name,
                 namespace,
                 drop_unknown_fields,
             };
-            match task_definition(&text, &options) {
-                Ok(imported) => {
-                    for note in &imported.notes {
-                        eprintln!("note: {note}");
-                    }
-                    print!("{}", imported.yaml);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    for error in &e.errors {
-                        eprintln!("error: {error}");
-                    }
-                    ExitCode::FAILURE
+            let result = read(&file)
+                .and_then(|text| task_definition(&text, &options).map(|i| vec![(i.yaml, i.notes)]));
+            (file, result)
+        }
+        ImportCommand::Service {
+            file,
+            namespace,
+            name,
+            task_definition,
+            drop_unknown_fields,
+        } => {
+            let options = service::RefOptions {
+                options: Options {
+                    name,
+                    namespace,
+                    drop_unknown_fields,
+                },
+                task_definition,
+            };
+            let result = read(&file).and_then(|text| {
+                service::services(&text, &options)
+                    .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
+            });
+            (file, result)
+        }
+        ImportCommand::Task {
+            file,
+            namespace,
+            name,
+            task_definition,
+            drop_unknown_fields,
+        } => {
+            let options = service::RefOptions {
+                options: Options {
+                    name,
+                    namespace,
+                    drop_unknown_fields,
+                },
+                task_definition,
+            };
+            let result = read(&file).and_then(|text| {
+                service::tasks(&text, &options)
+                    .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
+            });
+            (file, result)
+        }
+    };
+    match result {
+        Ok(documents) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for (_, notes) in &documents {
+                for note in notes.iter().filter(|n| seen.insert(n.as_str())) {
+                    eprintln!("note: {note}");
                 }
             }
+            let yaml: Vec<&str> = documents.iter().map(|(y, _)| y.as_str()).collect();
+            print!("{}", yaml.join("---\n"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for error in &e.errors {
+                if error.path == "--read" {
+                    eprintln!("error: cannot read {}: {}", file.display(), error.message);
+                } else {
+                    eprintln!("error: {error}");
+                }
+            }
+            ExitCode::FAILURE
         }
     }
+}
+
+fn read(file: &Path) -> Result<String, ImportError> {
+    read_input(file).map_err(|e| ImportError::one("--read", e.to_string()))
 }
 
 fn join(base: &str, path: &str) -> String {
@@ -373,6 +459,16 @@ fn merge_tags(inner: &mut Map<String, Value>, outer: Option<Value>) -> Result<()
 /// Every field of `input` that did not come back in `output`: an ECS field our types lack (or a
 /// typo), which a plain serde deserialization would silently drop. `null` counts as absent.
 fn lost_fields(input: &Value, output: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    lost_fields_of("TaskDefinition", input, output, path, errors)
+}
+
+fn lost_fields_of(
+    kind: &str,
+    input: &Value,
+    output: &Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
     match (input, output) {
         (Value::Null, _) => {}
         (Value::Object(input), Value::Object(output)) => {
@@ -380,11 +476,11 @@ fn lost_fields(input: &Value, output: &Value, path: &str, errors: &mut Vec<Field
                 let here = join(path, key);
                 match output.get(key) {
                     _ if value.is_null() => {}
-                    Some(out) => lost_fields(value, out, &here, errors),
+                    Some(out) => lost_fields_of(kind, value, out, &here, errors),
                     None => errors.push(FieldError {
                         path: here,
                         message: format!(
-                            "unknown field \"{key}\": the TaskDefinition API has no such field, so importing would lose it"
+                            "unknown field \"{key}\": the {kind} API has no such field, so importing would lose it"
                         ),
                     }),
                 }
@@ -392,7 +488,7 @@ fn lost_fields(input: &Value, output: &Value, path: &str, errors: &mut Vec<Field
         }
         (Value::Array(input), Value::Array(output)) if input.len() == output.len() => {
             for (i, (a, b)) in input.iter().zip(output).enumerate() {
-                lost_fields(a, b, &format!("{path}[{i}]"), errors);
+                lost_fields_of(kind, a, b, &format!("{path}[{i}]"), errors);
             }
         }
         (input, output) if input == output => {}
@@ -455,12 +551,16 @@ fn resolve_name(spec: &TaskDefinitionSpec, options: &Options) -> Result<String, 
 /// The CRD's OpenAPI schema of `spec`, as JSON.
 fn spec_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let crd = serde_json::to_value(TaskDefinition::crd()).expect("a CRD always serializes");
-        crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec")
-            .cloned()
-            .expect("the TaskDefinition CRD has a spec schema")
-    })
+    SCHEMA.get_or_init(|| crd_spec_schema(TaskDefinition::crd()))
+}
+
+fn crd_spec_schema(
+    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> Value {
+    let crd = serde_json::to_value(crd).expect("a CRD always serializes");
+    crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec")
+        .cloned()
+        .expect("every CRD has a spec schema")
 }
 
 /// The bounds the API server checks from the schema: ranges, lengths, item counts, enums, and the

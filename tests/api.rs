@@ -522,3 +522,76 @@ async fn kubectl_scale_changes_desired_count() {
     let scale = services.get_scale("web").await.unwrap();
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(5));
 }
+
+/// What `ecs-operator import` prints is accepted by the API server as it is (schema and CEL rules):
+/// every task definition fixture, the service and RunTask fixtures, through kubectl's server-side
+/// dry run.
+#[tokio::test]
+async fn imported_manifests_pass_a_server_side_dry_run() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "import-dry-run").await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ecs");
+    let mut runs: Vec<(&str, std::path::PathBuf, Vec<&str>)> = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "json") {
+            runs.push(("task-definition", entry.path(), vec![]));
+        }
+    }
+    runs.push((
+        "task-definition",
+        fixtures.join("lenient/cloudformation-string-numbers.json"),
+        vec![],
+    ));
+    runs.push((
+        "service",
+        fixtures.join("services/describe-services-output.json"),
+        vec![],
+    ));
+    runs.push((
+        "service",
+        fixtures.join("services/ecspresso-service-def.json"),
+        vec!["--name", "web", "--task-definition", "web"],
+    ));
+    runs.push((
+        "task",
+        fixtures.join("services/run-task-input.json"),
+        vec![],
+    ));
+    assert!(runs.len() >= 12, "{} fixtures", runs.len());
+    for (what, file, extra) in &runs {
+        let file = file.to_string_lossy();
+        let mut args = vec!["import", what, &file, "--namespace", &ns.name];
+        args.extend(extra);
+        let imported = std::process::Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            imported.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        let mut kubectl = std::process::Command::new("kubectl")
+            .args(["create", "--dry-run=server", "-o", "name", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH (cargo xtask cluster up prints the PATH line)");
+        use std::io::Write;
+        kubectl
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&imported.stdout)
+            .unwrap();
+        let out = kubectl.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: the API server refuses the manifest: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&imported.stdout)
+        );
+    }
+}

@@ -188,7 +188,12 @@ fn read_with_kubectl(yaml: &str) -> Value {
         "kubectl cannot read the manifest: {}\n{yaml}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    read["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    read
 }
 
 /// kubectl reads YAML 1.1, where `on`, `off`, `yes`, `no`, `y` and `n` are booleans: a value such as
@@ -571,4 +576,119 @@ fn keys_no_field_has_are_refused_or_dropped_on_request() {
         read["spec"]["containerDefinitions"][0]["environment"][1],
         json!({"name": "VERBOSE", "value": "no"})
     );
+}
+
+fn services_path(file: &str) -> String {
+    fixture_dir()
+        .join("services")
+        .join(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Each YAML document of a multi-document output, as kubectl reads it.
+fn documents_read_with_kubectl(yaml: &str) -> Vec<Value> {
+    yaml.split("---\n").map(read_with_kubectl).collect()
+}
+
+#[test]
+fn describe_services_output_imports_as_service_manifests() {
+    let out = ecs_operator(
+        &[
+            "import",
+            "service",
+            &services_path("describe-services-output.json"),
+            "--namespace",
+            "shop",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("note: dropped read-only fields (they describe the running service): serviceArn, status, runningCount, pendingCount, deployments, events, createdAt, createdBy, platformFamily"), "{stderr}");
+    assert!(stderr.contains("note: taskDefinition \"arn:aws:ecs:eu-west-1:123456789012:task-definition/Checkout_API:42\" becomes \"checkout-api:42\""), "{stderr}");
+    let docs = documents_read_with_kubectl(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(docs.len(), 1);
+    let svc = &docs[0];
+    assert_eq!(svc["kind"], json!("Service"));
+    assert_eq!(
+        svc["metadata"],
+        json!({"name": "checkout-api", "namespace": "shop"})
+    );
+    assert_eq!(svc["spec"]["taskDefinition"], json!("checkout-api:42"));
+    assert_eq!(
+        svc["spec"]["cluster"],
+        json!("arn:aws:ecs:eu-west-1:123456789012:cluster/prod")
+    );
+    assert_eq!(svc["spec"]["enableECSManagedTags"], json!(true));
+    assert_eq!(
+        svc["spec"]["loadBalancers"][0]["containerPort"],
+        json!(8080)
+    );
+    assert!(svc["spec"].get("serviceName").is_none());
+}
+
+#[test]
+fn a_deploy_tools_service_definition_imports_with_name_and_task_definition_given() {
+    let file = services_path("ecspresso-service-def.json");
+    let refused = ecs_operator(&["import", "service", &file], None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "error: taskDefinition: missing: add it to the input or pass --task-definition"
+        ),
+        "{stderr}"
+    );
+    let out = ecs_operator(
+        &[
+            "import",
+            "service",
+            &file,
+            "--name",
+            "web",
+            "--task-definition",
+            "web:3",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svc = &documents_read_with_kubectl(&String::from_utf8_lossy(&out.stdout))[0];
+    assert_eq!(svc["metadata"]["name"], json!("web"));
+    assert_eq!(svc["spec"]["taskDefinition"], json!("web:3"));
+    assert_eq!(svc["spec"]["desiredCount"], json!(2));
+    assert_eq!(
+        svc["spec"]["loadBalancers"][0]["targetGroupArn"],
+        json!("{{ tfstate `aws_lb_target_group.web.arn` }}")
+    );
+}
+
+#[test]
+fn run_task_input_imports_as_one_task_manifest_per_count() {
+    let out = ecs_operator(
+        &["import", "task", &services_path("run-task-input.json")],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("note: count 2 becomes 2 Tasks"), "{stderr}");
+    let docs = documents_read_with_kubectl(&String::from_utf8_lossy(&out.stdout));
+    let names: Vec<&Value> = docs.iter().map(|d| &d["metadata"]["name"]).collect();
+    assert_eq!(
+        names,
+        [&json!("nightly-report-1"), &json!("nightly-report-2")]
+    );
+    for task in &docs {
+        assert_eq!(task["kind"], json!("Task"));
+        assert_eq!(task["spec"]["taskDefinition"], json!("nightly-report:4"));
+        assert!(task["spec"].get("count").is_none());
+        assert_eq!(
+            task["spec"]["overrides"]["containerOverrides"][0]["environment"][0]["value"],
+            json!("no")
+        );
+    }
 }

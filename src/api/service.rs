@@ -119,6 +119,7 @@ pub struct ServiceSpec {
     pub propagate_tags: Option<PropagateTags>,
     /// Accepted; not honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     /// ECS Exec. Accepted; use `kubectl exec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -54,6 +54,10 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub reason: Option<String>,
+    /// Accepted; the Kubernetes cluster is the ECS cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub cluster: Option<String>,
     /// Per-task changes to the task definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<TaskOverride>,
@@ -94,6 +98,7 @@ pub struct TaskSpec {
     pub network_configuration: Option<NetworkConfiguration>,
     /// Accepted; not honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     /// ECS Exec. Accepted; use `kubectl exec` on the task's pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
