@@ -16,6 +16,7 @@ pub mod import;
 pub mod labels;
 pub mod leader;
 pub mod placement;
+pub mod plugin;
 pub mod run;
 pub mod service;
 pub mod task;

@@ -1,0 +1,264 @@
+//! `kubectl ecs` against the local control plane: kubectl finds the plugin on PATH, the verbs act on
+//! the operator's objects, and the output has the AWS CLI's JSON shapes.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ecs_operator::api::{Task, TaskDefinition};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{Operator, TestNamespace, client, install_crds, wait_for_within};
+
+/// `kubectl ecs <args>` with the plugin's directory first on PATH: (exit code, stdout JSON or null,
+/// stderr).
+async fn kubectl_ecs(ns: &str, args: &[&str]) -> (i32, Value, String) {
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-ecs"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        plugin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::process::Command::new("kubectl")
+        .arg("ecs")
+        .args(args)
+        .args(["-n", ns])
+        .env("PATH", path)
+        .output()
+        .await
+        .expect("kubectl on PATH (cargo xtask cluster up prints the PATH line)");
+    let stdout = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn ok(ns: &str, args: &[&str]) -> Value {
+    let (code, out, err) = kubectl_ecs(ns, args).await;
+    assert_eq!(code, 0, "kubectl ecs {args:?}: {err}");
+    out
+}
+
+async fn setup(prefix: &str) -> (kube::Client, TestNamespace, Operator) {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start_with(
+        &client,
+        &ns.name,
+        ecs_operator::context::Config {
+            healthy_after_running: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    let tds: Api<TaskDefinition> = ns.api();
+    let td: TaskDefinition = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+        "metadata": {"name": "web"},
+        "spec": {"containerDefinitions": [{"name": "app", "image": "nginx:1.27", "portMappings": [{"containerPort": 80}]}]}
+    }))
+    .unwrap();
+    tds.patch("web", &PatchParams::apply("test"), &Patch::Apply(&td))
+        .await
+        .unwrap();
+    wait_for_within(
+        &tds,
+        "web",
+        |td: Option<&TaskDefinition>| {
+            td.and_then(|t| t.status.as_ref())
+                .and_then(|s| s.latest_active_revision)
+                == Some(1)
+        },
+        support::DEADLINE,
+    )
+    .await;
+    (client, ns, operator)
+}
+
+#[tokio::test]
+async fn run_describe_list_and_stop_a_task() {
+    let (_client, ns, _operator) = setup("plugin-task").await;
+    let ran = ok(
+        &ns.name,
+        &["run-task", "--task-definition", "web", "--started-by", "ci"],
+    )
+    .await;
+    assert_eq!(ran["failures"], json!([]));
+    let arn = ran["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:ecs:kubernetes:000000000000:task/{}/web-",
+            ns.name
+        )),
+        "{arn}"
+    );
+    let name = arn.rsplit('/').next().unwrap().to_string();
+
+    let tasks: Api<Task> = ns.api();
+    wait_for_within(
+        &tasks,
+        &name,
+        |t: Option<&Task>| {
+            t.and_then(|t| t.status.as_ref())
+                .and_then(|s| s.last_status.as_deref())
+                == Some("RUNNING")
+        },
+        support::DEADLINE,
+    )
+    .await;
+    // Described by ARN or by name alike, in the DescribeTasks shape.
+    let described = ok(
+        &ns.name,
+        &["describe-tasks", "--tasks", &arn, "missing-task"],
+    )
+    .await;
+    let task = &described["tasks"][0];
+    assert_eq!(task["lastStatus"], "RUNNING");
+    assert_eq!(task["startedBy"], "ci");
+    assert_eq!(
+        task["taskDefinitionArn"],
+        "arn:aws:ecs:kubernetes:000000000000:task-definition/web:1"
+    );
+    assert_eq!(task["containers"][0]["name"], "app");
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+
+    let listed = ok(&ns.name, &["list-tasks", "--family", "web"]).await;
+    assert_eq!(listed["taskArns"], json!([arn]));
+
+    let stopped = ok(
+        &ns.name,
+        &["stop-task", "--task", &name, "--reason", "done for today"],
+    )
+    .await;
+    assert_eq!(stopped["task"]["desiredStatus"], "STOPPED");
+    let task = wait_for_within(
+        &tasks,
+        &name,
+        |t: Option<&Task>| {
+            t.and_then(|t| t.status.as_ref())
+                .and_then(|s| s.last_status.as_deref())
+                == Some("STOPPED")
+        },
+        support::DEADLINE,
+    )
+    .await;
+    assert_eq!(
+        task.status.unwrap().stopped_reason.as_deref(),
+        Some("done for today")
+    );
+    let listed = ok(&ns.name, &["list-tasks", "--desired-status", "STOPPED"]).await;
+    assert_eq!(listed["taskArns"], json!([arn]));
+
+    let td = ok(
+        &ns.name,
+        &["describe-task-definition", "--task-definition", "web"],
+    )
+    .await;
+    assert_eq!(td["taskDefinition"]["revision"], 1);
+    assert_eq!(td["taskDefinition"]["status"], "ACTIVE");
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        "nginx:1.27"
+    );
+}
+
+#[tokio::test]
+async fn update_service_and_wait_until_stable() {
+    let (client, ns, _operator) = setup("plugin-svc").await;
+    let services: Api<ecs_operator::api::Service> = Api::namespaced(client.clone(), &ns.name);
+    let svc: ecs_operator::api::Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 2}
+    }))
+    .unwrap();
+    services
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+
+    let (code, _, progress) = kubectl_ecs(
+        &ns.name,
+        &[
+            "wait",
+            "services-stable",
+            "--services",
+            "web",
+            "--timeout",
+            "120",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{progress}");
+    assert!(progress.contains("web: 2/2 running"), "{progress}");
+
+    let updated = ok(
+        &ns.name,
+        &[
+            "update-service",
+            "--service",
+            "web",
+            "--desired-count",
+            "3",
+            "--force-new-deployment",
+        ],
+    )
+    .await;
+    assert_eq!(updated["service"]["desiredCount"], 3);
+    let (code, _, progress) = kubectl_ecs(
+        &ns.name,
+        &[
+            "wait",
+            "services-stable",
+            "--services",
+            "web",
+            "--timeout",
+            "120",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{progress}");
+    let described = ok(
+        &ns.name,
+        &["describe-services", "--services", "web", "gone"],
+    )
+    .await;
+    let web = &described["services"][0];
+    assert_eq!(web["runningCount"], 3);
+    assert_eq!(web["deployments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        web["deployments"][0]["id"]
+            .as_str()
+            .map(|id| id.starts_with("ecs-svc/")),
+        Some(true)
+    );
+    // The forced deployment is the PRIMARY now: the first deployment is no longer listed.
+    assert!(web["events"].as_array().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        described["failures"],
+        json!([{"arn": format!("arn:aws:ecs:kubernetes:000000000000:service/{}/gone", ns.name), "reason": "MISSING"}])
+    );
+    let listed = ok(&ns.name, &["list-tasks", "--service-name", "web"]).await;
+    assert_eq!(listed["taskArns"].as_array().unwrap().len(), 3, "{listed}");
+
+    // A missing service fails the waiter as the AWS CLI does (exit 255).
+    let (code, _, err) = kubectl_ecs(
+        &ns.name,
+        &[
+            "wait",
+            "services-stable",
+            "--services",
+            "gone",
+            "--timeout",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(code, 255, "{err}");
+    assert!(err.contains("MISSING"), "{err}");
+}
