@@ -181,7 +181,7 @@ fn pid_path(info: &ClusterInfo) -> PathBuf {
     info.state_dir.join("operator.pid")
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

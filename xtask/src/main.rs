@@ -3,6 +3,7 @@
 //! stdout carries only what a caller is meant to consume (for `cluster up` / `cluster env`: shell lines and,
 //! last, the kubeconfig path); all progress goes to stderr.
 
+mod bench;
 mod build;
 mod cluster;
 mod demo;
@@ -32,6 +33,18 @@ enum Command {
     Test,
     /// Run the demo against the local cluster.
     Demo,
+    /// The ECS Service side by side with the Deployment controller, on a cluster of its own.
+    Bench {
+        /// Task counts to measure, comma-separated.
+        #[arg(long, default_value = "100,1000")]
+        sizes: String,
+        /// Pod deletes per size for the replacement latency.
+        #[arg(long, default_value_t = 20)]
+        replacements: usize,
+        /// Leave the benchmark's cluster running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Regenerate the Go wrapper modules in xtask/go/ (go.mod, go.sum) for the given versions.
     GoModUpdate {
         /// k8s.io/kubernetes version, e.g. v1.36.5 (default: the current pin)
@@ -84,6 +97,11 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Test => test::run()?,
         Command::Demo => demo::run()?,
+        Command::Bench {
+            sizes,
+            replacements,
+            keep,
+        } => bench::run(&sizes, replacements, keep)?,
         Command::GoModUpdate { k8s, kwok, helm } => {
             let current = build::Versions::read()?;
             gomod::update(&build::Versions {

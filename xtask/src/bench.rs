@@ -1,0 +1,69 @@
+//! `cargo xtask bench`: the ECS Service side by side with the Deployment controller, on a local
+//! cluster of the benchmark's own (its own state directory, so a test cluster is left alone), with
+//! the operator built in release mode and run as a separate process. The results table goes to
+//! stdout and to `<target>/bench/results.md`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::cluster;
+use crate::demo::workspace_root;
+use crate::util;
+
+pub fn run(sizes: &str, replacements: usize, keep: bool) -> Result<()> {
+    // A cluster of its own: the test cluster's leftovers would weigh on the figures.
+    if std::env::var_os(cluster::DIR_ENV).is_none() {
+        let dir = util::cache_root()?.join("bench-cluster");
+        // SAFETY: set before any thread is started.
+        unsafe { std::env::set_var(cluster::DIR_ENV, &dir) };
+    }
+    let root = workspace_root();
+    eprintln!("==> building the operator and the benchmark (release)");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--package", "ecs-operator"])
+        .args(["--bin", "ecs-operator", "--example", "side_by_side"])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let release = if target.is_absolute() {
+        target.join("release")
+    } else {
+        root.join(target).join("release")
+    };
+
+    let info = cluster::up()?;
+    eprintln!("==> benchmark on {} (sizes {sizes})", info.server);
+    let path = format!(
+        "{}:{}",
+        info.bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new(release.join("examples/side_by_side"))
+        .env("KUBECONFIG", &info.kubeconfig)
+        .env("PATH", path)
+        .env("BENCH_OPERATOR", release.join("ecs-operator"))
+        .env("BENCH_AUDIT_LOG", info.state_dir.join("audit.log"))
+        .env("BENCH_SIZES", sizes)
+        .env("BENCH_REPLACEMENTS", replacements.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{table}");
+    let out_dir = release.parent().unwrap_or(&release).join("bench");
+    std::fs::create_dir_all(&out_dir)?;
+    util::write_file(&out_dir.join("results.md"), &table)?;
+    if !keep {
+        cluster::down()?;
+    }
+    if !output.status.success() {
+        bail!("the benchmark failed");
+    }
+    Ok(())
+}
