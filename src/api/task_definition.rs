@@ -590,11 +590,12 @@ pub struct LogConfiguration {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("self.command[0] in ['CMD', 'CMD-SHELL']").message("healthCheck command must start with CMD (exec form) or CMD-SHELL (shell form)"),
-    validation = Rule::new("size(self.command) >= 2").message("healthCheck command needs a command after CMD or CMD-SHELL"),
+    validation = Rule::new("!(self.command[0] in ['CMD', 'CMD-SHELL']) || size(self.command) >= 2").message("healthCheck command needs a command after CMD or CMD-SHELL"),
 )]
 pub struct HealthCheck {
-    /// `["CMD", "executable", "arg", …]` or `["CMD-SHELL", "shell command"]`.
+    /// `["CMD", "executable", "arg", …]` or `["CMD-SHELL", "shell command"]`. Any other first word is
+    /// accepted, as ECS accepts it, and ignored, as Docker ignores it: the container has no health check
+    /// (reported in the TaskDefinition's `status.notHonoured`).
     #[schemars(length(min = 1, max = 100))]
     pub command: Vec<String>,
     /// Seconds between checks (5–300, default 30).

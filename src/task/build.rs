@@ -11,6 +11,7 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 
+use crate::api::task_definition::DependencyCondition;
 use crate::api::{Task, TaskDefinitionSpec};
 use crate::labels;
 use crate::placement::{group_label_value, pod_placement};
@@ -31,13 +32,25 @@ pub struct ContainerMeta {
     /// UNHEALTHY (startPeriod + interval × retries + timeout). None: no health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unhealthy_after: Option<i64>,
-    /// ECS startTimeout: seconds the container may wait for its dependencies.
+    /// ECS startTimeout: seconds the container may take, from its own start, to reach
+    /// `awaitedAs` (enforced only with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timeout: Option<i64>,
+    /// What the containers that depend on this one wait for: `COMPLETE` (it exits) or `HEALTHY`
+    /// (its startup probe passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaited_as: Option<String>,
     /// The ECS container restartPolicy lets the kubelet restart it: a restart is not the container
     /// stopping.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart_in_place: bool,
+    /// ECS restartPolicy.ignoredExitCodes: exits ECS does not restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_exit_codes: Vec<i32>,
+    /// ECS restartPolicy.restartAttemptPeriod: ECS restarts the container only after it ran this many
+    /// seconds. None: the ECS default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_attempt_period: Option<i64>,
 }
 
 /// A pod for `task`, running `family:revision` whose registered spec is `spec`.
@@ -96,7 +109,22 @@ pub fn build_pod(
                 .to_string(),
                 unhealthy_after,
                 start_timeout: c.start_timeout.map(i64::from),
+                awaited_as: c.awaited.map(|a| {
+                    match a {
+                        DependencyCondition::Healthy => "HEALTHY",
+                        _ => "COMPLETE",
+                    }
+                    .to_string()
+                }),
                 restart_in_place: c.restart_in_place,
+                ignored_exit_codes: if c.restart_in_place {
+                    c.ignored_exit_codes.clone()
+                } else {
+                    Vec::new()
+                },
+                restart_attempt_period: c
+                    .restart_in_place
+                    .then_some(i64::from(c.restart_attempt_period)),
             }
         })
         .collect();
