@@ -202,7 +202,8 @@ pub struct ContainerDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10))]
     pub depends_on: Option<Vec<ContainerDependency>>,
-    /// Seconds to wait for dependencies before giving up on starting this container.
+    /// Seconds this container may take, from its own start, to reach what the containers depending on
+    /// it wait for (COMPLETE, SUCCESS or HEALTHY); past it they give up and the task stops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 2, max = 3600))]
     pub start_timeout: Option<i32>,
@@ -389,11 +390,13 @@ pub struct ContainerRestartPolicy {
     /// Whether the policy is on.
     pub enabled: bool,
     /// Exit codes that do not trigger a restart → a container restart rule restarting on every other
-    /// exit code (regular containers; reported as not honoured on sidecars, which always restart).
+    /// exit code; an essential container exiting with one stops the task (also as a native sidecar,
+    /// which Kubernetes always restarts; reported as not honoured on a non-essential sidecar).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
     pub ignored_exit_codes: Option<Vec<i32>>,
-    /// Seconds a container must run before a restart is attempted (60–1800, default 300). Not honoured.
+    /// Seconds a container must run before a restart is attempted (60–1800, default 300). An essential
+    /// container exiting sooner stops the task; not honoured on a non-essential container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 1800))]
     pub restart_attempt_period: Option<i32>,
