@@ -156,6 +156,9 @@ fn steady(s: Option<&Service>) -> bool {
         && st.running_count == s.spec.desired_count.unwrap_or(0)
 }
 
+/// One endpoint as a slice showed it: address, ready, terminating.
+type EndpointState = (String, Option<bool>, Option<bool>);
+
 fn health(t: &Task) -> Option<&str> {
     t.status.as_ref()?.health_status.as_deref()
 }
@@ -188,7 +191,7 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
 
     // Every state of the load balancer's endpoints from now on.
     let slices: Api<EndpointSlice> = s.ns.api();
-    let seen: Arc<Mutex<Vec<(String, Option<bool>, Option<bool>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<EndpointState>>> = Arc::default();
     let recorder = {
         let seen = seen.clone();
         tokio::spawn(async move {
@@ -259,11 +262,8 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
         "the replacement started at {started}, after the unhealthy task was stopped at {stopping_at}"
     );
     assert!(
-        svc.status
-            .unwrap()
-            .events
-            .iter()
-            .any(|e| e.message == format!("(service web) (task {victim}) failed container health checks.")),
+        svc.status.unwrap().events.iter().any(|e| e.message
+            == format!("(service web) (task {victim}) failed container health checks.")),
         "the service says why"
     );
 
@@ -271,10 +271,9 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
     recorder.abort();
     let seen = seen.lock().unwrap().clone();
     assert!(
-        seen.iter()
-            .any(|(ip, ready, terminating)| *ip == victim_ip
-                && *ready == Some(false)
-                && *terminating != Some(true)),
+        seen.iter().any(|(ip, ready, terminating)| *ip == victim_ip
+            && *ready == Some(false)
+            && *terminating != Some(true)),
         "{victim_ip} was never an unready endpoint: {seen:?}"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -338,9 +337,7 @@ async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
         .unwrap()
         .items
         .into_iter()
-        .filter(|t| {
-            t.status.as_ref().and_then(|s| s.task_definition.as_deref()) == Some("web:2")
-        })
+        .filter(|t| t.status.as_ref().and_then(|s| s.task_definition.as_deref()) == Some("web:2"))
         .collect();
     assert!(
         unhealthy

@@ -211,7 +211,8 @@ pub struct ContainerDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 3600))]
     pub stop_timeout: Option<i32>,
-    /// Image digest resolution: `enabled` or `disabled`. Not honoured.
+    /// Image digest resolution: `enabled` (default) or `disabled`. Enabled, every task of one service
+    /// deployment runs the digest its first RUNNING task pulled (`image@sha256:…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_consistency: Option<VersionConsistency>,
     /// Container hostname. Honoured when the task has one container (the pod hostname).

@@ -1082,7 +1082,13 @@ mod tests {
     }
 
     /// A container status with `state`, restarted `restarts` times, the last exit in `last`.
-    fn status(name: &str, state: Value, restarts: i32, last: Value, started: Option<bool>) -> Value {
+    fn status(
+        name: &str,
+        state: Value,
+        restarts: i32,
+        last: Value,
+        started: Option<bool>,
+    ) -> Value {
         json!({"name": name, "ready": false, "restartCount": restarts, "image": "x", "imageID": "",
                "started": started, "state": state, "lastState": last})
     }
@@ -1138,7 +1144,9 @@ mod tests {
             json!({"status": {"initContainerStatuses": [status("migrate", json!({"waiting": {}}), 0, json!({}), None)]}}),
         );
         assert_eq!(
-            observe_at(&t, Some(&p), &containers, at(100)).status.stop_code,
+            observe_at(&t, Some(&p), &containers, at(100))
+                .status
+                .stop_code,
             None
         );
     }
@@ -1228,8 +1236,10 @@ mod tests {
     fn was_running() -> Task {
         task(
             json!({"taskDefinition": "web"}),
-            Some(json!({"lastStatus": "RUNNING", "podName": "t", "version": 1,
-                        "startedAt": "2026-01-01T00:00:10Z"})),
+            Some(
+                json!({"lastStatus": "RUNNING", "podName": "t", "version": 1,
+                        "startedAt": "2026-01-01T00:00:10Z"}),
+            ),
         )
     }
 
@@ -1324,7 +1334,10 @@ mod tests {
         let p = pod(
             "Running",
             Some("n"),
-            json!([status("web", short_run, 0, json!({}), None), running("log", true)]),
+            json!([
+                status("web", short_run, 0, json!({}), None),
+                running("log", true)
+            ]),
             json!({}),
         );
         let o = observe_at(&t, Some(&p), &log_restarts, at(130));

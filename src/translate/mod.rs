@@ -215,7 +215,9 @@ pub fn translate(
             start_timeout: c.start_timeout,
             awaited: match role {
                 ContainerRole::Init => Some(DependencyCondition::Complete),
-                ContainerRole::Sidecar if plan.healthy_gate[i] => Some(DependencyCondition::Healthy),
+                ContainerRole::Sidecar if plan.healthy_gate[i] => {
+                    Some(DependencyCondition::Healthy)
+                }
                 _ => None,
             },
             restart_in_place: role != ContainerRole::Init

@@ -6,7 +6,6 @@
 
 use crate::api::task_definition::{
     ContainerDefinition, IpcMode, NetworkMode, NotHonouredField, TaskDefinitionSpec,
-    VersionConsistency,
 };
 
 /// One not-honoured field.
@@ -145,12 +144,6 @@ fn scan_container(p: &str, c: &ContainerDefinition, out: &mut Vec<NotHonouredFie
         out.push(nh(
             format!("{p}.credentialSpecs"),
             "Active Directory credential specs are not translated",
-        ));
-    }
-    if c.version_consistency == Some(VersionConsistency::Enabled) {
-        out.push(nh(
-            format!("{p}.versionConsistency"),
-            "enabled: the image tag is not resolved to a digest when the definition is registered; the kubelet pulls the tag when each pod starts (write image@sha256:… to pin it)",
         ));
     }
     for (j, pm) in c.port_mappings.iter().flatten().enumerate() {
@@ -351,7 +344,6 @@ mod tests {
             "containerDefinitions[0].logConfiguration",
             "containerDefinitions[0].firelensConfiguration",
             "containerDefinitions[0].credentialSpecs",
-            "containerDefinitions[0].versionConsistency",
             "containerDefinitions[0].portMappings[0].containerPortRange",
             "containerDefinitions[0].linuxParameters.devices",
             "containerDefinitions[0].linuxParameters.maxSwap",

@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(k8s, Container::default());
         assert!(report.is_empty());
         let (_, report) = run(&def(true, Some(vec![1])), ContainerRole::Sidecar);
-        assert!(report.is_empty(), "an essential sidecar's ignored exit stops the task");
+        assert!(
+            report.is_empty(),
+            "an essential sidecar's ignored exit stops the task"
+        );
         let non_essential = ContainerDefinition {
             essential: Some(false),
             ..def(true, Some(vec![1]))

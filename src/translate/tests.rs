@@ -914,7 +914,11 @@ fn health_checks_docker_ignores_are_accepted_and_reported() {
         let pod = translate(&t, None).unwrap();
         let web = &pod.spec.containers[0];
         assert_eq!(
-            (&web.readiness_probe, &web.startup_probe, &web.liveness_probe),
+            (
+                &web.readiness_probe,
+                &web.startup_probe,
+                &web.liveness_probe
+            ),
             (&None, &None, &None)
         );
         assert!(!pod.containers[0].health_check);
