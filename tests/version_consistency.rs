@@ -157,3 +157,132 @@ async fn a_deployment_runs_the_digest_its_first_task_pulled() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_rollback_runs_the_digests_of_the_deployment_it_returns_to() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "digests-rollback").await;
+    // Crashing tasks must not count as healthy before they crash.
+    let _operator = Operator::start_with(
+        &client,
+        &ns.name,
+        ecs_operator::context::Config {
+            healthy_after_running: Duration::from_secs(10),
+            ..Default::default()
+        },
+    );
+    let tds: Api<TaskDefinition> = ns.api();
+    let services: Api<Service> = ns.api();
+    let tasks: Api<Task> = ns.api();
+    let pods: Api<Pod> = ns.api();
+    let register = |image: &'static str, revision: i64| {
+        let tds = tds.clone();
+        async move {
+            let td: TaskDefinition = serde_json::from_value(json!({
+                "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+                "metadata": {"name": "web"},
+                "spec": {"containerDefinitions": [{"name": "web", "image": image}]}
+            }))
+            .unwrap();
+            tds.patch(
+                "web",
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&td),
+            )
+            .await
+            .unwrap();
+            wait_for(&tds, "web", move |td: Option<&TaskDefinition>| {
+                td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
+            })
+            .await;
+        }
+    };
+    register("nginx:1.27", 1).await;
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 2,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
+                "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}
+    }))
+    .unwrap();
+    services
+        .patch(
+            "web",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&svc),
+        )
+        .await
+        .unwrap();
+    wait_for_within(&services, "web", steady, DEADLINE).await;
+    for t in tasks
+        .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
+        .await
+        .unwrap()
+    {
+        let name = t.metadata.name.unwrap();
+        let pod = pods.get(&name).await.unwrap();
+        let mut statuses =
+            serde_json::to_value(pod.status.unwrap().container_statuses.unwrap()).unwrap();
+        statuses[0]["imageID"] = json!(format!("docker.io/library/nginx@{DIGEST}"));
+        pods.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"containerStatuses": statuses}})),
+        )
+        .await
+        .unwrap();
+    }
+    let pinned = format!("nginx@{DIGEST}");
+    let want = BTreeMap::from([("web".to_string(), pinned.clone())]);
+    wait_for_within(
+        &services,
+        "web",
+        |s: Option<&Service>| {
+            s.and_then(|s| s.status.as_ref())
+                .and_then(|st| st.deployments.first())
+                .is_some_and(|d| d.pinned_images == want)
+        },
+        DEADLINE,
+    )
+    .await;
+
+    // Revision 2 crashes: the breaker rolls back to web:1, with the digests web:1 ran.
+    register("ecs-operator.test/crash", 2).await;
+    let svc = wait_for_within(
+        &services,
+        "web",
+        |s: Option<&Service>| {
+            s.and_then(|s| s.status.as_ref())
+                .and_then(|st| st.deployments.first())
+                .is_some_and(|d| d.rolled_back_from.is_some())
+        },
+        Duration::from_secs(180),
+    )
+    .await;
+    let rollback = svc.status.unwrap().deployments[0].clone();
+    assert_eq!(rollback.task_definition, "web:1");
+    assert_eq!(rollback.pinned_images, want);
+    // Every task the rollback starts runs the digest.
+    wait_for_within(&services, "web", steady, DEADLINE).await;
+    let mut started = 0;
+    for t in tasks
+        .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| t.spec.started_by.as_deref() == Some(rollback.id.as_str()))
+    {
+        let name = t.metadata.name.unwrap();
+        let pod = pods.get(&name).await.unwrap();
+        assert_eq!(
+            pod.spec.unwrap().containers[0].image.as_deref(),
+            Some(pinned.as_str()),
+            "{name}"
+        );
+        started += 1;
+    }
+    assert!(started > 0, "the rollback started tasks");
+}
