@@ -284,6 +284,12 @@ pub fn task_definition(json: &str, options: &Options) -> Result<Imported, Import
     let output = serde_json::to_value(&spec).expect("a spec always serializes");
     schema_errors(&output, spec_schema(), "", &mut errors);
     rule_errors(&spec, &mut errors);
+    notes.extend(ignored_health_checks(&spec).map(|path| {
+        format!(
+            "{}: starts with neither CMD nor CMD-SHELL; ECS accepts it and Docker ignores the health check, so the container has no health check",
+            at(&path)
+        )
+    }));
 
     if !errors.is_empty() {
         for e in &mut errors {
@@ -709,6 +715,22 @@ fn char_class_match(re: &str, s: &str) -> Option<bool> {
 }
 
 /// The CRD's CEL rules, checked here so that errors name the field before `kubectl apply`.
+/// Paths of the health check commands Docker ignores (neither `CMD` nor `CMD-SHELL` first).
+fn ignored_health_checks(spec: &TaskDefinitionSpec) -> impl Iterator<Item = String> + '_ {
+    spec.container_definitions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.health_check.as_ref().is_some_and(|h| {
+                !matches!(
+                    h.command.first().map(String::as_str),
+                    Some("CMD" | "CMD-SHELL")
+                )
+            })
+        })
+        .map(|(i, _)| format!("containerDefinitions[{i}].healthCheck.command"))
+}
+
 fn rule_errors(spec: &TaskDefinitionSpec, errors: &mut Vec<FieldError>) {
     let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
     let containers = &spec.container_definitions;
@@ -841,20 +863,18 @@ fn rule_errors(spec: &TaskDefinitionSpec, errors: &mut Vec<FieldError>) {
                 _ => {}
             }
         }
-        if let Some(check) = &c.health_check {
-            match check.command.first().map(String::as_str) {
-                Some("CMD" | "CMD-SHELL") => {}
-                _ => fail(
-                    at("healthCheck.command[0]".into()),
-                    "must be CMD (exec form) or CMD-SHELL (shell form)".into(),
-                ),
-            }
-            if check.command.len() < 2 {
-                fail(
-                    at("healthCheck.command".into()),
-                    "needs a command after CMD or CMD-SHELL".into(),
-                );
-            }
+        // Any other first word is accepted, as ECS accepts it: see `ignored_health_checks`.
+        if let Some(check) = &c.health_check
+            && matches!(
+                check.command.first().map(String::as_str),
+                Some("CMD" | "CMD-SHELL")
+            )
+            && check.command.len() < 2
+        {
+            fail(
+                at("healthCheck.command".into()),
+                "needs a command after CMD or CMD-SHELL".into(),
+            );
         }
     }
 
@@ -1062,7 +1082,7 @@ mod tests {
                  "portMappings": [{"containerPort": 80, "hostPort": 8080}],
                  "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}],
                  "memory": 128, "memoryReservation": 256,
-                 "healthCheck": {"command": ["curl -f localhost"]}},
+                 "healthCheck": {"command": ["CMD"]}},
                 {"name": "init", "image": "b",
                  "volumesFrom": [{"sourceContainer": "init"}]},
                 {"name": "app", "image": "c", "essential": false}
@@ -1080,7 +1100,6 @@ mod tests {
             "containerDefinitions[0].mountPoints[0].sourceVolume: no volume named \"nope\"",
             "containerDefinitions[0].memory: 128 must be greater than memoryReservation (256)",
             "containerDefinitions[0].portMappings[0].hostPort: 8080 must be omitted or equal to containerPort (80)",
-            "containerDefinitions[0].healthCheck.command[0]: must be CMD",
             "containerDefinitions[0].healthCheck.command: needs a command after CMD or CMD-SHELL",
             "containerDefinitions[1].volumesFrom[0].sourceContainer: \"init\" must name another container",
             "placementConstraints[0].type: \"distinctInstance\": task definition placementConstraints support only type memberOf",
@@ -1092,6 +1111,28 @@ mod tests {
             );
         }
         assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn health_checks_docker_ignores_are_imported_with_a_note() {
+        let mut td = minimal();
+        td["containerDefinitions"][0]["healthCheck"] = json!({"command": ["NONE"]});
+        let imported = import(td).expect("ECS accepts it");
+        assert_eq!(
+            imported.manifest.spec.container_definitions[0]
+                .health_check
+                .as_ref()
+                .unwrap()
+                .command,
+            ["NONE"]
+        );
+        assert!(
+            imported.notes.iter().any(|n| n.starts_with(
+                "containerDefinitions[0].healthCheck.command: starts with neither CMD nor CMD-SHELL"
+            )),
+            "{:?}",
+            imported.notes
+        );
     }
 
     #[test]

@@ -144,13 +144,13 @@ fn invalid_objects() -> Vec<(&'static str, Value, &'static str)> {
             "healthCheck.startPeriod in body should be less than or equal to 300",
         ),
         (
-            "healthCheck without CMD",
+            "healthCheck CMD without a command",
             td(
                 "t10",
                 json!({"containerDefinitions": [
-            {"name": "web", "image": "nginx", "healthCheck": {"command": ["curl", "-f", "localhost"]}}]}),
+            {"name": "web", "image": "nginx", "healthCheck": {"command": ["CMD"]}}]}),
             ),
-            "healthCheck command must start with CMD (exec form) or CMD-SHELL (shell form)",
+            "healthCheck command needs a command after CMD or CMD-SHELL",
         ),
         (
             "dependsOn an unknown container",
@@ -383,6 +383,23 @@ async fn valid_objects_get_ecs_defaults_from_the_schema() {
         created.data["spec"]["containerDefinitions"][0]["essential"],
         json!(true)
     );
+    // ECS accepts a health check command without CMD or CMD-SHELL (Docker ignores the check).
+    for (name, command) in [
+        ("ignored-none", json!(["NONE"])),
+        ("ignored-plain", json!(["curl", "-f", "localhost"])),
+    ] {
+        create(
+            &client,
+            &ns.name,
+            &td(
+                name,
+                json!({"containerDefinitions": [
+                    {"name": "web", "image": "nginx", "healthCheck": {"command": command}}]}),
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{command} is accepted: {e:?}"));
+    }
 
     let created = create(
         &client,

@@ -1,6 +1,8 @@
 //! Service: keeps `desiredCount` tasks of a task definition running, in the shape of the ECS
 //! CreateService request, with the ECS DescribeServices view in `status`.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -404,6 +406,10 @@ pub struct Deployment {
     /// value starts a new deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_new_deployment: Option<String>,
+    /// ECS versionConsistency: the image each container of this deployment runs, pinned to the
+    /// digest its first RUNNING task reported (`image@sha256:…`), by ECS container name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pinned_images: BTreeMap<String, String>,
 }
 
 /// A service event.

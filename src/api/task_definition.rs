@@ -202,7 +202,8 @@ pub struct ContainerDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10))]
     pub depends_on: Option<Vec<ContainerDependency>>,
-    /// Seconds to wait for dependencies before giving up on starting this container.
+    /// Seconds this container may take, from its own start, to reach what the containers depending on
+    /// it wait for (COMPLETE, SUCCESS or HEALTHY); past it they give up and the task stops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 2, max = 3600))]
     pub start_timeout: Option<i32>,
@@ -210,7 +211,8 @@ pub struct ContainerDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 3600))]
     pub stop_timeout: Option<i32>,
-    /// Image digest resolution: `enabled` or `disabled`. Not honoured.
+    /// Image digest resolution: `enabled` (default) or `disabled`. Enabled, every task of one service
+    /// deployment runs the digest its first RUNNING task pulled (`image@sha256:…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_consistency: Option<VersionConsistency>,
     /// Container hostname. Honoured when the task has one container (the pod hostname).
@@ -389,11 +391,13 @@ pub struct ContainerRestartPolicy {
     /// Whether the policy is on.
     pub enabled: bool,
     /// Exit codes that do not trigger a restart → a container restart rule restarting on every other
-    /// exit code (regular containers; reported as not honoured on sidecars, which always restart).
+    /// exit code; an essential container exiting with one stops the task (also as a native sidecar,
+    /// which Kubernetes always restarts; reported as not honoured on a non-essential sidecar).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
     pub ignored_exit_codes: Option<Vec<i32>>,
-    /// Seconds a container must run before a restart is attempted (60–1800, default 300). Not honoured.
+    /// Seconds a container must run before a restart is attempted (60–1800, default 300). An essential
+    /// container exiting sooner stops the task; not honoured on a non-essential container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 1800))]
     pub restart_attempt_period: Option<i32>,
@@ -590,11 +594,12 @@ pub struct LogConfiguration {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("self.command[0] in ['CMD', 'CMD-SHELL']").message("healthCheck command must start with CMD (exec form) or CMD-SHELL (shell form)"),
-    validation = Rule::new("size(self.command) >= 2").message("healthCheck command needs a command after CMD or CMD-SHELL"),
+    validation = Rule::new("!(self.command[0] in ['CMD', 'CMD-SHELL']) || size(self.command) >= 2").message("healthCheck command needs a command after CMD or CMD-SHELL"),
 )]
 pub struct HealthCheck {
-    /// `["CMD", "executable", "arg", …]` or `["CMD-SHELL", "shell command"]`.
+    /// `["CMD", "executable", "arg", …]` or `["CMD-SHELL", "shell command"]`. Any other first word is
+    /// accepted, as ECS accepts it, and ignored, as Docker ignores it: the container has no health check
+    /// (reported in the TaskDefinition's `status.notHonoured`).
     #[schemars(length(min = 1, max = 100))]
     pub command: Vec<String>,
     /// Seconds between checks (5–300, default 30).

@@ -17,9 +17,10 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
 use super::build;
+use super::digests;
 use super::nodes;
 use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
-use crate::api::service::{ServiceEvent, ServiceStatus};
+use crate::api::service::{Deployment, ServiceEvent, ServiceStatus};
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
 use crate::context::Context;
@@ -344,6 +345,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     }
 
     let mut next = status(&svc, &prev, plan.as_ref(), problems);
+    pin_images(&mut next.deployments, &tasks, &mut specs).await?;
     // Healthy tasks are the ready endpoints of the load balancer Services: report what changed.
     let mut target_events = Vec::new();
     if !target_groups.is_empty() {
@@ -554,7 +556,14 @@ async fn act(
             for i in index..index + NAME_TRIES {
                 let name = build::task_name(svc, &start.deployment, i);
                 match tasks_api
-                    .create(params, &build::task(svc, start, name.clone()))
+                    .create(
+                        params,
+                        &with_pinned_images(
+                            build::task(svc, start, name.clone()),
+                            &plan.deployments,
+                            &start.deployment,
+                        ),
+                    )
                     .await
                 {
                     Ok(_) => return Ok(Some(name)),
@@ -590,6 +599,57 @@ async fn act(
     foreign.sort();
     foreign.dedup();
     Ok(Acted { started, foreign })
+}
+
+/// ECS versionConsistency: records, on each deployment not pinned yet, the image digests of its
+/// first RUNNING task (or, for a rollback, those of the deployment it returns to).
+async fn pin_images(
+    deployments: &mut [Deployment],
+    tasks: &[Task],
+    specs: &mut RevisionSpecs<'_>,
+) -> Result<(), Error> {
+    for i in 0..deployments.len() {
+        if !deployments[i].pinned_images.is_empty() {
+            continue;
+        }
+        if let Some(pins) = digests::inherited(&deployments[i], deployments).cloned() {
+            deployments[i].pinned_images = pins;
+            continue;
+        }
+        let d = &deployments[i];
+        let Some(spec) = specs.get(&d.task_definition).await? else {
+            continue;
+        };
+        let first = tasks
+            .iter()
+            .filter(|t| t.spec.started_by.as_deref() == Some(d.id.as_str()))
+            .filter_map(|t| {
+                let pins = digests::pins_from_task(&spec, t.status.as_ref()?)?;
+                Some((t.metadata.creation_timestamp.as_ref().map(|c| c.0), pins))
+            })
+            .min_by_key(|(created, _)| *created);
+        if let Some((_, pins)) = first {
+            deployments[i].pinned_images = pins;
+        }
+    }
+    Ok(())
+}
+
+/// A new task of `deployment` runs the images the deployment pinned (ECS versionConsistency).
+fn with_pinned_images(mut task: Task, deployments: &[Deployment], deployment: &str) -> Task {
+    let Some(d) = deployments.iter().find(|d| d.id == deployment) else {
+        return task;
+    };
+    let pins = Some(&d.pinned_images)
+        .filter(|p| !p.is_empty())
+        .or_else(|| digests::inherited(d, deployments));
+    if let Some(pins) = pins.filter(|p| !p.is_empty()) {
+        task.annotations_mut().insert(
+            labels::PINNED_IMAGES.to_string(),
+            serde_json::to_string(pins).expect("serializable"),
+        );
+    }
+    task
 }
 
 /// The status for this pass.

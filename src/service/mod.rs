@@ -1,4 +1,5 @@
 pub mod build;
+pub mod digests;
 mod driver;
 pub mod nodes;
 pub mod plan;

@@ -11,6 +11,7 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 
+use crate::api::task_definition::DependencyCondition;
 use crate::api::{Task, TaskDefinitionSpec};
 use crate::labels;
 use crate::placement::{group_label_value, pod_placement};
@@ -31,13 +32,25 @@ pub struct ContainerMeta {
     /// UNHEALTHY (startPeriod + interval × retries + timeout). None: no health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unhealthy_after: Option<i64>,
-    /// ECS startTimeout: seconds the container may wait for its dependencies.
+    /// ECS startTimeout: seconds the container may take, from its own start, to reach
+    /// `awaitedAs` (enforced only with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timeout: Option<i64>,
+    /// What the containers that depend on this one wait for: `COMPLETE` (it exits) or `HEALTHY`
+    /// (its startup probe passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaited_as: Option<String>,
     /// The ECS container restartPolicy lets the kubelet restart it: a restart is not the container
     /// stopping.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart_in_place: bool,
+    /// ECS restartPolicy.ignoredExitCodes: exits ECS does not restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_exit_codes: Vec<i32>,
+    /// ECS restartPolicy.restartAttemptPeriod: ECS restarts the container only after it ran this many
+    /// seconds. None: the ECS default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_attempt_period: Option<i64>,
 }
 
 /// A pod for `task`, running `family:revision` whose registered spec is `spec`.
@@ -68,6 +81,16 @@ pub fn build_pod(
         prefer_zone(&mut template.spec, zone);
     }
 
+    // ECS versionConsistency: a service task runs the images its deployment pinned.
+    if task.labels().contains_key(labels::SERVICE) {
+        let pins: BTreeMap<String, String> = task
+            .annotations()
+            .get(labels::PINNED_IMAGES)
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        pin_images(&mut template, &pins);
+    }
+
     let containers: Vec<ContainerMeta> = template
         .containers
         .iter()
@@ -96,7 +119,22 @@ pub fn build_pod(
                 .to_string(),
                 unhealthy_after,
                 start_timeout: c.start_timeout.map(i64::from),
+                awaited_as: c.awaited.map(|a| {
+                    match a {
+                        DependencyCondition::Healthy => "HEALTHY",
+                        _ => "COMPLETE",
+                    }
+                    .to_string()
+                }),
                 restart_in_place: c.restart_in_place,
+                ignored_exit_codes: if c.restart_in_place {
+                    c.ignored_exit_codes.clone()
+                } else {
+                    Vec::new()
+                },
+                restart_attempt_period: c
+                    .restart_in_place
+                    .then_some(i64::from(c.restart_attempt_period)),
             }
         })
         .collect();
@@ -137,6 +175,24 @@ pub fn build_pod(
         status: None,
     };
     Ok((pod, containers))
+}
+
+/// Replaces the image of each container named (by its ECS name) in `pins`.
+fn pin_images(template: &mut crate::translate::PodTemplate, pins: &BTreeMap<String, String>) {
+    for info in &template.containers {
+        let Some(image) = pins.get(&info.ecs_name) else {
+            continue;
+        };
+        let spec = &mut template.spec;
+        if let Some(c) = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+            .find(|c| c.name == info.k8s_name)
+        {
+            c.image = Some(image.clone());
+        }
+    }
 }
 
 /// Adds a preferred (never required) node affinity for `zone`: the scheduler favours it, and places
@@ -184,7 +240,44 @@ pub fn containers_of(pod: &Pod) -> Vec<ContainerMeta> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_service_task_runs_the_images_its_deployment_pinned() {
+        let pinned =
+            "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let task = |labels: Value| -> Task {
+            let mut t: Task = serde_json::from_value(json!({
+                "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+                "metadata": {"name": "web-1-0", "namespace": "ns", "uid": "u", "labels": labels,
+                    "annotations": {(labels::PINNED_IMAGES): format!(r#"{{"Web_App":"{pinned}"}}"#)}},
+                "spec": {"taskDefinition": "web:1"}
+            }))
+            .unwrap();
+            t.metadata.uid = Some("u".into());
+            t
+        };
+        let spec: TaskDefinitionSpec = serde_json::from_value(json!({
+            "containerDefinitions": [
+                {"name": "Web_App", "image": "nginx:1.27"},
+                {"name": "log", "image": "fluent-bit:3"}]
+        }))
+        .unwrap();
+        let images = |pod: Pod| -> Vec<String> {
+            pod.spec
+                .unwrap()
+                .containers
+                .into_iter()
+                .map(|c| c.image.unwrap())
+                .collect()
+        };
+        let (pod, _) =
+            build_pod(&task(json!({(labels::SERVICE): "web"})), "web", 1, &spec).unwrap();
+        assert_eq!(images(pod), [pinned, "fluent-bit:3"]);
+        // A standalone task is never pinned.
+        let (pod, _) = build_pod(&task(json!({})), "web", 1, &spec).unwrap();
+        assert_eq!(images(pod), ["nginx:1.27", "fluent-bit:3"]);
+    }
 
     #[test]
     fn a_preferred_zone_is_a_preference_the_scheduler_may_pass_over() {

@@ -91,14 +91,55 @@ enum State<'a> {
     Running {
         started: Option<Timestamp>,
         ready: bool,
+        /// Its startup probe passed (or it has none).
+        passed_startup: bool,
         restarts: i32,
     },
     Terminated {
         exit: i32,
         reason: &'a str,
         message: &'a str,
+        started: Option<Timestamp>,
         finished: Option<Timestamp>,
     },
+}
+
+/// One exit of a container: its code and how long it had run, when known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Exit {
+    pub code: i32,
+    pub ran: Option<Duration>,
+}
+
+fn ran(started: Option<Timestamp>, finished: Option<Timestamp>) -> Option<Duration> {
+    let (s, f) = (started?, finished?);
+    Duration::try_from(f.duration_since(s)).ok()
+}
+
+/// The exit before the container's latest (re)start, from its last state.
+fn last_exit(cs: Option<&PodContainerStatus>) -> Option<Exit> {
+    let t = cs?.last_state.as_ref()?.terminated.as_ref()?;
+    Some(Exit {
+        code: t.exit_code,
+        ran: ran(
+            t.started_at.as_ref().map(|t| t.0),
+            t.finished_at.as_ref().map(|t| t.0),
+        ),
+    })
+}
+
+/// Whether ECS restarts the container in place after `exit` (ECS restartPolicy): the policy is on, the
+/// code is not ignored, and the container ran at least restartAttemptPeriod seconds. An exit whose run
+/// time is unknown is given the benefit of the doubt.
+pub(crate) fn ecs_restarts(meta: &ContainerMeta, exit: Exit) -> bool {
+    let period = meta
+        .restart_attempt_period
+        .unwrap_or(i64::from(crate::translate::DEFAULT_RESTART_ATTEMPT_PERIOD));
+    meta.restart_in_place
+        && !meta.ignored_exit_codes.contains(&exit.code)
+        && exit
+            .ran
+            .is_none_or(|r| r >= Duration::from_secs(u64::try_from(period).unwrap_or(0)))
 }
 
 fn state_of<'a>(pod: &'a Pod, meta: &ContainerMeta) -> (State<'a>, Option<&'a PodContainerStatus>) {
@@ -118,12 +159,14 @@ fn state_of<'a>(pod: &'a Pod, meta: &ContainerMeta) -> (State<'a>, Option<&'a Po
             exit: t.exit_code,
             reason: t.reason.as_deref().unwrap_or(""),
             message: t.message.as_deref().unwrap_or(""),
+            started: t.started_at.as_ref().map(|t| t.0),
             finished: t.finished_at.as_ref().map(|t| t.0),
         }
     } else if let Some(r) = st.and_then(|s| s.running.as_ref()) {
         State::Running {
             started: r.started_at.as_ref().map(|t| t.0),
             ready: cs.ready,
+            passed_startup: cs.started != Some(false),
             restarts: cs.restart_count,
         }
     } else if let Some(w) = st.and_then(|s| s.waiting.as_ref()) {
@@ -180,11 +223,6 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
         .iter()
         .any(|m| matches!(state_of(pod, m).0, State::Running { .. }));
     let terminal = matches!(phase, "Succeeded" | "Failed") && !any_running;
-    let pod_started = pod
-        .status
-        .as_ref()
-        .and_then(|p| p.start_time.as_ref())
-        .map(|t| t.0);
     let created = o
         .task
         .metadata
@@ -268,28 +306,63 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
                 ));
             }
             ("init", _) => {}
+            // The kubelet restarted the container (a native sidecar always is; a regular one when its
+            // restartPolicy says so): for ECS it exited, unless ECS too would have restarted it.
+            (_, State::Running { .. } | State::Waiting(..))
+                if meta.essential
+                    && cs.is_some_and(|c| c.restart_count > 0)
+                    && last_exit(cs).is_some_and(|e| !ecs_restarts(meta, e)) =>
+            {
+                essential_exited = true;
+            }
             ("sidecar", State::Running { restarts, .. })
                 if *restarts > 0 && meta.essential && !meta.restart_in_place =>
             {
-                // A native sidecar is restarted by the kubelet; for ECS an essential container exited.
                 essential_exited = true;
             }
+            // An exit the kubelet is about to restart, as ECS would: the container goes on.
+            (
+                _,
+                State::Terminated {
+                    exit,
+                    started,
+                    finished,
+                    ..
+                },
+            ) if ecs_restarts(
+                meta,
+                Exit {
+                    code: *exit,
+                    ran: ran(*started, *finished),
+                },
+            ) => {}
             (_, State::Terminated { .. }) if meta.essential => essential_exited = true,
             (_, State::Terminated { .. }) => {}
             ("regular", _) => all_regular_running &= matches!(state, State::Running { .. }),
             _ => {}
         }
-        // ECS startTimeout: a container waiting for its dependencies too long stops the task.
-        if let (Some(limit), Some(start)) = (meta.start_timeout, pod_started)
-            && matches!(state, State::Absent | State::Waiting(..))
+        // ECS startTimeout, set on a dependency: from its start, it has this long to reach what the
+        // containers waiting for it need (exit, or pass its health check), or they give up.
+        if let (Some(limit), Some(awaited)) = (meta.start_timeout, meta.awaited_as.as_deref())
             && prev.started_at.is_none()
+            && let State::Running {
+                started: Some(started),
+                passed_startup,
+                ..
+            } = state
+            && !(awaited == HEALTHY && passed_startup)
         {
-            let deadline = start + SignedDuration::from_secs(limit);
+            let deadline = started + SignedDuration::from_secs(limit);
             if deadline <= o.now {
+                let reached = if awaited == HEALTHY {
+                    "pass its health check"
+                } else {
+                    "exit"
+                };
                 stop_cause.get_or_insert((
                     stop_code::TASK_FAILED_TO_START.to_string(),
                     format!(
-                        "Container {} did not start within its startTimeout of {limit}s: its dependencies were not met",
+                        "Container {} did not {reached} within its startTimeout of {limit}s: the containers that depend on it were not started",
                         meta.name
                     ),
                 ));
@@ -306,7 +379,12 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
         ));
     }
     let scheduled = node.is_some();
-    let running = scheduled && !terminal && all_regular_running && !o.containers.is_empty();
+    // A task that ran never goes back to ACTIVATING: a container restarting in place is still part of
+    // a RUNNING task.
+    let running = scheduled
+        && !terminal
+        && (all_regular_running || prev.started_at.is_some())
+        && !o.containers.is_empty();
     if !running && prev.started_at.is_none() && stop_cause.is_none() {
         let deadline = created + SignedDuration::try_from(o.start_timeout).unwrap_or_default();
         if deadline <= o.now {
@@ -646,8 +724,7 @@ mod tests {
             essential,
             role: role.into(),
             unhealthy_after,
-            start_timeout: None,
-            restart_in_place: false,
+            ..Default::default()
         }
     }
 
@@ -1002,5 +1079,298 @@ mod tests {
         );
         let second = observe_at(&again, Some(&p), &web_and_log(), at(25)).status;
         assert_eq!(first, second, "a converged task writes nothing");
+    }
+
+    /// A container status with `state`, restarted `restarts` times, the last exit in `last`.
+    fn status(
+        name: &str,
+        state: Value,
+        restarts: i32,
+        last: Value,
+        started: Option<bool>,
+    ) -> Value {
+        json!({"name": name, "ready": false, "restartCount": restarts, "image": "x", "imageID": "",
+               "started": started, "state": state, "lastState": last})
+    }
+
+    fn terminated(code: i32, from: &str, to: &str) -> Value {
+        json!({"terminated": {"exitCode": code, "reason": "Error", "startedAt": from, "finishedAt": to}})
+    }
+
+    #[test]
+    fn start_timeout_bounds_how_long_the_dependency_takes_from_its_own_start() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        // migrate (an init container others wait for to complete) has startTimeout 30; web waits.
+        let containers = vec![
+            ContainerMeta {
+                start_timeout: Some(30),
+                awaited_as: Some("COMPLETE".into()),
+                ..meta("migrate", false, "init", None)
+            },
+            meta("web", true, "regular", None),
+        ];
+        let waiting = json!({"waiting": {"reason": "PodInitializing"}});
+        let p = pod(
+            "Pending",
+            Some("n"),
+            json!([]),
+            json!({"status": {"initContainerStatuses": [running("migrate", false)],
+                              "containerStatuses": [status("web", waiting, 0, json!({}), None)]}}),
+        );
+        // migrate started at 10 s: 30 s later its dependents give up.
+        let o = observe_at(&t, Some(&p), &containers, at(39));
+        assert_eq!(o.status.stop_code, None);
+        assert_eq!(o.recheck_after, Some(Duration::from_secs(2)));
+        let o = observe_at(&t, Some(&p), &containers, at(40));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START)
+        );
+        assert!(
+            o.status
+                .stopped_reason
+                .as_deref()
+                .unwrap()
+                .starts_with("Container MIGRATE did not exit within its startTimeout of 30s"),
+            "{:?}",
+            o.status.stopped_reason
+        );
+
+        // A dependency that has not started yet is not timed by its startTimeout.
+        let p = pod(
+            "Pending",
+            Some("n"),
+            json!([]),
+            json!({"status": {"initContainerStatuses": [status("migrate", json!({"waiting": {}}), 0, json!({}), None)]}}),
+        );
+        assert_eq!(
+            observe_at(&t, Some(&p), &containers, at(100))
+                .status
+                .stop_code,
+            None
+        );
+    }
+
+    #[test]
+    fn start_timeout_on_the_dependent_container_does_not_bound_its_own_wait() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        // web's own startTimeout is for the containers that would wait for web: none does.
+        let containers = vec![
+            meta("migrate", false, "init", None),
+            ContainerMeta {
+                start_timeout: Some(5),
+                ..meta("web", true, "regular", None)
+            },
+        ];
+        let waiting = json!({"waiting": {"reason": "PodInitializing"}});
+        let p = pod(
+            "Pending",
+            Some("n"),
+            json!([]),
+            json!({"status": {"initContainerStatuses": [running("migrate", false)],
+                              "containerStatuses": [status("web", waiting, 0, json!({}), None)]}}),
+        );
+        let o = observe_at(&t, Some(&p), &containers, at(100));
+        assert_eq!(o.status.stop_code, None);
+        assert_eq!(o.status.last_status.as_deref(), Some(ACTIVATING));
+    }
+
+    #[test]
+    fn start_timeout_of_a_healthy_dependency_ends_when_its_check_passes() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let containers = vec![
+            ContainerMeta {
+                start_timeout: Some(30),
+                awaited_as: Some("HEALTHY".into()),
+                ..meta("db", true, "sidecar", Some(100))
+            },
+            meta("web", true, "regular", None),
+        ];
+        let db = |passed: bool| {
+            status(
+                "db",
+                json!({"running": {"startedAt": "2026-01-01T00:00:10Z"}}),
+                0,
+                json!({}),
+                Some(passed),
+            )
+        };
+        let waiting = json!({"waiting": {"reason": "PodInitializing"}});
+        let p = |passed: bool| {
+            pod(
+                "Pending",
+                Some("n"),
+                json!([]),
+                json!({"status": {"initContainerStatuses": [db(passed)],
+                                  "containerStatuses": [status("web", waiting.clone(), 0, json!({}), None)]}}),
+            )
+        };
+        let o = observe_at(&t, Some(&p(false)), &containers, at(41));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START)
+        );
+        assert!(
+            o.status
+                .stopped_reason
+                .as_deref()
+                .unwrap()
+                .contains("did not pass its health check within its startTimeout of 30s")
+        );
+        let o = observe_at(&t, Some(&p(true)), &containers, at(41));
+        assert_eq!(o.status.stop_code, None);
+    }
+
+    fn restarting() -> Vec<ContainerMeta> {
+        vec![
+            ContainerMeta {
+                restart_in_place: true,
+                ignored_exit_codes: vec![0],
+                restart_attempt_period: Some(60),
+                ..meta("web", true, "regular", None)
+            },
+            meta("log", false, "regular", None),
+        ]
+    }
+
+    fn was_running() -> Task {
+        task(
+            json!({"taskDefinition": "web"}),
+            Some(
+                json!({"lastStatus": "RUNNING", "podName": "t", "version": 1,
+                        "startedAt": "2026-01-01T00:00:10Z"}),
+            ),
+        )
+    }
+
+    #[test]
+    fn an_essential_container_restarting_in_place_keeps_its_task_running() {
+        let t = was_running();
+        // Ran 110 s (more than restartAttemptPeriod 60) and exited 1: ECS restarts it in place.
+        let long_run = terminated(1, "2026-01-01T00:00:10Z", "2026-01-01T00:02:00Z");
+        for web in [
+            // Exited, not restarted yet.
+            status("web", long_run.clone(), 0, json!({}), None),
+            // Waiting to restart.
+            status(
+                "web",
+                json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                1,
+                long_run.clone(),
+                None,
+            ),
+            // Restarted.
+            status(
+                "web",
+                json!({"running": {"startedAt": "2026-01-01T00:02:10Z"}}),
+                1,
+                long_run.clone(),
+                None,
+            ),
+        ] {
+            let p = pod(
+                "Running",
+                Some("n"),
+                json!([web, running("log", true)]),
+                json!({}),
+            );
+            let o = observe_at(&t, Some(&p), &restarting(), at(130));
+            assert_eq!(o.status.stop_code, None, "{:?}", o.status.stopped_reason);
+            assert_eq!(
+                o.status.last_status.as_deref(),
+                Some(RUNNING),
+                "a restart never takes the task back to ACTIVATING"
+            );
+            assert_eq!(o.status.version, Some(1));
+            assert!(!o.stop_pod);
+        }
+    }
+
+    #[test]
+    fn an_exit_ecs_would_not_restart_stops_the_task() {
+        let t = was_running();
+        let short_run = terminated(1, "2026-01-01T00:00:10Z", "2026-01-01T00:00:40Z");
+        let ignored = terminated(0, "2026-01-01T00:00:10Z", "2026-01-01T00:02:00Z");
+        for web in [
+            // Ran 30 s, less than restartAttemptPeriod: ECS does not restart it.
+            status("web", short_run.clone(), 0, json!({}), None),
+            // The kubelet restarted it anyway.
+            status(
+                "web",
+                json!({"running": {"startedAt": "2026-01-01T00:00:50Z"}}),
+                1,
+                short_run.clone(),
+                None,
+            ),
+            status(
+                "web",
+                json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                1,
+                short_run.clone(),
+                None,
+            ),
+            // An ignored exit code is never restarted.
+            status("web", ignored.clone(), 0, json!({}), None),
+        ] {
+            let p = pod(
+                "Running",
+                Some("n"),
+                json!([web.clone(), running("log", true)]),
+                json!({}),
+            );
+            let o = observe_at(&t, Some(&p), &restarting(), at(130));
+            assert_eq!(
+                o.status.stop_code.as_deref(),
+                Some(stop_code::ESSENTIAL_CONTAINER_EXITED),
+                "{web}"
+            );
+            assert!(o.stop_pod);
+        }
+        // A non-essential container's exits never stop the task.
+        let mut log_restarts = restarting();
+        log_restarts.swap(0, 1);
+        log_restarts[0].essential = true;
+        log_restarts[1].essential = false;
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([
+                status("web", short_run, 0, json!({}), None),
+                running("log", true)
+            ]),
+            json!({}),
+        );
+        let o = observe_at(&t, Some(&p), &log_restarts, at(130));
+        assert_eq!(o.status.stop_code, None);
+    }
+
+    #[test]
+    fn an_essential_sidecar_restarted_by_the_kubelet_stopped_for_ecs() {
+        let t = was_running();
+        let sidecar = |restart_in_place: bool| {
+            vec![
+                meta("web", true, "regular", None),
+                ContainerMeta {
+                    restart_in_place,
+                    restart_attempt_period: restart_in_place.then_some(60),
+                    ..meta("log", true, "sidecar", None)
+                },
+            ]
+        };
+        let long_run = terminated(1, "2026-01-01T00:00:10Z", "2026-01-01T00:02:00Z");
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true)]),
+            json!({"status": {"initContainerStatuses": [status("log",
+                json!({"running": {"startedAt": "2026-01-01T00:02:10Z"}}), 1, long_run, None)]}}),
+        );
+        let o = observe_at(&t, Some(&p), &sidecar(false), at(130));
+        assert_eq!(
+            o.status.stop_code.as_deref(),
+            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+        );
+        let o = observe_at(&t, Some(&p), &sidecar(true), at(130));
+        assert_eq!(o.status.stop_code, None);
     }
 }

@@ -63,7 +63,10 @@ pub(crate) fn plan(td: &TaskDefinitionSpec) -> Result<Plan, TranslateError> {
                 }
             })?;
             if d.condition == DependencyCondition::Healthy
-                && containers[target].health_check.is_none()
+                && containers[target]
+                    .health_check
+                    .as_ref()
+                    .is_none_or(super::health::ignored)
             {
                 return Err(TranslateError::HealthyWithoutHealthCheck {
                     field,

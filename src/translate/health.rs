@@ -1,13 +1,24 @@
 //! ECS `healthCheck` → exec probes.
 //!
-//! A readiness probe carries the health check: the task controller turns readiness into the container's
-//! and task's `healthStatus`, and the service scheduler replaces service tasks that turn UNHEALTHY. There
-//! is never a liveness probe, because ECS never restarts an unhealthy container in place.
+//! A readiness probe carries the health check of an essential container: the task controller turns
+//! readiness into the container's and task's `healthStatus`, the service scheduler replaces service tasks
+//! that turn UNHEALTHY, and the load balancer Service sends traffic only to ready pods. There is never a
+//! liveness probe, and no probe that can fail the container: ECS never restarts or stops a container
+//! for a failed health check.
 //!
-//! A startup probe (the same command) is added when the check has a `startPeriod`, so that failures
-//! during the start period do not count: it tolerates failures for `startPeriod` seconds, then `retries`
-//! more checks, and passes on the first success, after which the readiness probe takes over. It is also
-//! what makes the kubelet hold back the containers that wait for a sidecar to be HEALTHY.
+//! - `startPeriod`: failures during the start period are ignored by the task controller (a container is
+//!   UNHEALTHY only once it was healthy and no longer is, or `startPeriod + interval × retries +
+//!   timeout` seconds after it started without passing). A readiness probe that fails never stops the
+//!   container, so no startup probe is needed for it (one would stop the container when it gives up).
+//! - A non-essential container's health check is not a readiness probe: every container's readiness
+//!   makes the pod Ready, and pod readiness is what puts the task in the load balancer, while ECS lets
+//!   only essential containers decide task health and load balancer membership.
+//! - A container other containers wait for with `HEALTHY` gets a startup probe (the same command): the
+//!   kubelet holds back the containers after it until it passes. It tolerates failures for as long as
+//!   the task may take to start ([`GATE_FAILURE_THRESHOLD`]): the dependency's `startTimeout` or the
+//!   task start timeout stops the task, never the probe.
+//! - A command that starts with neither `CMD` nor `CMD-SHELL` is accepted, as ECS accepts it, and
+//!   ignored, as Docker ignores it ([`ignored`]): the container has no health check.
 
 use k8s_openapi::api::core::v1::{ExecAction, Probe};
 
@@ -41,6 +52,18 @@ pub(crate) fn exec(hc: &HealthCheck, field: &str) -> Result<ExecAction, Translat
     })
 }
 
+/// Whether Docker ignores the check: its command starts with neither `CMD` nor `CMD-SHELL` (e.g.
+/// `NONE`, or a command line without the form word).
+pub(crate) fn ignored(hc: &HealthCheck) -> bool {
+    !matches!(
+        hc.command.first().map(String::as_str),
+        Some("CMD" | "CMD-SHELL")
+    )
+}
+
+/// Failures a startup gate tolerates: effectively never, so the probe never stops the container.
+pub(crate) const GATE_FAILURE_THRESHOLD: i32 = i32::MAX;
+
 fn interval(hc: &HealthCheck) -> i32 {
     hc.interval.unwrap_or(DEFAULT_INTERVAL).max(1)
 }
@@ -62,26 +85,20 @@ pub(crate) fn readiness_probe(hc: &HealthCheck, field: &str) -> Result<Probe, Tr
     })
 }
 
-/// Whether the check has a start period.
-pub(crate) fn has_start_period(hc: &HealthCheck) -> bool {
-    hc.start_period.is_some_and(|s| s > 0)
-}
-
-/// The startup probe: checks every min(interval, startPeriod) seconds, passes on the first success, and
-/// gives up (the kubelet then stops the container) only after the start period and `retries` further
-/// failures, when ECS would first call the container UNHEALTHY.
-pub(crate) fn startup_probe(hc: &HealthCheck, field: &str) -> Result<Probe, TranslateError> {
+/// The startup probe of a container others wait for with `HEALTHY`: checks every `interval` seconds
+/// (every `startPeriod` seconds when that is shorter, so a quick start is seen quickly), passes on the
+/// first success, and never gives up: the kubelet stops a container whose startup probe gives up, which
+/// ECS never does for a health check.
+pub(crate) fn startup_gate(hc: &HealthCheck, field: &str) -> Result<Probe, TranslateError> {
     let start_period = hc.start_period.unwrap_or(0).max(0);
     let period = if start_period > 0 {
         interval(hc).min(start_period)
     } else {
         interval(hc)
     };
-    let grace_checks = (i64::from(start_period) + i64::from(period) - 1) / i64::from(period);
-    let threshold = grace_checks + i64::from(retries(hc));
     Ok(Probe {
         period_seconds: Some(period),
-        failure_threshold: Some(i32::try_from(threshold).unwrap_or(i32::MAX)),
+        failure_threshold: Some(GATE_FAILURE_THRESHOLD),
         ..readiness_probe(hc, field)?
     })
 }
@@ -155,17 +172,17 @@ mod tests {
     }
 
     #[test]
-    fn startup_probe_covers_the_start_period_then_the_retries() {
-        // interval 30, startPeriod 60: checks every 30 s, 2 grace checks + 3 retries.
+    fn the_startup_gate_never_gives_up() {
+        // interval 30, startPeriod 60: checks every 30 s and tolerates every failure.
         let h = HealthCheck {
             start_period: Some(60),
             ..hc(&["CMD", "true"])
         };
-        assert!(has_start_period(&h));
-        let p = startup_probe(&h, "h").unwrap();
+        let p = startup_gate(&h, "h").unwrap();
         assert_eq!(p.period_seconds, Some(30));
-        assert_eq!(p.failure_threshold, Some(5));
+        assert_eq!(p.failure_threshold, Some(i32::MAX));
         assert_eq!(p.success_threshold, Some(1));
+        assert_eq!(cmd(&p), vec!["true"]);
         // startPeriod shorter than the interval: checks every startPeriod seconds.
         let h = HealthCheck {
             interval: Some(30),
@@ -173,40 +190,23 @@ mod tests {
             retries: Some(2),
             ..hc(&["CMD", "true"])
         };
-        let p = startup_probe(&h, "h").unwrap();
+        let p = startup_gate(&h, "h").unwrap();
         assert_eq!(p.period_seconds, Some(10));
-        assert_eq!(p.failure_threshold, Some(3));
-        // Not a multiple: rounds up so the whole start period is tolerated.
-        let h = HealthCheck {
-            interval: Some(20),
-            start_period: Some(45),
-            ..hc(&["CMD", "true"])
-        };
-        let p = startup_probe(&h, "h").unwrap();
-        assert_eq!(p.period_seconds, Some(20));
-        assert_eq!(p.failure_threshold, Some(3 + 3));
-        assert!(p.period_seconds.unwrap() * (p.failure_threshold.unwrap() - 3) >= 45);
-    }
-
-    #[test]
-    fn extreme_timings_do_not_overflow() {
-        let h = HealthCheck {
-            interval: Some(i32::MAX),
-            start_period: Some(i32::MAX),
-            retries: Some(i32::MAX),
-            ..hc(&["CMD", "true"])
-        };
-        let p = startup_probe(&h, "h").unwrap();
+        assert_eq!(p.failure_threshold, Some(i32::MAX));
+        // No start period: the check's own interval.
+        let p = startup_gate(&hc(&["CMD", "true"]), "h").unwrap();
+        assert_eq!(p.period_seconds, Some(30));
         assert_eq!(p.failure_threshold, Some(i32::MAX));
     }
 
     #[test]
-    fn startup_probe_without_start_period_is_the_check_itself() {
-        let h = hc(&["CMD", "true"]);
-        assert!(!has_start_period(&h));
-        let p = startup_probe(&h, "h").unwrap();
-        assert_eq!(p.period_seconds, Some(30));
-        assert_eq!(p.failure_threshold, Some(3));
+    fn commands_without_cmd_or_cmd_shell_are_ignored() {
+        for c in [&["NONE"][..], &["curl", "-f", "localhost"][..], &[][..]] {
+            assert!(ignored(&hc(c)), "{c:?}");
+        }
+        for c in [&["CMD", "true"][..], &["CMD-SHELL", "true"][..]] {
+            assert!(!ignored(&hc(c)), "{c:?}");
+        }
     }
 
     #[test]

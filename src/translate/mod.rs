@@ -41,7 +41,7 @@ pub use resources::GPU_RESOURCE;
 pub use volumes::PVC_DRIVER;
 
 use crate::api::task::TaskOverride;
-use crate::api::task_definition::{NotHonouredField, TaskDefinitionSpec};
+use crate::api::task_definition::{DependencyCondition, NotHonouredField, TaskDefinitionSpec};
 use names::NameAllocator;
 use not_honoured::container_path;
 
@@ -71,12 +71,25 @@ pub struct ContainerInfo {
     pub role: ContainerRole,
     /// Whether the container has a readiness probe carrying its ECS health check.
     pub health_check: bool,
-    /// ECS `startTimeout`: seconds to wait for its dependencies, enforced by the task controller.
+    /// ECS `startTimeout`: seconds this container may take, from its own start, to reach the condition
+    /// the containers that depend on it wait for ([`ContainerInfo::awaited`]); enforced by the task
+    /// controller.
     pub start_timeout: Option<i32>,
+    /// What the containers that depend on this one wait for, when that is a condition `startTimeout`
+    /// bounds: `COMPLETE` (it exits: an init container; `SUCCESS` too) or `HEALTHY`.
+    pub awaited: Option<DependencyCondition>,
     /// ECS `restartPolicy` is enabled and honoured (regular container or sidecar): an exit the kubelet
     /// restarts is not the container stopping. Exits with an ignored exit code are not restarted.
     pub restart_in_place: bool,
+    /// ECS `restartPolicy.ignoredExitCodes`: exits ECS never restarts.
+    pub ignored_exit_codes: Vec<i32>,
+    /// ECS `restartPolicy.restartAttemptPeriod` (default 300): ECS restarts a container only when it
+    /// ran at least this many seconds; the task controller enforces it.
+    pub restart_attempt_period: i32,
 }
+
+/// ECS's default `restartPolicy.restartAttemptPeriod`.
+pub const DEFAULT_RESTART_ATTEMPT_PERIOD: i32 = 300;
 
 /// Where an ECS container runs in the pod (decided by `dependsOn`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,25 +173,32 @@ pub fn translate(
         let mounts = &volumes.mounts[i];
         k8s.volume_mounts = (!mounts.is_empty()).then(|| mounts.clone());
         let health_field = format!("{path}.healthCheck");
+        let essential = c.essential.unwrap_or(true);
         let mut health_check = false;
-        if let Some(hc) = &c.health_check {
-            match role {
-                ContainerRole::Init => report.push(not_honoured::nh(
-                    &health_field,
-                    "other containers wait for this one to complete, so it runs as an init container, which cannot have probes",
-                )),
-                ContainerRole::Regular | ContainerRole::Sidecar => {
+        match &c.health_check {
+            None => {}
+            Some(hc) if health::ignored(hc) => report.push(not_honoured::nh(
+                format!("{health_field}.command"),
+                "the command starts with neither CMD nor CMD-SHELL, so Docker ignores the health check: the container has no health check and its healthStatus is UNKNOWN",
+            )),
+            Some(_) if role == ContainerRole::Init => report.push(not_honoured::nh(
+                &health_field,
+                "other containers wait for this one to complete, so it runs as an init container, which cannot have probes",
+            )),
+            Some(hc) => {
+                if essential {
                     k8s.readiness_probe = Some(health::readiness_probe(hc, &health_field)?);
-                    // A startup probe on a sidecar holds back the containers after it, which only a
-                    // HEALTHY dependency asks for.
-                    let startup = match role {
-                        ContainerRole::Sidecar => plan.healthy_gate[i],
-                        _ => health::has_start_period(hc),
-                    };
-                    if startup {
-                        k8s.startup_probe = Some(health::startup_probe(hc, &health_field)?);
-                    }
                     health_check = true;
+                } else {
+                    report.push(not_honoured::nh(
+                        &health_field,
+                        "the container is not essential: ECS lets only essential containers decide the task's health and load balancer membership, and a readiness probe would take the whole pod out of the load balancer, so the check is not run as one and the container's healthStatus is UNKNOWN (it still gates the containers that wait for it to be HEALTHY)",
+                    ));
+                }
+                // A startup probe holds back the containers after it: only a HEALTHY dependency asks
+                // for that.
+                if role == ContainerRole::Sidecar && plan.healthy_gate[i] {
+                    k8s.startup_probe = Some(health::startup_gate(hc, &health_field)?);
                 }
             }
         }
@@ -189,12 +209,29 @@ pub fn translate(
         infos.push(ContainerInfo {
             ecs_name: c.name.clone(),
             k8s_name: k8s_names[i].clone(),
-            essential: c.essential.unwrap_or(true),
+            essential,
             role,
             health_check,
             start_timeout: c.start_timeout,
+            awaited: match role {
+                ContainerRole::Init => Some(DependencyCondition::Complete),
+                ContainerRole::Sidecar if plan.healthy_gate[i] => {
+                    Some(DependencyCondition::Healthy)
+                }
+                _ => None,
+            },
             restart_in_place: role != ContainerRole::Init
                 && c.restart_policy.as_ref().is_some_and(|rp| rp.enabled),
+            ignored_exit_codes: c
+                .restart_policy
+                .as_ref()
+                .and_then(|rp| rp.ignored_exit_codes.clone())
+                .unwrap_or_default(),
+            restart_attempt_period: c
+                .restart_policy
+                .as_ref()
+                .and_then(|rp| rp.restart_attempt_period)
+                .unwrap_or(DEFAULT_RESTART_ATTEMPT_PERIOD),
         });
         built.push(Some(k8s));
     }

@@ -6,7 +6,6 @@
 
 use crate::api::task_definition::{
     ContainerDefinition, IpcMode, NetworkMode, NotHonouredField, TaskDefinitionSpec,
-    VersionConsistency,
 };
 
 /// One not-honoured field.
@@ -147,12 +146,6 @@ fn scan_container(p: &str, c: &ContainerDefinition, out: &mut Vec<NotHonouredFie
             "Active Directory credential specs are not translated",
         ));
     }
-    if c.version_consistency == Some(VersionConsistency::Enabled) {
-        out.push(nh(
-            format!("{p}.versionConsistency"),
-            "enabled: the image tag is not resolved to a digest when the definition is registered; the kubelet pulls the tag when each pod starts (write image@sha256:… to pin it)",
-        ));
-    }
     for (j, pm) in c.port_mappings.iter().flatten().enumerate() {
         if pm.container_port_range.is_some() {
             out.push(nh(
@@ -202,12 +195,12 @@ fn scan_container(p: &str, c: &ContainerDefinition, out: &mut Vec<NotHonouredFie
             )),
         }
     }
-    if let Some(rp) = c.restart_policy.as_ref().filter(|rp| rp.enabled)
-        && rp.restart_attempt_period.is_some()
-    {
+    // An essential container that exits before restartAttemptPeriod stops its task, as in ECS (the task
+    // controller decides it from the exit); a non-essential one cannot be left stopped on its own.
+    if c.restart_policy.as_ref().is_some_and(|rp| rp.enabled) && c.essential == Some(false) {
         out.push(nh(
             format!("{p}.restartPolicy.restartAttemptPeriod"),
-            "the kubelet restarts an exited container with an exponential back-off (10 s doubling up to 5 min), whatever time it ran",
+            "the container is not essential: when it exits before running restartAttemptPeriod seconds, ECS leaves it stopped, but the kubelet restarts it (with an exponential back-off of 10 s doubling up to 5 min) and a single container of a pod cannot be stopped",
         ));
     }
 }
@@ -351,7 +344,6 @@ mod tests {
             "containerDefinitions[0].logConfiguration",
             "containerDefinitions[0].firelensConfiguration",
             "containerDefinitions[0].credentialSpecs",
-            "containerDefinitions[0].versionConsistency",
             "containerDefinitions[0].portMappings[0].containerPortRange",
             "containerDefinitions[0].linuxParameters.devices",
             "containerDefinitions[0].linuxParameters.maxSwap",
@@ -359,7 +351,6 @@ mod tests {
             "containerDefinitions[0].linuxParameters.tmpfs[0].mountOptions",
             "containerDefinitions[0].resourceRequirements[1]",
             "containerDefinitions[0].resourceRequirements[2].type",
-            "containerDefinitions[0].restartPolicy.restartAttemptPeriod",
         ] {
             assert!(got.iter().any(|f| f == want), "{want} missing from {got:?}");
         }
@@ -386,6 +377,36 @@ mod tests {
             ..Default::default()
         };
         assert!(scan(&td).is_empty());
+    }
+
+    #[test]
+    fn restart_attempt_period_is_reported_only_for_non_essential_containers() {
+        let container = |essential: Option<bool>| ContainerDefinition {
+            name: "web".into(),
+            image: "nginx".into(),
+            essential,
+            restart_policy: Some(ContainerRestartPolicy {
+                enabled: true,
+                ignored_exit_codes: None,
+                restart_attempt_period: None,
+            }),
+            ..Default::default()
+        };
+        for essential in [None, Some(true)] {
+            let td = TaskDefinitionSpec {
+                container_definitions: vec![container(essential)],
+                ..Default::default()
+            };
+            assert!(scan(&td).is_empty(), "{essential:?}");
+        }
+        let td = TaskDefinitionSpec {
+            container_definitions: vec![container(Some(false))],
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(&td),
+            ["containerDefinitions[0].restartPolicy.restartAttemptPeriod"]
+        );
     }
 
     #[test]

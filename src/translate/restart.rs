@@ -5,6 +5,13 @@
 //! `restartPolicy: Never`. A rule's only action is `Restart`, so "restart unless the exit code is
 //! ignored" is written as `restartPolicy: Never` plus a `Restart` rule for exit codes `NotIn` the
 //! ignored ones; without ignored codes it is simply `restartPolicy: Always`.
+//!
+//! Kubernetes cannot say "restart only if it ran at least `restartAttemptPeriod` seconds": the kubelet
+//! restarts every exit the rules allow, with its own back-off. The task controller decides instead,
+//! from the container's exit (its last state): an essential container that exits with an ignored code,
+//! or before running `restartAttemptPeriod` seconds, did not restart for ECS, and its task stops. A
+//! non-essential container restarted against ECS's rule stays restarted: a single container of a pod
+//! cannot be stopped (reported as not honoured).
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerRestartRule, ContainerRestartRuleOnExitCodes,
@@ -47,11 +54,13 @@ pub(crate) fn apply(
             }]);
         }
         ContainerRole::Sidecar => {
-            // A native sidecar already restarts on every exit.
-            if !ignored.is_empty() {
+            // A native sidecar already restarts on every exit. An essential one exiting with an
+            // ignored code stops the task (the task controller reads the exit), as in ECS; a
+            // non-essential one cannot be left stopped.
+            if !ignored.is_empty() && c.essential == Some(false) {
                 report.push(nh(
                     format!("{path}.restartPolicy.ignoredExitCodes"),
-                    "other containers depend on this one, so it runs as a native sidecar, which Kubernetes restarts on every exit",
+                    "the container is not essential and other containers depend on it, so it runs as a native sidecar, which Kubernetes restarts on every exit; ECS would leave it stopped",
                 ));
             }
         }
@@ -123,6 +132,15 @@ mod tests {
         assert_eq!(k8s, Container::default());
         assert!(report.is_empty());
         let (_, report) = run(&def(true, Some(vec![1])), ContainerRole::Sidecar);
+        assert!(
+            report.is_empty(),
+            "an essential sidecar's ignored exit stops the task"
+        );
+        let non_essential = ContainerDefinition {
+            essential: Some(false),
+            ..def(true, Some(vec![1]))
+        };
+        let (_, report) = run(&non_essential, ContainerRole::Sidecar);
         assert_eq!(
             report[0].field,
             "containerDefinitions[0].restartPolicy.ignoredExitCodes"

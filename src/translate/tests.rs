@@ -93,7 +93,10 @@ fn minimal_definition() {
             role: ContainerRole::Regular,
             health_check: false,
             start_timeout: None,
+            awaited: None,
             restart_in_place: false,
+            ignored_exit_codes: vec![],
+            restart_attempt_period: 300,
         }]
     );
     assert!(pod.not_honoured.is_empty());
@@ -223,7 +226,10 @@ fn a_web_service_definition() {
     assert_eq!(r.requests.as_ref().unwrap()["memory"].0, "256Mi");
     assert_eq!(r.limits.as_ref().unwrap()["memory"].0, "512Mi");
     assert!(k.readiness_probe.is_some());
-    assert!(k.startup_probe.is_some());
+    assert_eq!(
+        k.startup_probe, None,
+        "a start period is no probe that could stop the container"
+    );
     assert_eq!(k.liveness_probe, None);
     let pr = pod.spec.resources.as_ref().unwrap();
     assert_eq!(pr.requests.as_ref().unwrap()["cpu"].0, "500m");
@@ -294,12 +300,28 @@ fn dependencies_place_sidecars_and_init_containers_in_order() {
         ]
     );
     assert_eq!(pod.containers[0].start_timeout, Some(120));
+    // What the containers waiting for each one need: what its own startTimeout bounds.
+    let awaited: Vec<_> = pod.containers.iter().map(|c| c.awaited).collect();
+    assert_eq!(
+        awaited,
+        [
+            None,
+            Some(DependencyCondition::Complete),
+            Some(DependencyCondition::Healthy),
+            None
+        ]
+    );
 
     let envoy = find(&pod.spec, "envoy");
     assert_eq!(envoy.restart_policy.as_deref(), Some("Always"));
-    assert!(
-        envoy.startup_probe.is_some(),
-        "HEALTHY gates on the startup probe"
+    let gate = envoy
+        .startup_probe
+        .as_ref()
+        .expect("HEALTHY gates on the startup probe");
+    assert_eq!(
+        gate.failure_threshold,
+        Some(i32::MAX),
+        "the gate never stops the container"
     );
     assert!(envoy.readiness_probe.is_some());
     let log = find(&pod.spec, "log");
@@ -602,10 +624,10 @@ fn restart_policy_restarts_regular_containers_in_place() {
     assert_eq!(k.restart_policy_rules.as_ref().unwrap().len(), 1);
     assert_eq!(pod.spec.restart_policy.as_deref(), Some("Never"));
     assert!(pod.containers[0].restart_in_place);
-    assert_eq!(
-        fields(&pod.not_honoured),
-        ["containerDefinitions[0].restartPolicy.restartAttemptPeriod"]
-    );
+    // The task controller enforces both on an essential container.
+    assert_eq!(pod.containers[0].ignored_exit_codes, [0]);
+    assert_eq!(pod.containers[0].restart_attempt_period, 60);
+    assert!(pod.not_honoured.is_empty(), "{:?}", pod.not_honoured);
 }
 
 #[test]
@@ -827,4 +849,101 @@ proptest! {
             prop_assert!(names::is_dns_label(n));
         }
     }
+}
+
+#[test]
+fn only_essential_containers_have_readiness_probes() {
+    let t = td(vec![
+        ContainerDefinition {
+            depends_on: Some(vec![dep("db", DependencyCondition::Healthy)]),
+            health_check: Some(health()),
+            ..container("web")
+        },
+        ContainerDefinition {
+            essential: Some(false),
+            health_check: Some(health()),
+            ..container("metrics")
+        },
+        ContainerDefinition {
+            essential: Some(false),
+            health_check: Some(health()),
+            ..container("db")
+        },
+    ]);
+    let pod = translate(&t, None).unwrap();
+    let web = find(&pod.spec, "web");
+    assert!(web.readiness_probe.is_some());
+    assert_eq!(web.liveness_probe, None);
+    assert!(pod.containers[0].health_check);
+    // A non-essential container's check would take the pod out of the load balancer.
+    let metrics = find(&pod.spec, "metrics");
+    assert_eq!(
+        (&metrics.readiness_probe, &metrics.startup_probe),
+        (&None, &None)
+    );
+    assert!(!pod.containers[1].health_check);
+    // A non-essential HEALTHY dependency still gates the containers waiting for it.
+    let db = find(&pod.spec, "db");
+    assert_eq!(db.readiness_probe, None);
+    assert!(db.startup_probe.is_some());
+    assert!(!pod.containers[2].health_check);
+    let f = fields(&pod.not_honoured);
+    assert!(f.contains(&"containerDefinitions[1].healthCheck"), "{f:?}");
+    assert!(f.contains(&"containerDefinitions[2].healthCheck"), "{f:?}");
+    assert!(!f.contains(&"containerDefinitions[0].healthCheck"), "{f:?}");
+    for c in pod
+        .spec
+        .containers
+        .iter()
+        .chain(pod.spec.init_containers.iter().flatten())
+    {
+        assert_eq!(c.liveness_probe, None, "{}", c.name);
+    }
+}
+
+#[test]
+fn health_checks_docker_ignores_are_accepted_and_reported() {
+    for command in [&["NONE"][..], &["curl", "-f", "http://localhost/"][..]] {
+        let t = td(vec![ContainerDefinition {
+            health_check: Some(HealthCheck {
+                command: command.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }),
+            ..container("web")
+        }]);
+        let pod = translate(&t, None).unwrap();
+        let web = &pod.spec.containers[0];
+        assert_eq!(
+            (
+                &web.readiness_probe,
+                &web.startup_probe,
+                &web.liveness_probe
+            ),
+            (&None, &None, &None)
+        );
+        assert!(!pod.containers[0].health_check);
+        assert_eq!(
+            fields(&pod.not_honoured),
+            ["containerDefinitions[0].healthCheck.command"]
+        );
+        assert!(pod.not_honoured[0].reason.contains("Docker ignores"));
+    }
+    // Waiting for such a container to be HEALTHY waits for a check that never runs.
+    let t = td(vec![
+        ContainerDefinition {
+            depends_on: Some(vec![dep("db", DependencyCondition::Healthy)]),
+            ..container("web")
+        },
+        ContainerDefinition {
+            health_check: Some(HealthCheck {
+                command: vec!["NONE".into()],
+                ..Default::default()
+            }),
+            ..container("db")
+        },
+    ]);
+    assert!(matches!(
+        translate(&t, None),
+        Err(TranslateError::HealthyWithoutHealthCheck { .. })
+    ));
 }

@@ -131,6 +131,8 @@ const STAGES: &[&str] = &[
     include_str!("../kwok/pod-init-container-running-failed.yaml"),
     include_str!("../kwok/pod-complete-on-demand.yaml"),
     include_str!("../kwok/pod-crash-image.yaml"),
+    include_str!("../kwok/pod-unhealthy-image.yaml"),
+    include_str!("../kwok/pod-unhealthy-on-demand.yaml"),
 ];
 
 pub fn state_dir() -> Result<PathBuf> {
