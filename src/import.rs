@@ -324,6 +324,7 @@ pub fn read_input(path: &Path) -> std::io::Result<String> {
 
 /// The command-line edge: read, import, print the manifests on stdout and notes/errors on stderr.
 pub fn run(command: ImportCommand) -> ExitCode {
+    let services = matches!(command, ImportCommand::Service { .. });
     let (file, result) = match command {
         ImportCommand::TaskDefinition {
             file,
@@ -346,22 +347,8 @@ pub fn run(command: ImportCommand) -> ExitCode {
             name,
             task_definition,
             drop_unknown_fields,
-        } => {
-            let options = service::RefOptions {
-                options: Options {
-                    name,
-                    namespace,
-                    drop_unknown_fields,
-                },
-                task_definition,
-            };
-            let result = read(&file).and_then(|text| {
-                service::services(&text, &options)
-                    .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
-            });
-            (file, result)
         }
-        ImportCommand::Task {
+        | ImportCommand::Task {
             file,
             namespace,
             name,
@@ -377,8 +364,13 @@ pub fn run(command: ImportCommand) -> ExitCode {
                 task_definition,
             };
             let result = read(&file).and_then(|text| {
-                service::tasks(&text, &options)
-                    .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
+                if services {
+                    service::services(&text, &options)
+                        .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
+                } else {
+                    service::tasks(&text, &options)
+                        .map(|all| all.into_iter().map(|i| (i.yaml, i.notes)).collect())
+                }
             });
             (file, result)
         }
