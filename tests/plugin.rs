@@ -14,6 +14,12 @@ use support::{Operator, TestNamespace, client, install_crds, wait_for_within};
 /// `kubectl ecs <args>` with the plugin's directory first on PATH: (exit code, stdout JSON or null,
 /// stderr).
 async fn kubectl_ecs(ns: &str, args: &[&str]) -> (i32, Value, String) {
+    let (code, out, err) = kubectl_ecs_text(ns, args).await;
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
+}
+
+/// `kubectl ecs <args>`: (exit code, stdout, stderr).
+async fn kubectl_ecs_text(ns: &str, args: &[&str]) -> (i32, String, String) {
     let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-ecs"))
         .parent()
         .unwrap();
@@ -30,10 +36,9 @@ async fn kubectl_ecs(ns: &str, args: &[&str]) -> (i32, Value, String) {
         .output()
         .await
         .expect("kubectl on PATH (cargo xtask cluster up prints the PATH line)");
-    let stdout = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (
         out.status.code().unwrap_or(-1),
-        stdout,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
@@ -100,17 +105,16 @@ async fn run_describe_list_and_stop_a_task() {
     let name = arn.rsplit('/').next().unwrap().to_string();
 
     let tasks: Api<Task> = ns.api();
-    wait_for_within(
-        &tasks,
-        &name,
-        |t: Option<&Task>| {
-            t.and_then(|t| t.status.as_ref())
-                .and_then(|s| s.last_status.as_deref())
-                == Some("RUNNING")
-        },
-        support::DEADLINE,
+    let (code, _, progress) = kubectl_ecs(
+        &ns.name,
+        &["wait", "tasks-running", "--tasks", &arn, "--timeout", "60"],
     )
     .await;
+    assert_eq!(code, 0, "{progress}");
+    assert!(
+        progress.contains(&format!("{name}: RUNNING")),
+        "the waiter shows its progress: {progress}"
+    );
     // Described by ARN or by name alike, in the DescribeTasks shape.
     let described = ok(
         &ns.name,
@@ -136,6 +140,27 @@ async fn run_describe_list_and_stop_a_task() {
     )
     .await;
     assert_eq!(stopped["task"]["desiredStatus"], "STOPPED");
+    let (code, _, progress) = kubectl_ecs(
+        &ns.name,
+        &["wait", "tasks-stopped", "--tasks", &name, "--timeout", "60"],
+    )
+    .await;
+    assert_eq!(code, 0, "{progress}");
+    // A stopped task can never run again: the running waiter fails at once (exit 255).
+    let (code, _, err) = kubectl_ecs(
+        &ns.name,
+        &["wait", "tasks-running", "--tasks", &name, "--timeout", "60"],
+    )
+    .await;
+    assert_eq!(code, 255, "{err}");
+    assert!(err.contains("is STOPPED: done for today"), "{err}");
+    let (code, table, _) = kubectl_ecs_text(
+        &ns.name,
+        &["describe-tasks", "--tasks", &name, "--output", "table"],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(table.contains("stopped: done for today"), "{table}");
     let task = wait_for_within(
         &tasks,
         &name,
@@ -245,6 +270,32 @@ async fn update_service_and_wait_until_stable() {
     );
     let listed = ok(&ns.name, &["list-tasks", "--service-name", "web"]).await;
     assert_eq!(listed["taskArns"].as_array().unwrap().len(), 3, "{listed}");
+
+    // The console's view: counts, the deployment with its progress, the events; MISSING on stderr.
+    let (code, table, err) = kubectl_ecs_text(
+        &ns.name,
+        &[
+            "describe-services",
+            "--services",
+            "web",
+            "gone",
+            "-o",
+            "table",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(table.starts_with("Service web  ACTIVE\n"), "{table}");
+    assert!(table.contains("3 desired, 3 running, 0 pending"), "{table}");
+    assert!(
+        table.contains("PRIMARY") && table.contains("[##########]"),
+        "{table}"
+    );
+    assert!(table.contains("has reached a steady state."), "{table}");
+    assert!(
+        err.contains("service/") && err.contains("/gone: MISSING"),
+        "{err}"
+    );
 
     // A missing service fails the waiter as the AWS CLI does (exit 255).
     let (code, _, err) = kubectl_ecs(

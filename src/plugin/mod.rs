@@ -3,11 +3,12 @@
 //! the field manager `kubectl-ecs`.
 
 pub mod shapes;
+pub mod table;
+mod wait;
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -31,8 +32,17 @@ pub struct Cli {
     /// Kubeconfig context to use.
     #[arg(long, global = true)]
     pub context: Option<String>,
+    /// `json`: the AWS CLI's shapes, for scripts; `table`: drawn for people, as the ECS console.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Json)]
+    pub output: Output,
     #[command(subcommand)]
     pub verb: Verb,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Table,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,7 +107,7 @@ pub enum Verb {
     },
     /// List service ARNs.
     ListServices,
-    /// Wait for a condition (`services-stable`).
+    /// Wait for a condition (`services-stable`, `tasks-running`, `tasks-stopped`).
     Wait {
         #[command(subcommand)]
         what: Wait,
@@ -111,6 +121,22 @@ pub enum Wait {
         #[arg(long, num_args = 1.., required = true)]
         services: Vec<String>,
         /// Give up after this many seconds (the AWS CLI waiter: 40 × 15 s).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Until every task is RUNNING; fails as soon as one has stopped (the AWS CLI waiter).
+    TasksRunning {
+        #[arg(long, num_args = 1.., required = true)]
+        tasks: Vec<String>,
+        /// Give up after this many seconds (the AWS CLI waiter: 100 × 6 s).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Until every task is STOPPED.
+    TasksStopped {
+        #[arg(long, num_args = 1.., required = true)]
+        tasks: Vec<String>,
+        /// Give up after this many seconds (the AWS CLI waiter: 100 × 6 s).
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
@@ -153,7 +179,14 @@ async fn client(cli: &Cli) -> Result<(Client, String)> {
     Ok((Client::try_from(config)?, namespace))
 }
 
-fn print(value: &Value) {
+fn print(output: Output, value: &Value) {
+    if output == Output::Table
+        && let Some((out, failures)) = table::render(value)
+    {
+        print!("{out}");
+        eprint!("{failures}");
+        return;
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON always prints")
@@ -205,13 +238,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 started.push(shapes::task(&tasks.create(&post, &task).await?));
             }
-            print(&json!({"tasks": started, "failures": []}));
+            print(cli.output, &json!({"tasks": started, "failures": []}));
         }
         Verb::StopTask { task, reason } => {
             let name = shapes::name_of(&task);
             let body = json!({"spec": {"desiredStatus": "STOPPED", "reason": reason}});
             let stopped = tasks.patch(name, &patch, &Patch::Merge(&body)).await?;
-            print(&json!({"task": shapes::task(&stopped)}));
+            print(cli.output, &json!({"task": shapes::task(&stopped)}));
         }
         Verb::UpdateService {
             service,
@@ -240,7 +273,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let updated = services
                 .patch(name, &patch, &Patch::Merge(&json!({ "spec": spec })))
                 .await?;
-            print(&json!({"service": shapes::service(&updated)}));
+            print(cli.output, &json!({"service": shapes::service(&updated)}));
         }
         Verb::DescribeServices { services: names } => {
             let (mut found, mut failures) = (Vec::new(), Vec::new());
@@ -251,7 +284,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     None => failures.push(missing(shapes::service_arn(&ns, name))),
                 }
             }
-            print(&json!({"services": found, "failures": failures}));
+            print(
+                cli.output,
+                &json!({"services": found, "failures": failures}),
+            );
         }
         Verb::DescribeTasks { tasks: names } => {
             let (mut found, mut failures) = (Vec::new(), Vec::new());
@@ -262,7 +298,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     None => failures.push(missing(shapes::task_arn(&ns, name))),
                 }
             }
-            print(&json!({"tasks": found, "failures": failures}));
+            print(cli.output, &json!({"tasks": found, "failures": failures}));
         }
         Verb::DescribeTaskDefinition { task_definition } => {
             let given = shapes::task_definition_of(&task_definition);
@@ -286,12 +322,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .ok_or_else(not_found)?;
             let data = registered.data.map(|d| d.0).unwrap_or_default();
             let spec = serde_json::from_value(data["spec"].clone())?;
-            print(&shapes::task_definition(
-                &reference.family,
-                revision,
-                &spec,
-                &status,
-            ));
+            print(
+                cli.output,
+                &shapes::task_definition(&reference.family, revision, &spec, &status),
+            );
         }
         Verb::ListTasks {
             service_name,
@@ -320,7 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .map(|t| shapes::task_arn(&ns, &t.name_any()))
                 .collect();
-            print(&json!({ "taskArns": arns }));
+            print(cli.output, &json!({ "taskArns": arns }));
         }
         Verb::ListServices => {
             let arns: Vec<String> = services
@@ -330,57 +364,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .iter()
                 .map(|s| shapes::service_arn(&ns, &s.name_any()))
                 .collect();
-            print(&json!({ "serviceArns": arns }));
+            print(cli.output, &json!({ "serviceArns": arns }));
         }
-        Verb::Wait {
-            what:
-                Wait::ServicesStable {
-                    services: names,
-                    timeout,
-                },
-        } => return services_stable(&services, &ns, &names, Duration::from_secs(timeout)).await,
+        Verb::Wait { what } => return wait::run(what, &services, &tasks, &ns).await,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Polls every 2 s, printing a line on stderr whenever a service's progress changes. Exits 255 on
-/// timeout or a missing service, as the AWS CLI's waiter does.
-async fn services_stable(
-    services: &Api<Service>,
-    ns: &str,
-    names: &[String],
-    timeout: Duration,
-) -> Result<ExitCode> {
-    let deadline = Instant::now() + timeout;
-    let mut last: Vec<String> = vec![String::new(); names.len()];
-    loop {
-        let mut all = true;
-        for (i, given) in names.iter().enumerate() {
-            let name = shapes::name_of(given);
-            let Some(svc) = services.get_opt(name).await? else {
-                eprintln!(
-                    "Waiter ServicesStable failed: {} is MISSING",
-                    shapes::service_arn(ns, name)
-                );
-                return Ok(ExitCode::from(255));
-            };
-            let described = shapes::service(&svc);
-            let current =
-                svc.status.as_ref().and_then(|s| s.observed_generation) == svc.metadata.generation;
-            let line = shapes::progress(&described);
-            if line != last[i] {
-                eprintln!("{line}");
-                last[i] = line;
-            }
-            all &= shapes::is_stable(&described, current);
-        }
-        if all {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if Instant::now() >= deadline {
-            eprintln!("Waiter ServicesStable failed: Max attempts exceeded");
-            return Ok(ExitCode::from(255));
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }
