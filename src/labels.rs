@@ -30,3 +30,10 @@ pub const PREFERRED_ZONE: &str = "ecs.operator.dev/preferred-zone";
 /// On a Task of a Service: the images its deployment pinned to a digest (ECS `versionConsistency`), as a
 /// JSON object from ECS container name to `image@sha256:…`; the pod runs those instead of the tags.
 pub const PINNED_IMAGES: &str = "ecs.operator.dev/pinned-images";
+/// On a Task of a Service: task scale-in protection (ECS UpdateTaskProtection), the RFC 3339 time it
+/// expires. Until then, scale-in, deployments and AZ rebalancing do not stop the task.
+pub const SCALE_IN_PROTECTION: &str = "ecs.operator.dev/scale-in-protection";
+/// On a Service: stop this deployment (`ecs-svc/N`, ECS StopServiceDeployment); acted on once.
+pub const STOP_DEPLOYMENT: &str = "ecs.operator.dev/stop-deployment";
+/// On a Service: how to stop the deployment named by [`STOP_DEPLOYMENT`] (`ROLLBACK`, the default).
+pub const STOP_DEPLOYMENT_TYPE: &str = "ecs.operator.dev/stop-deployment-type";

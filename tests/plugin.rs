@@ -313,3 +313,173 @@ async fn update_service_and_wait_until_stable() {
     assert_eq!(code, 255, "{err}");
     assert!(err.contains("MISSING"), "{err}");
 }
+
+#[tokio::test]
+async fn task_protection_and_stopping_a_deployment() {
+    let (client, ns, _operator) = setup("plugin-protect").await;
+    let services: Api<ecs_operator::api::Service> = Api::namespaced(client.clone(), &ns.name);
+    let svc: ecs_operator::api::Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 2}
+    }))
+    .unwrap();
+    services
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+    let (code, _, progress) = kubectl_ecs(
+        &ns.name,
+        &[
+            "wait",
+            "services-stable",
+            "--services",
+            "web",
+            "--timeout",
+            "120",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{progress}");
+    let listed = ok(&ns.name, &["list-tasks", "--service-name", "web"]).await;
+    let arns: Vec<String> = listed["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(arns.len(), 2);
+
+    let updated = ok(
+        &ns.name,
+        &[
+            "update-task-protection",
+            "--tasks",
+            &arns[0],
+            "--protection-enabled",
+            "--expires-in-minutes",
+            "60",
+        ],
+    )
+    .await;
+    assert_eq!(updated["failures"], json!([]));
+    let protected = &updated["protectedTasks"][0];
+    assert_eq!(protected["taskArn"], arns[0].as_str());
+    assert_eq!(protected["protectionEnabled"], true);
+    let expires: k8s_openapi::jiff::Timestamp = protected["expirationDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let in_minutes = expires
+        .duration_since(k8s_openapi::jiff::Timestamp::now())
+        .as_secs()
+        / 60;
+    assert!((58..=60).contains(&in_minutes), "{expires}");
+    let tasks: Api<Task> = ns.api();
+    let name = arns[0].rsplit('/').next().unwrap();
+    let task = tasks.get(name).await.unwrap();
+    assert_eq!(
+        task.metadata.annotations.unwrap()["ecs.operator.dev/scale-in-protection"],
+        protected["expirationDate"].as_str().unwrap()
+    );
+
+    let got = ok(
+        &ns.name,
+        &["get-task-protection", "--tasks", &arns[0], &arns[1], "gone"],
+    )
+    .await;
+    assert_eq!(got["protectedTasks"][0]["protectionEnabled"], true);
+    assert_eq!(
+        got["protectedTasks"][1],
+        json!({"taskArn": arns[1], "protectionEnabled": false})
+    );
+    assert_eq!(got["failures"][0]["reason"], "MISSING");
+
+    let removed = ok(
+        &ns.name,
+        &[
+            "update-task-protection",
+            "--tasks",
+            name,
+            "--no-protection-enabled",
+        ],
+    )
+    .await;
+    assert_eq!(removed["protectedTasks"][0]["protectionEnabled"], false);
+    let task = tasks.get(name).await.unwrap();
+    assert!(
+        !task
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("ecs.operator.dev/scale-in-protection")
+    );
+    // ECS bounds: 1 to 2,880 minutes; standalone tasks cannot be protected.
+    let (code, _, err) = kubectl_ecs(
+        &ns.name,
+        &[
+            "update-task-protection",
+            "--tasks",
+            name,
+            "--protection-enabled",
+            "--expires-in-minutes",
+            "2881",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0, "{err}");
+    let ran = ok(&ns.name, &["run-task", "--task-definition", "web"]).await;
+    let standalone = ran["tasks"][0]["taskArn"].as_str().unwrap();
+    let refused = ok(
+        &ns.name,
+        &[
+            "update-task-protection",
+            "--tasks",
+            standalone,
+            "--protection-enabled",
+        ],
+    )
+    .await;
+    assert_eq!(refused["protectedTasks"], json!([]));
+    assert_eq!(refused["failures"][0]["reason"], "TASK_NOT_VALID");
+
+    let deployment = services
+        .get("web")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .deployments[0]
+        .id
+        .clone();
+    let n = deployment.strip_prefix("ecs-svc/").unwrap();
+    let arn = format!(
+        "arn:aws:ecs:kubernetes:000000000000:service-deployment/{}/web/{n}",
+        ns.name
+    );
+    let stopped = ok(
+        &ns.name,
+        &[
+            "stop-service-deployment",
+            "--service-deployment-arn",
+            &arn,
+            "--stop-type",
+            "ROLLBACK",
+        ],
+    )
+    .await;
+    assert_eq!(stopped, json!({"serviceDeploymentArn": arn}));
+    let annotations = services
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert_eq!(annotations["ecs.operator.dev/stop-deployment"], deployment);
+    assert_eq!(
+        annotations["ecs.operator.dev/stop-deployment-type"],
+        "ROLLBACK"
+    );
+}

@@ -673,3 +673,235 @@ async fn a_deregistered_revision_keeps_its_service_running_scaling_and_healing()
     );
     assert!(running.iter().all(|(name, _, _)| *name != victim));
 }
+
+/// Merge-patches the task's scale-in protection annotation (None removes it).
+async fn protect(tasks: &Api<Task>, name: &str, until: Option<String>) {
+    tasks
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "ecs.operator.dev/scale-in-protection": until
+            }}})),
+        )
+        .await
+        .unwrap();
+}
+
+fn protection_enabled(t: Option<&Task>) -> Option<bool> {
+    Some(t?.status.as_ref()?.protection.as_ref()?.protection_enabled)
+}
+
+#[tokio::test]
+async fn a_protected_task_survives_scale_in_until_its_protection_is_removed() {
+    let s = setup("svc-protect").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 3}))
+        .await;
+    s.steady("web").await;
+    // The newest task is the one scale-in would take first: protect it.
+    let mut running = s.running("web").await;
+    running.sort();
+    let kept = running.last().unwrap().0.clone();
+    let until = k8s_openapi::jiff::Timestamp::from_second(
+        k8s_openapi::jiff::Timestamp::now().as_second() + 3600,
+    )
+    .unwrap()
+    .to_string();
+    protect(&s.tasks, &kept, Some(until.clone())).await;
+    let task = wait_for(&s.tasks, &kept, |t: Option<&Task>| {
+        protection_enabled(t) == Some(true)
+    })
+    .await;
+    assert_eq!(
+        task.status.unwrap().protection.unwrap().expiration_date,
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            until.parse().unwrap()
+        )),
+        "status.protection is ECS's ProtectedTask"
+    );
+
+    // An annotation that is not a time: a condition and a Warning Event, and no protection.
+    let invalid = running[0].0.clone();
+    protect(&s.tasks, &invalid, Some("soon".into())).await;
+    wait_for(&s.tasks, &invalid, |t: Option<&Task>| {
+        t.and_then(|t| t.status.as_ref()).is_some_and(|st| {
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "ScaleInProtection" && c.reason == "InvalidScaleInProtection")
+        })
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = s.ns.api();
+    let until = tokio::time::Instant::now() + support::DEADLINE;
+    while !events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("InvalidScaleInProtection")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(invalid.as_str())
+        })
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no Warning event about {invalid}'s annotation"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let scale = |n: i32| {
+        let services = s.services.clone();
+        async move {
+            services
+                .patch(
+                    "web",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"desiredCount": n}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    scale(1).await;
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 1)
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    let left = s.running("web").await;
+    assert_eq!(
+        left.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(),
+        [kept.as_str()],
+        "the protected task is never chosen for scale-in"
+    );
+
+    // Scaled to zero while protected: the service sees it and still keeps the task.
+    scale(0).await;
+    wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref())
+            .is_some_and(|st| st.desired_count == Some(0))
+    })
+    .await;
+    let task = s.tasks.get(&kept).await.unwrap();
+    assert_eq!(
+        task.spec.desired_status,
+        Default::default(),
+        "a protected task is not stopped by scale-in"
+    );
+    // Protection removed: it may go, and does.
+    protect(&s.tasks, &kept, None).await;
+    wait_for(&s.tasks, &kept, |t: Option<&Task>| {
+        t.is_some_and(|t| t.spec.desired_status != Default::default())
+            && protection_enabled(t) == Some(false)
+    })
+    .await;
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 0)
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision() {
+    let s = setup("svc-stopdep").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    // No circuit breaker: a crashing revision would be retried for ever.
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 2,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
+            "deploymentCircuitBreaker": {"enable": false, "rollback": false}}}),
+    )
+    .await;
+    s.steady("web").await;
+    s.register("web", td_spec("ecs-operator.test/crash"), 2)
+        .await;
+    let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+            st.deployments.first().is_some_and(|d| {
+                d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("IN_PROGRESS")
+            })
+        })
+    })
+    .await;
+    let stuck = svc.status.unwrap().deployments[0].id.clone();
+    let annotate = |id: String| {
+        let services = s.services.clone();
+        async move {
+            services
+                .patch(
+                    "web",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {
+                        "ecs.operator.dev/stop-deployment": id,
+                    }}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    annotate(stuck.clone()).await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            steady(svc)
+                && svc
+                    .and_then(|s| s.status.as_ref())
+                    .is_some_and(|st| st.task_definition.as_deref() == Some("web:1"))
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+    let st = svc.status.unwrap();
+    assert_eq!(st.handled_stop_request.as_deref(), Some(stuck.as_str()));
+    let stopped = st.deployments.iter().find(|d| d.id == stuck).unwrap();
+    assert_eq!(stopped.rollout_state.as_deref(), Some("FAILED"));
+    assert_eq!(
+        stopped.rollout_state_reason.as_deref(),
+        Some(format!("ECS deployment {stuck} stopped: rollback requested.").as_str())
+    );
+    assert_ne!(st.deployments[0].id, stuck);
+    assert!(
+        st.events
+            .iter()
+            .any(|e| e.message.contains("deployment stopped: rollback requested")),
+        "{:#?}",
+        st.events
+    );
+    let running = s.running("web").await;
+    assert_eq!(running.len(), 2);
+    assert!(
+        running.iter().all(|(_, _, td)| td == "web:1"),
+        "{running:?}"
+    );
+
+    // A request for a deployment that is not in progress: a condition, and nothing else.
+    let completed = st.deployments[0].id.clone();
+    annotate(completed.clone()).await;
+    let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
+        svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.reason == "InvalidStopRequest")
+        })
+    })
+    .await;
+    let st = svc.status.unwrap();
+    assert_eq!(st.deployments[0].id, completed);
+    assert_eq!(st.task_definition.as_deref(), Some("web:1"));
+    assert_eq!(st.handled_stop_request.as_deref(), Some(stuck.as_str()));
+}

@@ -353,6 +353,11 @@ pub struct ServiceStatus {
     /// `Ready` (steady state), `Progressing` and `Degraded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The deployment id of the last stop request (annotation `ecs.operator.dev/stop-deployment`)
+    /// acted on: a request is acted on once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub handled_stop_request: Option<String>,
 }
 
 /// One deployment of the service.

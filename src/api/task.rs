@@ -291,9 +291,25 @@ pub struct TaskStatus {
     /// Increases with each change of lastStatus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
-    /// `Ready` (the task is RUNNING and healthy) and `Stopped`.
+    /// `Ready` (the task is RUNNING and healthy), `Stopped` and, once the annotation
+    /// `ecs.operator.dev/scale-in-protection` was set, `ScaleInProtection`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Task scale-in protection (ECS GetTaskProtection's ProtectedTask), from the annotation
+    /// `ecs.operator.dev/scale-in-protection`; absent while the annotation never was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<TaskProtection>,
+}
+
+/// ECS ProtectedTask: whether scale-in and deployments may stop the task, and until when not.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskProtection {
+    /// The task is protected: scale-in, deployments and AZ rebalancing do not stop it.
+    pub protection_enabled: bool,
+    /// When the protection ends (while enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<Time>,
 }
 
 /// One container of a task, as ECS DescribeTasks shows it.

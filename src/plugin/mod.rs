@@ -107,6 +107,37 @@ pub enum Verb {
     },
     /// List service ARNs.
     ListServices,
+    /// Protect tasks of a service from scale-in and deployments, or end their protection
+    /// (annotation `ecs.operator.dev/scale-in-protection`).
+    UpdateTaskProtection {
+        #[arg(long, num_args = 1..=10, required = true)]
+        tasks: Vec<String>,
+        #[arg(
+            long,
+            conflicts_with = "no_protection_enabled",
+            required_unless_present = "no_protection_enabled"
+        )]
+        protection_enabled: bool,
+        #[arg(long)]
+        no_protection_enabled: bool,
+        /// 1 to 2,880 (48 h); ECS's default is 120.
+        #[arg(long)]
+        expires_in_minutes: Option<i64>,
+    },
+    /// Task scale-in protection of tasks.
+    GetTaskProtection {
+        #[arg(long, num_args = 1..=100, required = true)]
+        tasks: Vec<String>,
+    },
+    /// Stop a service deployment in progress and roll back to the last completed one (annotation
+    /// `ecs.operator.dev/stop-deployment`).
+    StopServiceDeployment {
+        /// `arn:aws:ecs:kubernetes:000000000000:service-deployment/<namespace>/<service>/<N>`.
+        #[arg(long)]
+        service_deployment_arn: String,
+        #[arg(long, default_value = "ROLLBACK", value_parser = ["ROLLBACK", "ABORT"])]
+        stop_type: String,
+    },
     /// Wait for a condition (`services-stable`, `tasks-running`, `tasks-stopped`).
     Wait {
         #[command(subcommand)]
@@ -365,6 +396,93 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .map(|s| shapes::service_arn(&ns, &s.name_any()))
                 .collect();
             print(cli.output, &json!({ "serviceArns": arns }));
+        }
+        Verb::UpdateTaskProtection {
+            tasks: names,
+            protection_enabled,
+            no_protection_enabled: _,
+            expires_in_minutes,
+        } => {
+            let now = k8s_openapi::jiff::Timestamp::now();
+            let value = if protection_enabled {
+                let minutes = expires_in_minutes
+                    .unwrap_or(crate::task::protection::DEFAULT_EXPIRES_IN_MINUTES);
+                Some(crate::task::protection::annotation_value(now, minutes)?)
+            } else {
+                None
+            };
+            let (mut found, mut failures) = (Vec::new(), Vec::new());
+            for given in &names {
+                let name = shapes::name_of(given);
+                let arn = shapes::task_arn(&ns, name);
+                let Some(task) = tasks.get_opt(name).await? else {
+                    failures.push(missing(arn));
+                    continue;
+                };
+                // ECS protects only tasks of a service.
+                if !task
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.controller == Some(true) && o.kind == "Service")
+                {
+                    failures.push(json!({
+                        "arn": arn,
+                        "reason": "TASK_NOT_VALID",
+                        "detail": "The task does not belong to a service",
+                    }));
+                    continue;
+                }
+                let body = json!({"metadata": {"annotations": {
+                    crate::labels::SCALE_IN_PROTECTION: value,
+                }}});
+                let updated = tasks.patch(name, &patch, &Patch::Merge(&body)).await?;
+                found.push(shapes::protected_task(&updated, now));
+            }
+            print(
+                cli.output,
+                &json!({"protectedTasks": found, "failures": failures}),
+            );
+        }
+        Verb::GetTaskProtection { tasks: names } => {
+            let now = k8s_openapi::jiff::Timestamp::now();
+            let (mut found, mut failures) = (Vec::new(), Vec::new());
+            for given in &names {
+                let name = shapes::name_of(given);
+                match tasks.get_opt(name).await? {
+                    Some(t) => found.push(shapes::protected_task(&t, now)),
+                    None => failures.push(missing(shapes::task_arn(&ns, name))),
+                }
+            }
+            print(
+                cli.output,
+                &json!({"protectedTasks": found, "failures": failures}),
+            );
+        }
+        Verb::StopServiceDeployment {
+            service_deployment_arn,
+            stop_type,
+        } => {
+            let (service, deployment) = shapes::service_deployment_of(&service_deployment_arn)
+                .ok_or_else(|| {
+                    format!(
+                        "{service_deployment_arn:?} is not a service deployment ARN (…:service-deployment/<namespace>/<service>/<N>)"
+                    )
+                })?;
+            let body = json!({"metadata": {"annotations": {
+                crate::labels::STOP_DEPLOYMENT: deployment,
+                crate::labels::STOP_DEPLOYMENT_TYPE: stop_type,
+            }}});
+            let updated = services
+                .patch(service, &patch, &Patch::Merge(&body))
+                .await?;
+            print(
+                cli.output,
+                &json!({"serviceDeploymentArn": shapes::service_deployment_arn(
+                    &ns,
+                    &updated.name_any(),
+                    &deployment,
+                )}),
+            );
         }
         Verb::Wait { what } => return wait::run(what, &services, &tasks, &ns).await,
     }

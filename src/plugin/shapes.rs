@@ -27,6 +27,36 @@ pub fn service_arn(namespace: &str, name: &str) -> String {
     format!("{PREFIX}:service/{namespace}/{name}")
 }
 
+/// A service deployment: `…:service-deployment/<namespace>/<service>/<N>` for deployment `ecs-svc/N`.
+pub fn service_deployment_arn(namespace: &str, service: &str, deployment: &str) -> String {
+    let n = deployment.strip_prefix("ecs-svc/").unwrap_or(deployment);
+    format!("{PREFIX}:service-deployment/{namespace}/{service}/{n}")
+}
+
+/// The (service, deployment id `ecs-svc/N`) of a service deployment ARN (its last segment may also
+/// be written `ecs-svc/N`).
+pub fn service_deployment_of(arn: &str) -> Option<(&str, String)> {
+    let (_, tail) = arn.split_once(":service-deployment/")?;
+    let mut parts = tail.splitn(3, '/');
+    let (_namespace, service, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let n = id.strip_prefix("ecs-svc/").unwrap_or(id);
+    if service.is_empty() || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((service, format!("ecs-svc/{n}")))
+}
+
+/// A GetTaskProtection / UpdateTaskProtection `protectedTasks[]` entry, from the task's annotation
+/// at `now` (what the planner honours).
+pub fn protected_task(task: &Task, now: k8s_openapi::jiff::Timestamp) -> Value {
+    let protection = crate::task::protection::Protection::read(Some(task.annotations()), now);
+    compact(json!({
+        "taskArn": task_arn(&task.namespace().unwrap_or_default(), &task.name_any()),
+        "protectionEnabled": protection.until().is_some(),
+        "expirationDate": protection.until().map(|t| t.to_string()),
+    }))
+}
+
 /// `family:revision` → its ARN; a bare family is left as it is (not resolved yet).
 pub fn task_definition_arn(reference: &str) -> String {
     if reference.contains(':') {

@@ -278,12 +278,17 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         previously_steady: conditions::get(&prev.conditions, "Ready")
             .is_some_and(|c| c.status == "True"),
         now,
+        stop_request: stop_request(&svc),
+        handled_stop_request: prev.handled_stop_request.clone(),
     };
     let plan = if placement.is_ok() {
         Some(plan::plan(&input))
     } else {
         None
     };
+    if let Some(why) = plan.as_ref().and_then(|p| p.stop_request_rejected.clone()) {
+        problems.push(("InvalidStopRequest", why));
+    }
 
     // A deployment this pass creates is recorded in status before any of its tasks exists: a crash
     // in between would otherwise leave tasks of a deployment nobody knows, to be stopped and
@@ -414,6 +419,18 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     let again = match (again, recheck) {
         (Some(a), Some(r)) => Some(a.min(r)),
         (a, r) => a.or(r),
+    };
+    // What task scale-in protection held back may go once it expires.
+    let expiry = plan
+        .as_ref()
+        .and_then(|p| p.protection_expires_at)
+        .map(|until| {
+            Duration::try_from(until.duration_since(now)).unwrap_or_default()
+                + Duration::from_secs(1)
+        });
+    let again = match (again, expiry) {
+        (Some(a), Some(e)) => Some(a.min(e)),
+        (a, e) => a.or(e),
     };
     let again = if recording {
         Some(Duration::from_millis(100))
@@ -652,6 +669,18 @@ fn with_pinned_images(mut task: Task, deployments: &[Deployment], deployment: &s
     task
 }
 
+/// The stop request the service's annotations make (ECS StopServiceDeployment), if any.
+fn stop_request(svc: &Service) -> Option<plan::StopRequest> {
+    let annotations = svc.metadata.annotations.as_ref()?;
+    let deployment = annotations.get(labels::STOP_DEPLOYMENT)?.trim();
+    Some(plan::StopRequest {
+        deployment: deployment.to_string(),
+        stop_type: annotations
+            .get(labels::STOP_DEPLOYMENT_TYPE)
+            .map(|t| t.trim().to_string()),
+    })
+}
+
 /// The status for this pass.
 fn status(
     svc: &Service,
@@ -675,6 +704,8 @@ fn status(
         s.deployments = plan.deployments.clone();
         s.task_definition = Some(plan.primary().task_definition.clone());
         s.rollout_state = plan.primary().rollout_state.clone();
+        s.handled_stop_request
+            .clone_from(&plan.handled_stop_request);
     }
     let steady = plan.is_some_and(|p| p.steady) && problems.is_empty();
     let failed = s.rollout_state.as_deref() == Some(plan::deployments::FAILED);

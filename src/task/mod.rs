@@ -4,6 +4,7 @@
 pub mod build;
 pub mod create;
 pub mod lifecycle;
+pub mod protection;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,6 +205,21 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
         (Some(after), true) => Some(after.min(TRANSITION_RECHECK)),
         (None, true) => Some(TRANSITION_RECHECK),
         (after, false) => after,
+    };
+    // Protection ends by itself at its expiry: status says so then.
+    let expiry = protection::Protection::read(
+        task.metadata.annotations.as_ref(),
+        k8s_openapi::jiff::Timestamp::now(),
+    )
+    .until()
+    .map(|until| {
+        Duration::try_from(until.duration_since(k8s_openapi::jiff::Timestamp::now()))
+            .unwrap_or_default()
+            + Duration::from_secs(1)
+    });
+    let recheck = match (recheck, expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     Ok(recheck.map_or_else(Action::await_change, Action::requeue))
 }
@@ -486,8 +502,9 @@ async fn write_status(
     task: &Task,
     ctx: &Context,
     prev: &TaskStatus,
-    status: TaskStatus,
+    mut status: TaskStatus,
 ) -> Result<(), Error> {
+    with_protection(task, &mut status);
     if task.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -495,6 +512,29 @@ async fn write_status(
     crate::apply::status(&ctx.client, task, STATUS_MANAGER, &status).await?;
     Ok(())
 }
+
+/// `status.protection` and the `ScaleInProtection` condition from the task's annotation.
+fn with_protection(task: &Task, status: &mut TaskStatus) {
+    let protection = protection::Protection::read(
+        task.metadata.annotations.as_ref(),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    status.protection = protection.status(task.status.as_ref().and_then(|s| s.protection.as_ref()));
+    let had = crate::conditions::get(&status.conditions, PROTECTION_CONDITION).is_some();
+    if let Some((ok, reason, message)) = protection.condition(had) {
+        crate::conditions::set(
+            &mut status.conditions,
+            PROTECTION_CONDITION,
+            ok,
+            reason,
+            message,
+            task.metadata.generation,
+        );
+    }
+}
+
+/// The condition telling whether the task is protected from scale-in.
+const PROTECTION_CONDITION: &str = "ScaleInProtection";
 
 async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStatus) {
     let ready =
@@ -537,6 +577,19 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
         publish.push((
             EventType::Warning,
             "TaskDefinitionUnavailable",
+            c.message.clone(),
+        ));
+    }
+    let protection = |s: &TaskStatus| {
+        crate::conditions::get(&s.conditions, PROTECTION_CONDITION).map(|c| c.reason.clone())
+    };
+    if protection(status).as_deref() == Some(protection::INVALID_REASON)
+        && protection(prev) != protection(status)
+        && let Some(c) = crate::conditions::get(&status.conditions, PROTECTION_CONDITION)
+    {
+        publish.push((
+            EventType::Warning,
+            protection::INVALID_REASON,
             c.message.clone(),
         ));
     }

@@ -180,3 +180,47 @@ fn a_task_definition_reads_like_describe_task_definition_output() {
     assert_eq!(d["tags"], json!([{"key": "team", "value": "web"}]));
     assert!(d["taskDefinition"].get("tags").is_none());
 }
+
+#[test]
+fn service_deployment_arns_round_trip() {
+    let arn = service_deployment_arn("shop", "web", "ecs-svc/3");
+    assert_eq!(
+        arn,
+        "arn:aws:ecs:kubernetes:000000000000:service-deployment/shop/web/3"
+    );
+    assert_eq!(
+        service_deployment_of(&arn),
+        Some(("web", "ecs-svc/3".into()))
+    );
+    assert_eq!(
+        service_deployment_of(&format!("{PREFIX}:service-deployment/shop/web/ecs-svc/3")),
+        Some(("web", "ecs-svc/3".into()))
+    );
+    assert_eq!(service_deployment_of("ecs-svc/3"), None);
+    assert_eq!(
+        service_deployment_of(&format!("{PREFIX}:service-deployment/shop/web/x")),
+        None
+    );
+}
+
+#[test]
+fn protected_task_has_the_ecs_shape() {
+    let mut t = web_task();
+    let now: k8s_openapi::jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    assert_eq!(
+        protected_task(&t, now),
+        json!({"taskArn": "arn:aws:ecs:kubernetes:000000000000:task/shop/web-7", "protectionEnabled": false})
+    );
+    t.annotations_mut().insert(
+        crate::labels::SCALE_IN_PROTECTION.into(),
+        "2026-01-01T02:00:00Z".into(),
+    );
+    assert_eq!(
+        protected_task(&t, now),
+        json!({
+            "taskArn": "arn:aws:ecs:kubernetes:000000000000:task/shop/web-7",
+            "protectionEnabled": true,
+            "expirationDate": "2026-01-01T02:00:00Z",
+        })
+    );
+}

@@ -89,14 +89,14 @@ pub(crate) fn normalize(mut deployments: Vec<Deployment>) -> Vec<Deployment> {
     deployments
 }
 
-/// Whether `deployment` was started by a circuit breaker rollback and is still in progress (its
-/// reason names the deployment it rolls back to until it completes or fails).
+/// Whether `deployment` was started by a rollback (circuit breaker or stop request) and is still in
+/// progress (its reason names the deployment it rolls back to until it completes or fails).
 pub(crate) fn is_rollback(deployment: &Deployment) -> bool {
     is_rollout(deployment, IN_PROGRESS)
-        && deployment
-            .rollout_state_reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(super::events::ROLLBACK_REASON_PREFIX))
+        && deployment.rollout_state_reason.as_deref().is_some_and(|r| {
+            r.starts_with(super::events::ROLLBACK_REASON_PREFIX)
+                || r.starts_with(super::events::REQUESTED_ROLLBACK_REASON_PREFIX)
+        })
 }
 
 /// Rule 1: a new PRIMARY when the service asks for another task definition than the PRIMARY runs, or

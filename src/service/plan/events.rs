@@ -24,6 +24,10 @@ pub const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks 
 /// How the `rolloutStateReason` of a rollback deployment in progress starts.
 pub const ROLLBACK_REASON_PREFIX: &str = "ECS deployment circuit breaker: rolling back to";
 
+/// How the `rolloutStateReason` of a rollback deployment started by a stop request (ECS
+/// StopServiceDeployment ROLLBACK) starts, while in progress.
+pub const REQUESTED_ROLLBACK_REASON_PREFIX: &str = "ECS deployment stop requested: rolling back to";
+
 /// `rolloutStateReason` of a rollback deployment.
 pub fn rollback_reason(to: &str) -> String {
     format!("{ROLLBACK_REASON_PREFIX} deploymentId {to}.")
@@ -56,6 +60,10 @@ pub enum Event {
     RollingBack {
         deployment: String,
         to: String,
+    },
+    /// A stop request (StopServiceDeployment ROLLBACK) stopped the deployment.
+    DeploymentStopped {
+        deployment: String,
     },
     /// Launches are throttled after tasks failed to start.
     UnableToStartTasks,
@@ -100,6 +108,9 @@ impl Event {
             Event::RollingBack { deployment, to } => format!(
                 "(service {service}) (deployment {deployment}) rolling back to deployment {to}."
             ),
+            Event::DeploymentStopped { deployment } => format!(
+                "(service {service}) (deployment {deployment}) deployment stopped: rollback requested."
+            ),
             Event::UnableToStartTasks => {
                 format!("(service {service}) is unable to consistently start tasks successfully.")
             }
@@ -127,6 +138,7 @@ impl Event {
             Event::DeploymentCompleted { .. } => "DeploymentCompleted",
             Event::DeploymentFailed { .. } => "DeploymentFailed",
             Event::RollingBack { .. } => "DeploymentRollback",
+            Event::DeploymentStopped { .. } => "DeploymentStopped",
             Event::UnableToStartTasks => "TasksFailingToStart",
             Event::UnableToPlaceTask { .. } => "UnableToPlaceTask",
             Event::NotAzBalanced { .. } => "RebalancingStarted",

@@ -63,6 +63,7 @@ pub mod health;
 pub mod pins;
 mod rollout;
 mod settings;
+pub mod stop;
 mod tasks;
 mod work;
 mod zones;
@@ -81,6 +82,7 @@ pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, delay as backoff_delay};
 pub use events::Event;
 pub use health::{HealthInputs, resolve_health};
 pub use settings::{Percents, failure_threshold};
+pub use stop::StopRequest;
 pub use tasks::{Health, TaskState, TaskView, stop_code};
 
 use deployments::{ACTIVE, COMPLETED, FAILED, IN_PROGRESS, is_rollout};
@@ -120,6 +122,10 @@ pub struct Input {
     pub previously_steady: bool,
     /// In whole seconds, as the API server stores times.
     pub now: Timestamp,
+    /// A stop request (annotation `ecs.operator.dev/stop-deployment`), handled or not.
+    pub stop_request: Option<StopRequest>,
+    /// `status.handledStopRequest`: the deployment id of the request already acted on.
+    pub handled_stop_request: Option<String>,
 }
 
 /// A task to start.
@@ -166,6 +172,13 @@ pub struct Plan {
     pub pending_count: i32,
     /// Nothing to do and every task is a healthy task of the COMPLETED PRIMARY.
     pub steady: bool,
+    /// The earliest task scale-in protection expiry among live tasks: plan again then, as what
+    /// protection held back may go.
+    pub protection_expires_at: Option<Timestamp>,
+    /// `status.handledStopRequest` to write.
+    pub handled_stop_request: Option<String>,
+    /// Why the pending stop request was not acted on (for a condition and a Warning Event).
+    pub stop_request_rejected: Option<String>,
 }
 
 impl Plan {
@@ -186,6 +199,40 @@ pub fn plan(input: &Input) -> Plan {
     let mut next = deployments::next_number(&deployments, tasks);
     if deployments::follow_target(&mut deployments, &input.task_definition, force, next, now) {
         next += 1;
+    }
+    // A stop request, acted on once.
+    let mut handled_stop_request = input.handled_stop_request.clone();
+    let mut stop_request_rejected = None;
+    if let Some(request) = input
+        .stop_request
+        .as_ref()
+        .filter(|r| input.handled_stop_request.as_ref() != Some(&r.deployment))
+    {
+        match stop::decide(request, &deployments) {
+            stop::Decision::RollBack => {
+                let primary = &mut deployments[0];
+                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state_reason = Some(stop::stopped_reason(&primary.id));
+                events.push(Event::DeploymentStopped {
+                    deployment: primary.id.clone(),
+                });
+                if rollback(
+                    &mut deployments,
+                    next,
+                    force,
+                    now,
+                    &mut events,
+                    stop::rollback_reason,
+                ) {
+                    next += 1;
+                }
+                handled_stop_request = Some(request.deployment.clone());
+            }
+            stop::Decision::AlreadyRollingBack => {
+                handled_stop_request = Some(request.deployment.clone());
+            }
+            stop::Decision::Rejected(why) => stop_request_rejected = Some(why),
+        }
     }
     let desired = match input.scheduling {
         SchedulingStrategy::Replica => usize::try_from(input.desired_count).unwrap_or(0),
@@ -220,7 +267,14 @@ pub fn plan(input: &Input) -> Plan {
                 deployment: primary.id.clone(),
             });
             if input.circuit_breaker.rollback && !was_rollback {
-                rollback(&mut deployments, next, force, now, &mut events);
+                rollback(
+                    &mut deployments,
+                    next,
+                    force,
+                    now,
+                    &mut events,
+                    events::rollback_reason,
+                );
             }
         }
     }
@@ -247,7 +301,7 @@ pub fn plan(input: &Input) -> Plan {
         launch,
     };
     let min_healthy = to_usize(input.percents.min_healthy(desired_i32));
-    let mut work = Work::new(tasks, min_healthy, &primary.id);
+    let mut work = Work::new(tasks, min_healthy, &primary.id).protecting_at(now);
     let outcome = match input.scheduling {
         SchedulingStrategy::Replica => rollout::plan_replica(&ctx, &mut work),
         SchedulingStrategy::Daemon => daemon::plan_daemon(&ctx, &mut work),
@@ -307,6 +361,11 @@ pub fn plan(input: &Input) -> Plan {
     let count = |state| {
         i32::try_from(tasks.iter().filter(|t| t.state == state).count()).unwrap_or(i32::MAX)
     };
+    let protection_expires_at = tasks
+        .iter()
+        .filter(|t| t.is_live() && t.is_protected(now))
+        .filter_map(|t| t.protected_until)
+        .min();
     Plan {
         starts: work.starts,
         stops: work.stops,
@@ -317,24 +376,28 @@ pub fn plan(input: &Input) -> Plan {
         running_count: count(TaskState::Running),
         pending_count: count(TaskState::Pending),
         steady,
+        protection_expires_at,
+        handled_stop_request,
+        stop_request_rejected,
     }
 }
 
-/// With rollback on, the failed PRIMARY gives way to a new deployment of the last COMPLETED
-/// deployment's task definition.
+/// The failed (or stopped) PRIMARY gives way to a new deployment of the last COMPLETED deployment's
+/// task definition, with `reason(target id)` as its rolloutStateReason. Returns whether it started.
 fn rollback(
     deployments: &mut Vec<Deployment>,
     next: u64,
     force: Option<&str>,
     now: Timestamp,
     events: &mut Vec<Event>,
-) {
+    reason: fn(&str) -> String,
+) -> bool {
     let failed = &deployments[0];
     let Some(target) = breaker::rollback_target(deployments, &failed.id) else {
-        return;
+        return false;
     };
     let mut rollback = deployments::new_deployment(next, &target.task_definition, force, now);
-    rollback.rollout_state_reason = Some(events::rollback_reason(&target.id));
+    rollback.rollout_state_reason = Some(reason(&target.id));
     // Rolling back to the same definition leaves nothing to keep away from.
     rollback.rolled_back_from =
         Some(failed.task_definition.clone()).filter(|td| *td != target.task_definition);
@@ -344,6 +407,7 @@ fn rollback(
     });
     deployments[0].status = ACTIVE.into();
     deployments.insert(0, rollback);
+    true
 }
 
 fn to_usize(n: i32) -> usize {

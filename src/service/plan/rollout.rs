@@ -81,14 +81,19 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
         {
             // AZ rebalancing: a task in the shortest zone first, then (as surplus) one out of the
             // longest; or, if maximumPercent leaves no room, the other way round.
-            if room > 0 {
+            // A longest zone whose tasks are all protected from scale-in has nothing to give.
+            let longest = zones::longest(&counts);
+            let movable = good.iter().any(|t| {
+                t.zone.as_ref().and_then(|z| counts.get(z)) == Some(&longest)
+                    && !work.is_protected(t)
+            });
+            if room > 0 && movable {
                 work.events.push(Event::NotAzBalanced {
                     zones: zones::listed(&counts),
                 });
                 starts = 1;
                 rebalancing = true;
-            } else {
-                let longest = zones::longest(&counts);
+            } else if room == 0 {
                 let candidates: Vec<&TaskView> = good
                     .iter()
                     .copied()

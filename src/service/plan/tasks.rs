@@ -74,6 +74,9 @@ pub struct TaskView {
     pub stopped_at: Option<Timestamp>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    /// Task scale-in protection: the expiry of the annotation `ecs.operator.dev/scale-in-protection`
+    /// (protected while `now` is before it).
+    pub protected_until: Option<Timestamp>,
 }
 
 /// How a stopped task failed, for the circuit breaker and the launch backoff.
@@ -118,7 +121,15 @@ impl TaskView {
             stopped_at: status.and_then(|s| s.stopped_at.as_ref()).map(|t| t.0),
             stop_code: status.and_then(|s| s.stop_code.clone()),
             stopped_reason: status.and_then(|s| s.stopped_reason.clone()),
+            protected_until: crate::task::protection::Protection::expiry_of(
+                task.metadata.annotations.as_ref(),
+            ),
         }
+    }
+
+    /// Task scale-in protection is on at `now`.
+    pub(crate) fn is_protected(&self, now: Timestamp) -> bool {
+        self.protected_until.is_some_and(|until| now < until)
     }
 
     /// Not STOPPED: it holds resources, so it counts toward maximumPercent.

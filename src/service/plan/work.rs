@@ -53,6 +53,8 @@ pub(crate) struct Work<'a> {
     /// Kept live tasks per zone, maintained as tasks are stopped.
     zone_counts: BTreeMap<&'a str, usize>,
     scaling_reason: String,
+    /// For task scale-in protection.
+    now: Option<Timestamp>,
 }
 
 impl<'a> Work<'a> {
@@ -75,7 +77,20 @@ impl<'a> Work<'a> {
                     counts
                 }),
             scaling_reason: events::scaling_reason(primary),
+            now: None,
         }
+    }
+
+    /// Honours task scale-in protection as of `now`: a protected task is stopped only if it failed
+    /// its health checks (ECS protects from scale-in and deployments, not from health replacement).
+    pub fn protecting_at(mut self, now: Timestamp) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Protected at this pass's `now`, and healthy enough for the protection to hold.
+    pub fn is_protected(&self, t: &TaskView) -> bool {
+        self.now.is_some_and(|now| t.is_protected(now)) && !t.is_unhealthy()
     }
 
     /// Live tasks not stopped by this plan.
@@ -90,6 +105,7 @@ impl<'a> Work<'a> {
     pub fn can_stop(&self, t: &TaskView) -> bool {
         t.is_live()
             && !self.stopped.contains(t.name.as_str())
+            && !self.is_protected(t)
             && (!t.is_healthy() || self.healthy_left > self.min_healthy)
     }
 

@@ -10,7 +10,9 @@ use crate::api::service::{Deployment, DeploymentCircuitBreaker};
 use crate::service::plan::deployments::{
     ACTIVE, COMPLETED, FAILED, IN_PROGRESS, INACTIVE, PRIMARY, deployment_id, deployment_number,
 };
-use crate::service::plan::{Health, Input, Plan, TaskState, TaskView, plan, stop_code};
+use crate::service::plan::{
+    Health, Input, Plan, StopRequest, TaskState, TaskView, plan, stop_code,
+};
 
 const ZONES: [&str; 4] = ["a", "b", "c", "gone"];
 
@@ -43,9 +45,21 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
             Some("UserInitiated"),
         ]),
         any::<bool>(),
+        prop::option::of(0..2000i64),
     )
         .prop_map(
-            move |(dep, state, desired_stopped, health, zone, time, ran, code, health_reason)| {
+            move |(
+                dep,
+                state,
+                desired_stopped,
+                health,
+                zone,
+                time,
+                ran,
+                code,
+                health_reason,
+                protected,
+            )| {
                 let running = state == TaskState::Running;
                 TaskView {
                     name: format!("t{index}"),
@@ -76,6 +90,8 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
                     } else {
                         "Scaling activity initiated by (deployment ecs-svc/1)".to_owned()
                     }),
+                    // `now` is at(1000): about half of these are protected, half expired.
+                    protected_until: protected.map(at),
                 }
             },
         )
@@ -115,18 +131,25 @@ fn service() -> impl Strategy<Value = Input> {
             (0..30usize)
                 .prop_flat_map(move |n| (0..n).map(|i| task(i, newest)).collect::<Vec<_>>()),
             any::<(bool, bool, bool, bool)>(),
+            prop::option::of((0..=newest + 1, any::<bool>())),
         )
-            .prop_map(|(desired, (min, max), deployments, td, tasks, flags)| {
-                let (enable, rollback, az, forced) = flags;
-                let mut input = input(desired, min, max);
-                input.deployments = deployments;
-                input.task_definition = td.into();
-                input.tasks = tasks;
-                input.circuit_breaker = DeploymentCircuitBreaker { enable, rollback };
-                input.az_rebalancing = az;
-                input.force_new_deployment = forced.then(|| "1".to_owned());
-                input
-            })
+            .prop_map(
+                move |(desired, (min, max), deployments, td, tasks, flags, stop)| {
+                    let (enable, rollback, az, forced) = flags;
+                    let mut input = input(desired, min, max);
+                    input.deployments = deployments;
+                    input.task_definition = td.into();
+                    input.tasks = tasks;
+                    input.circuit_breaker = DeploymentCircuitBreaker { enable, rollback };
+                    input.az_rebalancing = az;
+                    input.force_new_deployment = forced.then(|| "1".to_owned());
+                    input.stop_request = stop.map(|(n, rollback)| StopRequest {
+                        deployment: deployment_id(n),
+                        stop_type: (!rollback).then(|| "ABORT".to_owned()),
+                    });
+                    input
+                },
+            )
     })
 }
 
@@ -162,6 +185,12 @@ fn check_invariants(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
         prop_assert!(
             task.is_some_and(|t| t.is_live()),
             "{} is not a live task",
+            name
+        );
+        // Task scale-in protection: only a health check failure stops a protected task.
+        prop_assert!(
+            task.is_none_or(|t| !t.is_protected(input.now) || t.is_unhealthy()),
+            "{} is protected and was stopped",
             name
         );
     }

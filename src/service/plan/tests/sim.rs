@@ -130,6 +130,7 @@ impl World {
                 stopped_at: None,
                 stop_code: None,
                 stopped_reason: None,
+                protected_until: None,
             });
             self.next_name += 1;
         }

@@ -36,6 +36,8 @@ pub fn input(desired: i32, min: i32, max: i32) -> Input {
         az_rebalancing: false,
         previously_steady: false,
         now: at(1000),
+        stop_request: None,
+        handled_stop_request: None,
     }
 }
 
@@ -81,6 +83,7 @@ fn task(name: &str, deployment: u64) -> TaskView {
         stopped_at: None,
         stop_code: None,
         stopped_reason: None,
+        protected_until: None,
     }
 }
 
@@ -158,6 +161,7 @@ pub fn replan(input: &Input, plan: &Plan) -> Input {
     Input {
         deployments: plan.deployments.clone(),
         previously_steady: plan.steady,
+        handled_stop_request: plan.handled_stop_request.clone(),
         ..input.clone()
     }
 }
