@@ -342,6 +342,36 @@ fn invalid_objects() -> Vec<(&'static str, Value, &'static str)> {
             ),
             "rollback: Required value",
         ),
+        (
+            "circuit breaker threshold percent above 100",
+            service(
+                "s9",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true,
+                "thresholdConfiguration": {"type": "UNBOUNDED_PERCENT", "value": 150}}}}),
+            ),
+            "thresholdConfiguration value is a percentage (1-100)",
+        ),
+        (
+            "circuit breaker threshold count of 0",
+            service(
+                "s10",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true,
+                "thresholdConfiguration": {"type": "COUNT", "value": 0}}}}),
+            ),
+            "value in body should be greater than or equal to 1",
+        ),
+        (
+            "unknown circuit breaker threshold type",
+            service(
+                "s11",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true,
+                "thresholdConfiguration": {"type": "PERCENT", "value": 10}}}}),
+            ),
+            r#"Unsupported value: "PERCENT""#,
+        ),
     ]
 }
 

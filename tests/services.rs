@@ -445,6 +445,66 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
 }
 
 #[tokio::test]
+async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_first_failed_task() {
+    let s = setup_with(
+        "svc-breaker-count",
+        ecs_operator::context::Config {
+            healthy_after_running: Duration::from_secs(10),
+            ..Default::default()
+        },
+    )
+    .await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    // 100/134 with 3 tasks: one new task at a time, so failures come one by one (the default
+    // threshold would wait for 3).
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 3,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 134,
+            "deploymentCircuitBreaker": {"enable": true, "rollback": false,
+                "thresholdConfiguration": {"type": "COUNT", "value": 1}}}}),
+    )
+    .await;
+    s.steady("web").await;
+    s.register("web", td_spec("ecs-operator.test/crash"), 2)
+        .await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")
+                })
+            })
+        },
+        Duration::from_secs(120),
+    )
+    .await;
+    let st = svc.status.unwrap();
+    let failed = st
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == "web:2")
+        .unwrap();
+    assert_eq!(failed.failed_tasks, 1, "{:#?}", st.deployments);
+    // The failed deployment launched nothing after its first task; the old tasks keep serving.
+    let launched = s
+        .tasks
+        .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| t.spec.started_by.as_deref() == Some(failed.id.as_str()))
+        .count();
+    assert_eq!(launched, 1);
+    let running = s.running("web").await;
+    assert_eq!(running.len(), 3);
+    assert!(running.iter().all(|(_, _, td)| td == "web:1"));
+}
+
+#[tokio::test]
 async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
     let s = setup("svc-lb").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;

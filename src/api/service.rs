@@ -223,6 +223,57 @@ pub struct DeploymentCircuitBreaker {
     pub enable: bool,
     /// On failure, roll back to the last COMPLETED deployment.
     pub rollback: bool,
+    /// How many failed tasks fail the deployment (default `BOUNDED_PERCENT` 50: ceil(50 % ×
+    /// desiredCount) within [3, 200]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_configuration: Option<ThresholdConfiguration>,
+    /// `true` (default): a task of the deployment that becomes healthy resets the failure count to
+    /// 0; `false`: failures add up over the whole deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_on_healthy_task: Option<bool>,
+}
+
+impl DeploymentCircuitBreaker {
+    /// `resetOnHealthyTask`, default true.
+    pub fn resets_on_healthy_task(&self) -> bool {
+        self.reset_on_healthy_task.unwrap_or(true)
+    }
+}
+
+/// The circuit breaker's failure threshold: `type` and `value` together.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.type == 'COUNT' || self.value <= 100").message("thresholdConfiguration value is a percentage (1-100) for BOUNDED_PERCENT and UNBOUNDED_PERCENT"),
+)]
+pub struct ThresholdConfiguration {
+    /// `BOUNDED_PERCENT`: ceil(value % × desiredCount) within [3, 200]; `UNBOUNDED_PERCENT`:
+    /// ceil(value % × desiredCount), at least 1; `COUNT`: value failed tasks.
+    #[serde(rename = "type")]
+    pub type_: ThresholdType,
+    /// A percentage of desiredCount (1-100) or, for `COUNT`, the number of failed tasks.
+    #[schemars(range(min = 1, max = 2147483647))]
+    pub value: i32,
+}
+
+impl Default for ThresholdConfiguration {
+    /// ECS: `BOUNDED_PERCENT` 50.
+    fn default() -> Self {
+        Self {
+            type_: ThresholdType::BoundedPercent,
+            value: 50,
+        }
+    }
+}
+
+/// How the circuit breaker reads `value`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThresholdType {
+    #[default]
+    BoundedPercent,
+    UnboundedPercent,
+    Count,
 }
 
 /// Deployment alarms.

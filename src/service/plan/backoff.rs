@@ -9,8 +9,8 @@ use super::tasks::{Failure, TaskView};
 
 /// The wait after the first failure to start; it doubles with each consecutive one.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(10);
-/// The longest wait.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
+/// The longest wait: ECS's service throttle logic waits up to 27 minutes between launches.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(27 * 60);
 
 /// How long launches for `deployment` must still wait, if at all. Consecutive failures to start are
 /// those since the deployment's last task reached RUNNING; they are read from the stopped tasks, so
@@ -32,7 +32,7 @@ pub(crate) fn launch_wait(
     (now < resume).then(|| until(now, resume))
 }
 
-/// 10 s, 20 s, 40 s … up to 15 min, for the n-th consecutive failure.
+/// 10 s, 20 s, 40 s … up to 27 min, for the n-th consecutive failure.
 pub fn delay(consecutive_failures: usize) -> Duration {
     let doublings = u32::try_from(consecutive_failures.saturating_sub(1))
         .unwrap_or(u32::MAX)

@@ -2,8 +2,9 @@
 //!
 //! Failures are counted in `stoppedAt` order against a watermark kept in the deployment's status
 //! (`lastFailureAt` plus the names counted at that second), so a failure seen again in a later pass
-//! or after an operator restart is not counted twice. A task becoming healthy after the watermark
-//! resets `failedTasks`: only failures at or after that instant stay consecutive.
+//! or after an operator restart is not counted twice. With `resetOnHealthyTask` (the default), a task
+//! becoming healthy after the watermark resets `failedTasks`: only failures at or after that instant
+//! stay consecutive; without it, failures add up over the whole deployment.
 
 use std::collections::BTreeSet;
 
@@ -18,11 +19,12 @@ use super::tasks::{Failure, TaskView};
 /// At most this many names are kept at the watermark (the schema's bound).
 const MAX_WATERMARK_TASKS: usize = 200;
 
-/// Updates `failedTasks` and the watermark of `deployment` from its tasks. Returns the newly counted
-/// failures to start, oldest first.
+/// Updates `failedTasks` and the watermark of `deployment` from its tasks (a healthy task resets the
+/// count when `reset_on_healthy`). Returns the newly counted failures to start, oldest first.
 pub(crate) fn count_failures<'t>(
     deployment: &mut Deployment,
     tasks: &'t [TaskView],
+    reset_on_healthy: bool,
 ) -> Vec<&'t TaskView> {
     let watermark = deployment.last_failure_at.as_ref().map(|t| t.0);
     let known: BTreeSet<&str> = deployment
@@ -39,7 +41,10 @@ pub(crate) fn count_failures<'t>(
         })
         .collect();
     new.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
-    let healthy_since = mine().filter_map(TaskView::healthy_since).max();
+    let healthy_since = mine()
+        .filter_map(TaskView::healthy_since)
+        .max()
+        .filter(|_| reset_on_healthy);
 
     let failed = match healthy_since {
         Some(h) if watermark.is_none_or(|w| h > w) => {

@@ -39,7 +39,7 @@
 //! - `forceNewDeployment` is compared by value with the one the PRIMARY deployment recorded, so a
 //!   restart or a replay never redeploys.
 //! - Launch backoff reads the PRIMARY's stopped tasks: 10 s after the first failure to start,
-//!   doubling to 15 min, reset once a task reaches RUNNING. The event comes with newly counted
+//!   doubling to 27 min, reset once a task reaches RUNNING. The event comes with newly counted
 //!   failures only, so it is not repeated by a replay.
 //! - An ACTIVE deployment's `desiredCount` is the number of its tasks the plan keeps.
 //! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements prefer the
@@ -243,7 +243,11 @@ pub fn plan(input: &Input) -> Plan {
     // The circuit breaker watches the PRIMARY until it fails.
     let mut new_start_failures = Vec::new();
     if !is_rollout(&deployments[0], FAILED) {
-        new_start_failures = breaker::count_failures(&mut deployments[0], tasks);
+        new_start_failures = breaker::count_failures(
+            &mut deployments[0],
+            tasks,
+            input.circuit_breaker.resets_on_healthy_task(),
+        );
         // A task that could not be placed or whose pod was refused: say why, once, as ECS does.
         if let Some(reason) = new_start_failures
             .iter()
@@ -256,7 +260,11 @@ pub fn plan(input: &Input) -> Plan {
         let primary = &mut deployments[0];
         if input.circuit_breaker.enable
             && is_rollout(primary, IN_PROGRESS)
-            && primary.failed_tasks >= failure_threshold(desired_i32)
+            && primary.failed_tasks
+                >= failure_threshold(
+                    desired_i32,
+                    input.circuit_breaker.threshold_configuration.as_ref(),
+                )
         {
             // ECS rolls back once: a rollback that fails too leaves the service FAILED, stalled,
             // still keeping away from the definition it rolled back from.

@@ -1,7 +1,9 @@
 //! Deployment bounds: minimumHealthyPercent / maximumPercent with the ECS defaults, and the circuit
 //! breaker threshold.
 
-use crate::api::service::{DeploymentConfiguration, SchedulingStrategy};
+use crate::api::service::{
+    DeploymentConfiguration, SchedulingStrategy, ThresholdConfiguration, ThresholdType,
+};
 
 /// `minimumHealthyPercent` and `maximumPercent`, defaults resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +44,18 @@ fn clamp_i32(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Consecutive failed tasks that trip the circuit breaker: ceil(0.5 × desiredCount), within [3, 200].
-pub fn failure_threshold(desired: i32) -> i32 {
-    clamp_i32((i64::from(desired.max(0)) + 1) / 2).clamp(3, 200)
+/// Failed tasks that trip the circuit breaker, by `thresholdConfiguration` (ECS default
+/// `BOUNDED_PERCENT` 50):
+/// - `BOUNDED_PERCENT`: ceil(value % × desiredCount), within [3, 200];
+/// - `UNBOUNDED_PERCENT`: ceil(value % × desiredCount), at least 1;
+/// - `COUNT`: value, at least 1.
+pub fn failure_threshold(desired: i32, config: Option<&ThresholdConfiguration>) -> i32 {
+    let config = config.cloned().unwrap_or_default();
+    let value = i64::from(config.value.max(1));
+    let percent = || clamp_i32((i64::from(desired.max(0)) * value + 99) / 100);
+    match config.type_ {
+        ThresholdType::BoundedPercent => percent().clamp(3, 200),
+        ThresholdType::UnboundedPercent => percent().max(1),
+        ThresholdType::Count => clamp_i32(value),
+    }
 }

@@ -6,10 +6,10 @@ use super::support::*;
 use crate::service::plan::{Event, backoff_delay, plan};
 
 #[test]
-fn the_delay_doubles_up_to_fifteen_minutes() {
-    let secs: Vec<u64> = (1..=9).map(|n| backoff_delay(n).as_secs()).collect();
-    assert_eq!(secs, vec![10, 20, 40, 80, 160, 320, 640, 900, 900]);
-    assert_eq!(backoff_delay(usize::MAX), Duration::from_secs(900));
+fn the_delay_doubles_up_to_twenty_seven_minutes() {
+    let secs: Vec<u64> = (1..=10).map(|n| backoff_delay(n).as_secs()).collect();
+    assert_eq!(secs, vec![10, 20, 40, 80, 160, 320, 640, 1280, 1620, 1620]);
+    assert_eq!(backoff_delay(usize::MAX), Duration::from_secs(27 * 60));
 }
 
 #[test]

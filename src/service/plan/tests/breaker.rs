@@ -11,6 +11,7 @@ fn breaker(rollback: bool) -> DeploymentCircuitBreaker {
     DeploymentCircuitBreaker {
         enable: true,
         rollback,
+        ..Default::default()
     }
 }
 
@@ -36,7 +37,11 @@ fn threshold_is_half_the_desired_count_within_3_and_200() {
         (5000, 200),
     ];
     for (desired, threshold) in cases {
-        assert_eq!(failure_threshold(desired), threshold, "desired {desired}");
+        assert_eq!(
+            failure_threshold(desired, None),
+            threshold,
+            "desired {desired}"
+        );
     }
 }
 

@@ -9,5 +9,6 @@ mod rollout;
 mod sim;
 mod stop;
 mod support;
+mod threshold;
 mod units;
 mod zones;

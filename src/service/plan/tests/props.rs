@@ -140,7 +140,11 @@ fn service() -> impl Strategy<Value = Input> {
                     input.deployments = deployments;
                     input.task_definition = td.into();
                     input.tasks = tasks;
-                    input.circuit_breaker = DeploymentCircuitBreaker { enable, rollback };
+                    input.circuit_breaker = DeploymentCircuitBreaker {
+                        enable,
+                        rollback,
+                        ..Default::default()
+                    };
                     input.az_rebalancing = az;
                     input.force_new_deployment = forced.then(|| "1".to_owned());
                     input.stop_request = stop.map(|(n, rollback)| StopRequest {

@@ -270,10 +270,11 @@ fn a_broken_revision_trips_the_breaker_at_the_threshold_and_rolls_back() {
     world.input.circuit_breaker = DeploymentCircuitBreaker {
         enable: true,
         rollback: true,
+        ..Default::default()
     };
     world.input.task_definition = TD2.into();
     world.broken = vec![TD2.into()];
-    let threshold = failure_threshold(2);
+    let threshold = failure_threshold(2, None);
     let mut tripped = None;
     for step in 0..60 {
         let plan = world.step().clone();
@@ -318,6 +319,7 @@ fn a_broken_revision_at_50_100_keeps_the_minimum_serving() {
     world.input.circuit_breaker = DeploymentCircuitBreaker {
         enable: true,
         rollback: true,
+        ..Default::default()
     };
     world.input.task_definition = TD2.into();
     world.broken = vec![TD2.into()];
@@ -344,6 +346,7 @@ fn a_broken_first_deployment_without_rollback_stops_launching() {
     world.input.circuit_breaker = DeploymentCircuitBreaker {
         enable: true,
         rollback: false,
+        ..Default::default()
     };
     world.broken = vec![TD1.into()];
     for _ in 0..40 {
