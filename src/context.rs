@@ -14,6 +14,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 pub struct Config {
     /// How long stopped standalone Tasks are kept before they are deleted (ECS: at least one hour).
     pub stopped_task_retention: Duration,
+    /// Stopped tasks a service keeps (for `stopped_task_retention`) at most, when its desiredCount is
+    /// lower: beyond max(desiredCount, this), the oldest are deleted first.
+    pub stopped_service_tasks_kept: usize,
     /// How long a task may stay unplaced or not started before it stops with `TaskFailedToStart`.
     pub start_timeout: Duration,
     /// How long a service task without a health check must be RUNNING to count as healthy (ECS: 40 s).
@@ -26,6 +29,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             stopped_task_retention: Duration::from_secs(3600),
+            stopped_service_tasks_kept: 100,
             start_timeout: Duration::from_secs(300),
             healthy_after_running: Duration::from_secs(40),
             watch_failure_limit: crate::health::DEFAULT_LIMIT,

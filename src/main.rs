@@ -36,6 +36,10 @@ struct RunArgs {
     /// How long stopped standalone tasks are kept before they are deleted, in seconds.
     #[arg(long, env = "STOPPED_TASK_RETENTION_SECONDS", default_value_t = 3600)]
     stopped_task_retention_seconds: u64,
+    /// Stopped tasks a service keeps at most (or desiredCount when larger); beyond it the oldest are
+    /// deleted before their retention period ends.
+    #[arg(long, env = "STOPPED_SERVICE_TASKS_KEPT", default_value_t = 100)]
+    stopped_service_tasks_kept: usize,
     /// How long a task may take to be placed and start before it fails with TaskFailedToStart, in seconds.
     #[arg(long, env = "TASK_START_TIMEOUT_SECONDS", default_value_t = 300)]
     task_start_timeout_seconds: u64,
@@ -109,6 +113,7 @@ fn run(args: RunArgs) -> ExitCode {
             stopped_task_retention: std::time::Duration::from_secs(
                 args.stopped_task_retention_seconds,
             ),
+            stopped_service_tasks_kept: args.stopped_service_tasks_kept,
             start_timeout: std::time::Duration::from_secs(args.task_start_timeout_seconds),
             healthy_after_running: std::time::Duration::from_secs(
                 args.healthy_after_running_seconds,

@@ -229,6 +229,106 @@ async fn failed_tasks_are_replaced() {
     );
 }
 
+/// The service's STOPPED tasks, by name.
+async fn stopped_tasks(tasks: &Api<Task>, service: &str) -> Vec<String> {
+    let mut names: Vec<String> = tasks
+        .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={service}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED"))
+        .filter_map(|t| t.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn stopped_tasks_are_kept_for_the_retention_within_a_bound() {
+    const RETENTION: Duration = Duration::from_secs(45);
+    let s = setup_with(
+        "svc-retention",
+        ecs_operator::context::Config {
+            stopped_task_retention: RETENTION,
+            stopped_service_tasks_kept: 2,
+            ..config()
+        },
+    )
+    .await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 1}))
+        .await;
+    s.steady("web").await;
+    // Four tasks stop one after the other (their pods deleted from outside), each replaced.
+    let mut killed = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..4 {
+        let running = wait_running_one(&s, &killed).await;
+        s.pods
+            .delete(&running, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_for(&s.tasks, &running, |t: Option<&Task>| {
+            t.is_none_or(|t| {
+                t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED")
+            })
+        })
+        .await;
+        stops.push(std::time::Instant::now());
+        killed.push(running);
+    }
+    let last_stop = stops[3];
+    // Beyond max(desiredCount 1, 2) stopped tasks, the oldest went first: the two newest stay.
+    let mut newest = killed[2..].to_vec();
+    newest.sort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stopped = stopped_tasks(&s.tasks, "web").await;
+        if stopped == newest {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stopped tasks {stopped:?}, expected {newest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // They stay for the retention, then go.
+    let deadline = last_stop + RETENTION + Duration::from_secs(60);
+    loop {
+        let stopped = stopped_tasks(&s.tasks, "web").await;
+        if stopped.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stopped tasks {stopped:?} outlived their retention"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        last_stop.elapsed() + Duration::from_secs(2) >= RETENTION,
+        "the newest stopped task was deleted after {:?}, before its retention",
+        last_stop.elapsed()
+    );
+}
+
+/// The service's one RUNNING task, once it is not one of `gone`.
+async fn wait_running_one(s: &Setup, gone: &[String]) -> String {
+    let deadline = std::time::Instant::now() + ROLLOUT_DEADLINE;
+    loop {
+        let running = s.running("web").await;
+        if let [(name, _, _)] = running.as_slice()
+            && !gone.contains(name)
+        {
+            return name.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "running: {running:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 async fn scaling_in_keeps_the_zones_balanced() {
     let s = setup("svc-scale").await;

@@ -20,6 +20,7 @@ use super::build;
 use super::digests;
 use super::nodes;
 use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
+use super::retention::{self, Retention};
 use crate::api::service::{Deployment, ServiceEvent, ServiceStatus};
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
@@ -35,8 +36,6 @@ const TASK_MANAGER: &str = "ecs-operator/service-tasks";
 const LB_MANAGER: &str = "ecs-operator/service-load-balancers";
 /// ECS keeps the latest 100 service events; status keeps fewer (all are also Kubernetes Events).
 const STATUS_EVENTS: usize = 50;
-/// Stopped tasks kept for inspection, per service.
-const STOPPED_KEPT: usize = 10;
 
 /// Runs the controller for `services` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
@@ -289,6 +288,18 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     if let Some(why) = plan.as_ref().and_then(|p| p.stop_request_rejected.clone()) {
         problems.push(("InvalidStopRequest", why));
     }
+    let cleanup = retention::select(
+        &input.tasks,
+        plan.as_ref()
+            .map_or(input.desired_count, |p| p.desired_count)
+            .try_into()
+            .unwrap_or(0),
+        Retention {
+            keep_for: ctx.config.stopped_task_retention,
+            min_bound: ctx.config.stopped_service_tasks_kept,
+        },
+        now,
+    );
 
     // A deployment this pass creates is recorded in status before any of its tasks exists: a crash
     // in between would otherwise leave tasks of a deployment nobody knows, to be stopped and
@@ -302,7 +313,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     let started = match &plan {
         Some(_) if recording => Vec::new(),
         Some(plan) => {
-            let acted = act(&svc, &tasks_api, &tasks, &taken, plan).await?;
+            let acted = act(&svc, &tasks_api, &tasks, &taken, plan, &cleanup.delete).await?;
             if !acted.foreign.is_empty() {
                 problems.push((
                     "TaskNameConflict",
@@ -416,6 +427,11 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         Some(p) => p.retry_after.or(recheck),
         None => Some(Duration::from_secs(60)),
     };
+    // A kept stopped task is deleted once its retention ends.
+    let recheck = match (recheck, cleanup.next) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let again = match (again, recheck) {
         (Some(a), Some(r)) => Some(a.min(r)),
         (a, r) => a.or(r),
@@ -520,14 +536,15 @@ struct Acted {
 const NAME_TRIES: usize = 10;
 
 /// Carries out a plan: stops (desiredStatus STOPPED with the reason), then starts (new Tasks with
-/// deterministic names, skipping names `taken` by Tasks it does not control), then trims the stopped
-/// tasks kept.
+/// deterministic names, skipping names `taken` by Tasks it does not control), then deletes the
+/// stopped tasks past their retention (`expired`).
 async fn act(
     svc: &Service,
     tasks_api: &Api<Task>,
     tasks: &[Task],
     taken: &BTreeSet<String>,
     plan: &plan::Plan,
+    expired: &[String],
 ) -> Result<Acted, Error> {
     let mut started = Vec::new();
     for stop in &plan.stops {
@@ -611,7 +628,7 @@ async fn act(
     if !plan.starts.is_empty() || !plan.stops.is_empty() {
         info!(service = %svc.name_any(), started = plan.starts.len(), stopped = plan.stops.len(), "planned");
     }
-    clean_stopped(tasks_api, tasks).await?;
+    delete_stopped(tasks_api, expired).await?;
     let mut foreign = foreign.into_inner().expect("not poisoned");
     foreign.sort();
     foreign.dedup();
@@ -937,23 +954,10 @@ fn same_service(existing: &KubeService, wanted: &KubeService) -> bool {
         && (w.cluster_ip.as_deref() != Some("None") || e.cluster_ip.as_deref() == Some("None"))
 }
 
-/// Deletes the oldest stopped tasks beyond the number kept for inspection.
-async fn clean_stopped(api: &Api<Task>, tasks: &[Task]) -> Result<(), Error> {
-    let mut stopped: Vec<&Task> = tasks
-        .iter()
-        .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED"))
-        .collect();
-    if stopped.len() <= STOPPED_KEPT {
-        return Ok(());
-    }
-    stopped.sort_by_key(|t| {
-        t.status
-            .as_ref()
-            .and_then(|s| s.stopped_at.as_ref())
-            .map(|t| t.0)
-    });
-    for t in &stopped[..stopped.len() - STOPPED_KEPT] {
-        match api.delete(&t.name_any(), &DeleteParams::background()).await {
+/// Deletes the stopped tasks [`retention::select`] chose.
+async fn delete_stopped(api: &Api<Task>, names: &[String]) -> Result<(), Error> {
+    for name in names {
+        match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
