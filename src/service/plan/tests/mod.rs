@@ -3,6 +3,7 @@
 mod backoff;
 mod breaker;
 mod daemon;
+mod liveness;
 mod props;
 mod protection;
 mod rollout;

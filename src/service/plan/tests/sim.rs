@@ -12,18 +12,20 @@ use crate::service::plan::{
     Event, Health, Input, Percents, Plan, TaskState, TaskView, failure_threshold, plan, stop_code,
 };
 
-struct World {
-    input: Input,
-    broken: Vec<String>,
+pub(super) struct World {
+    pub input: Input,
+    pub broken: Vec<String>,
+    /// Revisions whose tasks fail to start now and then: percent of tasks, and a seed picking which.
+    pub flaky: Vec<(String, u64, u64)>,
     next_name: usize,
     /// Every plan, in order.
-    plans: Vec<Plan>,
-    events: Vec<Event>,
+    pub plans: Vec<Plan>,
+    pub events: Vec<Event>,
 }
 
 impl World {
     /// A COMPLETED service of `desired` healthy web:1 tasks spread over zones a, b, c.
-    fn steady(desired: usize, min: i32, max: i32) -> World {
+    pub fn steady(desired: usize, min: i32, max: i32) -> World {
         let mut input = input(desired as i32, min, max);
         input.deployments = vec![completed(1, TD1)];
         input.tasks = (0..desired)
@@ -33,6 +35,7 @@ impl World {
         World {
             input,
             broken: Vec::new(),
+            flaky: Vec::new(),
             next_name: desired,
             plans: Vec::new(),
             events: Vec::new(),
@@ -68,7 +71,7 @@ impl World {
     }
 
     /// Time passes: tasks asked to stop stop; pending tasks run (or fail, for a broken revision).
-    fn advance(&mut self) {
+    pub fn advance(&mut self) {
         self.input.now = self.now() + SignedDuration::from_secs(60);
         let now = self.now();
         let deployments = self.input.deployments.clone();
@@ -88,7 +91,11 @@ impl World {
                     .find(|d| d.id == t.deployment)
                     .map(|d| d.task_definition.clone())
                     .unwrap_or_default();
-                if self.broken.contains(&td) {
+                let flaky = self
+                    .flaky
+                    .iter()
+                    .any(|(f, percent, seed)| *f == td && pick(&t.name, *seed) % 100 < *percent);
+                if self.broken.contains(&td) || flaky {
                     t.state = TaskState::Stopped;
                     t.stopped_at = Some(now);
                     t.stop_code = Some(stop_code::TASK_FAILED_TO_START.into());
@@ -102,7 +109,7 @@ impl World {
     }
 
     /// Plans and applies the plan, checking the bounds.
-    fn step(&mut self) -> &Plan {
+    pub fn step(&mut self) -> &Plan {
         let healthy_before = self.healthy();
         let plan = plan(&self.input);
         for stop in &plan.stops {
@@ -191,6 +198,13 @@ impl World {
         }
         counts
     }
+}
+
+/// A fixed pseudo-random number for a task name (FNV-1a).
+fn pick(name: &str, seed: u64) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn assert_rolled_out(world: &World, td: &str, desired: usize) {
