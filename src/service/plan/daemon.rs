@@ -115,5 +115,6 @@ pub(crate) fn plan_daemon<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     Outcome {
         primary_healthy: healthy_nodes,
         launch_blocked: ctx.launch == Launch::Throttled && !empty.is_empty(),
+        old_targets: None,
     }
 }

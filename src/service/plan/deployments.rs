@@ -1,6 +1,6 @@
 //! The `deployments[]` list: ids, when a new deployment starts, counts, INACTIVE history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -135,6 +135,7 @@ pub(crate) fn finish(
     tasks: &[TaskView],
     desired: i32,
     stopped_now: &BTreeSet<&str>,
+    old_targets: Option<&BTreeMap<String, usize>>,
     now: Timestamp,
 ) -> Vec<Deployment> {
     for d in &mut deployments {
@@ -144,9 +145,15 @@ pub(crate) fn finish(
         if d.status == PRIMARY {
             d.desired_count = desired;
         } else {
-            d.desired_count =
-                count(mine().filter(|t| t.is_live() && !stopped_now.contains(t.name.as_str())));
-            d.status = if mine().any(TaskView::is_alive) {
+            d.desired_count = match old_targets {
+                Some(targets) => targets
+                    .get(&d.id)
+                    .map_or(0, |t| i32::try_from(*t).unwrap_or(i32::MAX)),
+                None => {
+                    count(mine().filter(|t| t.is_live() && !stopped_now.contains(t.name.as_str())))
+                }
+            };
+            d.status = if mine().any(TaskView::is_alive) || d.desired_count > 0 {
                 ACTIVE
             } else {
                 INACTIVE

@@ -22,8 +22,9 @@
 //!
 //! # Decisions where ECS does not say
 //!
-//! - Old deployments' tasks that are not healthy are stopped at once; their healthy tasks as far as
-//!   the minimum allows (oldest deployment first, then the zone with the most tasks, then the newest).
+//! - Old deployments' unhealthy tasks are stopped at once, their healthy tasks as far as the minimum
+//!   allows, their other tasks beyond the deployment's target (oldest deployment first, then the
+//!   zone with the most tasks, then the newest).
 //! - A task of a deployment missing from `status.deployments` counts as an old task.
 //! - A deployment FAILED by the circuit breaker without rollback launches nothing more: its failing
 //!   tasks (unhealthy, or not started yet) are stopped, its RUNNING tasks and old tasks keep running
@@ -41,7 +42,12 @@
 //! - Launch backoff reads the PRIMARY's stopped tasks: 10 s after the first failure to start,
 //!   doubling to 27 min, reset once a task reaches RUNNING. The event comes with newly counted
 //!   failures only, so it is not repeated by a replay.
-//! - An ACTIVE deployment's `desiredCount` is the number of its tasks the plan keeps.
+//! - An ACTIVE deployment's `desiredCount` is its target ([`old`]): REPLICA, the COMPLETED deployment
+//!   being replaced keeps what the PRIMARY still lacks of minimumHealthyPercent healthy tasks (never
+//!   more than before, a desiredCount change scaling it in proportion), and its tasks that stop or
+//!   fail health checks are replaced with its own revision, before the PRIMARY's starts (ECS,
+//!   November 2025); other old deployments target 0. DAEMON, and a deployment FAILED without
+//!   rollback: the number of its tasks the plan keeps.
 //! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements prefer the
 //!   zone with the fewest tasks (a preference: if it has no room they start elsewhere), the task
 //!   started to rebalance is pinned to the shortest zone, and surplus tasks leave from the longest
@@ -60,6 +66,7 @@ mod daemon;
 pub mod deployments;
 pub mod events;
 pub mod health;
+mod old;
 pub mod pins;
 mod rollout;
 mod settings;
@@ -338,6 +345,7 @@ pub fn plan(input: &Input) -> Plan {
         tasks,
         desired_i32,
         &stopped_now,
+        outcome.old_targets.as_ref(),
         now,
     );
     let retry_after = wait.filter(|_| outcome.launch_blocked);

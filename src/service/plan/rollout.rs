@@ -11,7 +11,7 @@ use super::deployments::{COMPLETED, deployment_number, is_rollout};
 use super::events::Event;
 use super::tasks::{TaskState, TaskView};
 use super::work::{Ctx, Launch, Outcome, Work, scale_in_key};
-use super::zones;
+use super::{old, zones};
 
 pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     let tasks = work.tasks;
@@ -40,22 +40,56 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
         return Outcome {
             primary_healthy,
             launch_blocked: false,
+            old_targets: None,
         };
     }
 
-    // Old deployments' tasks all go: the not healthy ones at once, the healthy ones as far as
-    // minimumHealthyPercent allows; oldest deployment first, then the fullest zone, then the newest.
-    work.stop_in_order(&old, old.len(), |w, t| {
+    // Old deployments: their unhealthy tasks stop at once, their other tasks beyond the deployment's
+    // target (the not healthy ones first, healthy ones as far as minimumHealthyPercent allows);
+    // oldest deployment first, then the fullest zone, then the newest. What a target still lacks
+    // (tasks that stopped or were unhealthy) starts again in its own revision, before the PRIMARY's
+    // tasks.
+    let old_targets = old::targets(ctx, primary_healthy);
+    let (old_unhealthy, old_rest): (Vec<&TaskView>, Vec<&TaskView>) =
+        old.iter().copied().partition(|t| t.is_unhealthy());
+    work.stop_in_order(&old_unhealthy, old_unhealthy.len(), |w, t| {
         (
             deployment_number(&t.deployment).unwrap_or(0),
             scale_in_key(w, t),
         )
     });
+    let mut room = ctx.max_alive.saturating_sub(alive);
+    let mut old_ids: Vec<&str> = old_rest.iter().map(|t| t.deployment.as_str()).collect();
+    old_ids.extend(old_targets.keys().map(String::as_str));
+    old_ids.sort_by_key(|id| deployment_number(id));
+    old_ids.dedup();
+    for id in old_ids {
+        let target = old_targets.get(id).copied().unwrap_or(0);
+        let kept: Vec<&TaskView> = old_rest
+            .iter()
+            .copied()
+            .filter(|t| t.deployment == id)
+            .collect();
+        work.stop_in_order(&kept, kept.len().saturating_sub(target), scale_in_key);
+        let Some(deployment) = ctx.input.deployments.iter().find(|d| d.id == id) else {
+            continue;
+        };
+        let missing = target.saturating_sub(kept.len()).min(room);
+        room -= missing;
+        for _ in 0..missing {
+            work.starts.push(Start {
+                deployment: id.to_owned(),
+                task_definition: deployment.task_definition.clone(),
+                zone: None,
+                rebalancing: false,
+                node: None,
+            });
+        }
+    }
 
     let (unhealthy, good): (Vec<&TaskView>, Vec<&TaskView>) =
         mine.iter().copied().partition(|t| t.is_unhealthy());
     let need = desired.saturating_sub(good.len());
-    let room = ctx.max_alive.saturating_sub(alive);
     let launching = ctx.launch == Launch::Allowed;
     let mut starts = if launching { need.min(room) } else { 0 };
 
@@ -129,6 +163,7 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     Outcome {
         primary_healthy,
         launch_blocked: !launching && need > 0,
+        old_targets: Some(old_targets),
     }
 }
 

@@ -36,6 +36,9 @@ pub(crate) struct Outcome {
     pub primary_healthy: usize,
     /// Tasks are needed but launches wait for the backoff.
     pub launch_blocked: bool,
+    /// REPLICA: each old deployment's target (absent: 0), its `desiredCount`. None: the tasks it
+    /// keeps.
+    pub old_targets: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 /// Stops and starts decided so far, and the healthy count they leave.

@@ -1,5 +1,5 @@
 //! Liveness: every deployment ends. Whatever the desired count (changed mid-deployment too), the
-//! bounds and the failures, a deployment run to a fixed point is COMPLETED or FAILED, never left
+//! bounds, the failures to start and the tasks that stop by themselves, a deployment run to a fixed point is COMPLETED or FAILED, never left
 //! IN_PROGRESS. Excluded, as in ECS: bounds that leave no step (a deployment cannot start), and a
 //! revision whose every task fails without a circuit breaker (it retries forever).
 
@@ -45,6 +45,7 @@ proptest! {
         (enable, rollback, reset) in any::<(bool, bool, bool)>(),
         threshold in threshold(),
         rescale in proptest::option::of((0..10usize, 1..7i32)),
+        kills in proptest::collection::vec(0..12usize, 0..3),
     ) {
         let (min, max) = bounds;
         let enable = enable || fail_percent == 100;
@@ -67,6 +68,9 @@ proptest! {
             if let Some((at, to)) = rescale && step == at {
                 world.input.desired_count = to;
             }
+            for _ in kills.iter().filter(|k| **k == step) {
+                world.kill_oldest();
+            }
             let plan = world.step().clone();
             let moving = !plan.starts.is_empty() || !plan.stops.is_empty() || plan.retry_after.is_some();
             if !moving && plan.deployments.iter().all(|d| d.rollout_state.as_deref() != Some(IN_PROGRESS)) {
@@ -75,6 +79,17 @@ proptest! {
             }
             world.advance();
         }
-        prop_assert!(settled, "still in progress: {:#?}", world.plans.last().map(|p| &p.deployments));
+        prop_assert!(
+            settled,
+            "still in progress: {:#?}\ntasks: {:?}",
+            world.plans.last().map(|p| &p.deployments),
+            world
+                .input
+                .tasks
+                .iter()
+                .filter(|t| t.state != crate::service::plan::TaskState::Stopped)
+                .map(|t| (&t.name, &t.deployment, t.state, t.health, t.desired_stopped))
+                .collect::<Vec<_>>()
+        );
     }
 }

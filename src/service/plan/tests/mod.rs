@@ -4,6 +4,7 @@ mod backoff;
 mod breaker;
 mod daemon;
 mod liveness;
+mod old;
 mod props;
 mod protection;
 mod rollout;

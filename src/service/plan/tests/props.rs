@@ -104,16 +104,18 @@ fn deployments(newest: u64) -> impl Strategy<Value = Vec<Deployment>> {
             prop::sample::select(vec![ACTIVE, INACTIVE]),
             prop::sample::select(vec![TD1, TD2]),
             0..5i32,
+            0..8i32,
         ),
         newest as usize,
     )
     .prop_map(move |rows| {
         rows.into_iter()
             .enumerate()
-            .map(|(i, (rollout, status, td, failed))| {
+            .map(|(i, (rollout, status, td, failed, desired))| {
                 let n = i as u64 + 1;
                 let mut d = deployment(n, td, if n == newest { PRIMARY } else { status }, rollout);
                 d.failed_tasks = failed;
+                d.desired_count = desired;
                 d
             })
             .rev()
@@ -213,8 +215,47 @@ fn check_invariants(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
         .filter_map(|d| deployment_number(&d.id))
         .max();
     prop_assert!(before.is_none_or(|b| numbers[0] >= b));
+    // Starts are the PRIMARY's, or replacements of an old COMPLETED deployment's tasks in its own
+    // revision, within its target.
     for start in &plan.starts {
-        prop_assert_eq!(&start.deployment, &plan.deployments[0].id);
+        let d = plan.deployments.iter().find(|d| d.id == start.deployment);
+        prop_assert!(d.is_some(), "{} is not a deployment", start.deployment);
+        let d = d.unwrap();
+        prop_assert_eq!(&start.task_definition, &d.task_definition);
+        if d.status != PRIMARY {
+            prop_assert_eq!(d.rollout_state.as_deref(), Some(COMPLETED));
+            let kept = input
+                .tasks
+                .iter()
+                .filter(|t| {
+                    t.deployment == d.id && t.is_live() && !stopped.contains(t.name.as_str())
+                })
+                .count();
+            let started = plan.starts.iter().filter(|s| s.deployment == d.id).count();
+            prop_assert!(
+                kept + started <= d.desired_count as usize,
+                "{} over its target",
+                d.id
+            );
+        }
+    }
+    // An old deployment's target never grows unless desiredCount does.
+    let before = input
+        .deployments
+        .iter()
+        .find(|d| d.status == PRIMARY)
+        .map(|d| d.desired_count);
+    let frozen = plan.deployments[0].rollout_state.as_deref() == Some(FAILED);
+    if !frozen && before.is_none_or(|b| b >= input.desired_count) {
+        for d in plan.deployments.iter().filter(|d| d.status != PRIMARY) {
+            if let Some(was) = input
+                .deployments
+                .iter()
+                .find(|o| o.id == d.id && o.status != PRIMARY)
+            {
+                prop_assert!(d.desired_count <= was.desired_count.max(0), "{} grew", d.id);
+            }
+        }
     }
     if plan.steady {
         prop_assert!(plan.starts.is_empty() && plan.stops.is_empty());

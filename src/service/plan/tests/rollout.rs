@@ -55,7 +55,9 @@ fn a_new_task_definition_starts_a_deployment_and_demotes_the_primary() {
 fn at_100_200_old_tasks_stop_as_new_ones_become_healthy() {
     let mut input = input(4, 100, 200);
     input.task_definition = TD2.into();
-    input.deployments = vec![in_progress(2, TD2), active(1, TD1)];
+    let mut old = active(1, TD1);
+    old.desired_count = 4;
+    input.deployments = vec![in_progress(2, TD2), old];
     input.tasks = (0..4).map(|i| healthy(&format!("o{i}"), 1, "a")).collect();
     input.tasks.push(healthy("n0", 2, "a"));
     input.tasks.push(healthy("n1", 2, "b"));

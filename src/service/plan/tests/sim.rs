@@ -27,7 +27,9 @@ impl World {
     /// A COMPLETED service of `desired` healthy web:1 tasks spread over zones a, b, c.
     pub fn steady(desired: usize, min: i32, max: i32) -> World {
         let mut input = input(desired as i32, min, max);
-        input.deployments = vec![completed(1, TD1)];
+        let mut d = completed(1, TD1);
+        d.desired_count = desired as i32;
+        input.deployments = vec![d];
         input.tasks = (0..desired)
             .map(|i| healthy(&format!("t{i}"), 1, ["a", "b", "c"][i % 3]))
             .collect();
@@ -160,6 +162,16 @@ impl World {
         self.events.extend(plan.events.iter().cloned());
         self.plans.push(plan);
         self.plans.last().unwrap()
+    }
+
+    /// The oldest live task stops by itself (its essential container exits).
+    pub fn kill_oldest(&mut self) {
+        let now = self.now();
+        if let Some(t) = self.input.tasks.iter_mut().find(|t| t.is_live()) {
+            t.state = TaskState::Stopped;
+            t.stopped_at = Some(now);
+            t.stop_code = Some(stop_code::ESSENTIAL_CONTAINER_EXITED.into());
+        }
     }
 
     /// The scheduler's spread: the zone with the fewest live tasks.
