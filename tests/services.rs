@@ -605,6 +605,75 @@ async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_fi
 }
 
 #[tokio::test]
+async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revision() {
+    let s = setup("svc-old-replaced").await;
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 2}))
+        .await;
+    s.steady("web").await;
+    // Revision 2 cannot be placed anywhere: its deployment stays in progress, its tasks PENDING.
+    let mut unplaceable = td_spec("nginx:1.28");
+    unplaceable["placementConstraints"] = json!([{"type": "memberOf",
+        "expression": "attribute:ecs.availability-zone == nowhere"}]);
+    s.register("web", unplaceable, 2).await;
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments
+                    .iter()
+                    .any(|d| d.task_definition == "web:2" && d.pending_count == 2)
+            })
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    let old = s.running("web").await;
+    assert_eq!(old.len(), 2);
+    assert!(old.iter().all(|(_, _, td)| td == "web:1"), "{old:?}");
+    s.pods
+        .delete(&old[0].0, &DeleteParams::default())
+        .await
+        .unwrap();
+    // Its replacement runs web:1, started by the old deployment; web:2's tasks are still waiting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let replacement = loop {
+        let running = s.running("web").await;
+        if let Some((name, _, td)) = running
+            .iter()
+            .find(|(n, _, _)| n != &old[0].0 && n != &old[1].0)
+        {
+            break (name.clone(), td.clone());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replacement RUNNING: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(replacement.1, "web:1");
+    let task = s.tasks.get(&replacement.0).await.unwrap();
+    let st = s.services.get("web").await.unwrap().status.unwrap();
+    let old_deployment = st
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == "web:1")
+        .unwrap();
+    assert_eq!(
+        task.spec.started_by.as_deref(),
+        Some(old_deployment.id.as_str())
+    );
+    assert_eq!(old_deployment.desired_count, 2, "{:#?}", st.deployments);
+    assert_eq!(
+        st.deployments[0].rollout_state.as_deref(),
+        Some("IN_PROGRESS"),
+        "{:#?}",
+        st.deployments
+    );
+}
+
+#[tokio::test]
 async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
     let s = setup("svc-lb").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;

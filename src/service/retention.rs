@@ -39,14 +39,18 @@ pub fn select(tasks: &[TaskView], desired: usize, retention: Retention, now: Tim
     let age = |t: &TaskView| {
         Duration::try_from(now.duration_since(t.stop_time())).unwrap_or(Duration::ZERO)
     };
-    let (delete, kept): (Vec<(usize, &TaskView)>, Vec<(usize, &TaskView)>) = stopped
-        .into_iter()
-        .enumerate()
-        .partition(|(i, t)| *i < excess || age(t) >= retention.keep_for);
+    let expired = |i: usize, t: &TaskView| i < excess || age(t) >= retention.keep_for;
     Cleanup {
-        delete: delete.into_iter().map(|(_, t)| t.name.clone()).collect(),
-        next: kept
+        delete: stopped
             .iter()
+            .enumerate()
+            .filter(|(i, t)| expired(*i, t))
+            .map(|(_, t)| t.name.clone())
+            .collect(),
+        next: stopped
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !expired(*i, t))
             .map(|(_, t)| retention.keep_for.saturating_sub(age(t)))
             .min(),
     }

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use crate::service::plan::deployments::{ACTIVE, COMPLETED, FAILED};
-use crate::service::plan::{Input, Plan, TaskState, TaskView, plan, stop_code};
+use crate::service::plan::{Input, Plan, TaskState, TaskView, stop_code};
 
 /// Desired 4 at 100/200, deploying web:2 over web:1 (which keeps `old_target`).
 fn deploying(old_target: i32) -> Input {
