@@ -33,7 +33,7 @@ pub(crate) fn targets(ctx: &Ctx<'_>, primary_healthy: usize) -> BTreeMap<String,
         .filter_map(|d| {
             let target = usize::try_from(d.desired_count).ok()?;
             let target = if before > 0 && before != desired {
-                (target * desired).div_ceil(before)
+                target.saturating_mul(desired).div_ceil(before)
             } else {
                 target
             };
