@@ -26,6 +26,7 @@ fn view(name: &str, state: TaskState, stopped: Option<i64>) -> TaskView {
         stopped_at: stopped.map(at),
         stop_code: None,
         stopped_reason: None,
+        protected_until: None,
     }
 }
 
