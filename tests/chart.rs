@@ -438,6 +438,10 @@ fn default_values_render_and_pass_a_server_dry_run() {
         env_of(deployment, "LEADER_ELECTION").unwrap()["value"],
         "true"
     );
+    assert_eq!(
+        env_of(deployment, "STOPPED_SERVICE_TASKS_KEPT").unwrap()["value"],
+        "100"
+    );
     assert!(
         of_kind(&docs, "PodDisruptionBudget").is_empty(),
         "a PDB for one replica blocks node drains"
