@@ -199,9 +199,12 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
                 slices,
                 watcher::Config::default().labels("kubernetes.io/service-name=web-80"),
             )
+            .default_backoff()
             .applied_objects()
             .boxed();
-            while let Some(Ok(slice)) = stream.next().await {
+            // A watch error (an API server busy under load) must not end the recording.
+            while let Some(event) = stream.next().await {
+                let Ok(slice) = event else { continue };
                 let mut seen = seen.lock().unwrap();
                 for e in slice.endpoints.unwrap_or_default() {
                     let c = e.conditions.unwrap_or_default();
@@ -212,6 +215,21 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
             }
         })
     };
+
+    // The recorder has seen the endpoints as they are before anything changes.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(ip, ready, _)| *ip == victim_ip && *ready == Some(true))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recorder never saw {victim_ip} ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The victim's health check starts failing.
     s.pods
