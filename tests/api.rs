@@ -53,6 +53,9 @@ fn resource_of(obj: &Value) -> ApiResource {
         "TaskDefinition" => ApiResource::erase::<TaskDefinition>(&()),
         "Task" => ApiResource::erase::<Task>(&()),
         "Service" => ApiResource::erase::<Service>(&()),
+        "HorizontalPodAutoscaler" => {
+            ApiResource::erase::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(&())
+        }
         other => panic!("unexpected kind {other}"),
     }
 }

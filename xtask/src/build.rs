@@ -19,6 +19,7 @@ pub struct Versions {
     pub k8s: String,
     pub kwok: String,
     pub helm: String,
+    pub metrics_server: String,
 }
 
 impl Versions {
@@ -28,6 +29,10 @@ impl Versions {
             k8s: required_version(&dir.join("k8s"), "k8s.io/kubernetes")?,
             kwok: required_version(&dir.join("kwok"), "sigs.k8s.io/kwok")?,
             helm: required_version(&dir.join("helm"), "helm.sh/helm/v3")?,
+            metrics_server: required_version(
+                &dir.join("metrics-server"),
+                "sigs.k8s.io/metrics-server",
+            )?,
         })
     }
 
@@ -70,6 +75,7 @@ pub const BINARIES: &[&str] = &[
     "kubectl",
     "kwok",
     "helm",
+    "metrics-server",
 ];
 
 const STAMP: &str = ".complete";
@@ -122,6 +128,16 @@ fn helm_ldflags(v: &Versions) -> Result<String> {
     ))
 }
 
+/// metrics-server reads its version from client-go's version package, like kubectl; it only shows in logs.
+fn metrics_server_ldflags(v: &Versions) -> String {
+    format!(
+        "-s -w -X k8s.io/client-go/pkg/version.gitVersion={} \
+         -X k8s.io/client-go/pkg/version.gitCommit=0000000000000000000000000000000000000000 \
+         -X k8s.io/client-go/pkg/version.buildDate=2026-01-01T00:00:00Z",
+        v.metrics_server
+    )
+}
+
 struct GoBuild {
     module: &'static str,
     tags: Option<&'static str>,
@@ -149,6 +165,12 @@ fn go_builds() -> Result<Vec<GoBuild>> {
             tags: None,
             ldflags: helm_ldflags(&v)?,
             packages: &["helm.sh/helm/v3/cmd/helm"],
+        },
+        GoBuild {
+            module: "metrics-server",
+            tags: None,
+            ldflags: metrics_server_ldflags(&v),
+            packages: &["sigs.k8s.io/metrics-server/cmd/metrics-server"],
         },
     ])
 }

@@ -1,5 +1,7 @@
-//! The local test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, all on
-//! 127.0.0.1, daemonised so they outlive `cargo xtask`, with six kwok nodes in three zones.
+//! The local test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+//! metrics-server, all on 127.0.0.1, daemonised so they outlive `cargo xtask`, with six kwok nodes in three
+//! zones. kwok simulates the nodes' resource usage; metrics-server serves it as `metrics.k8s.io` through the
+//! apiserver's aggregation layer, so `kubectl top` and HorizontalPodAutoscalers work.
 //!
 //! State lives in `$ECS_OPERATOR_CLUSTER_DIR` (default `~/.cache/ecs-operator/cluster`): the PKI, the admin
 //! kubeconfig, one log file per process and a `state` file with the pids. etcd keeps its data in /dev/shm.
@@ -61,6 +63,7 @@ const PROCESSES: &[&str] = &[
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
+    "metrics-server",
 ];
 
 /// The apiserver's audit policy and log, in the state directory. A policy file also marks a cluster
@@ -83,6 +86,18 @@ const NODE_MONITOR_PERIOD: &str = "2s";
 const EVICTION_TOLERATION_SECONDS: &str = "10";
 /// kwok renews each node's Lease every quarter of this; must stay well inside NODE_MONITOR_GRACE.
 const NODE_LEASE_SECONDS: &str = "20";
+
+/// How often the HPA controller recomputes (default 15s), so autoscaling tests converge in seconds.
+const HPA_SYNC_PERIOD: &str = "5s";
+/// Default scale-in stabilisation of HPAs without `behavior` (default 5m).
+const HPA_DOWNSCALE_STABILIZATION: &str = "15s";
+/// Until a pod is this old its CPU sample counts only once it is Ready for a full metrics window
+/// (default 5m): kwok pods are Ready at once, so a short period loses nothing.
+const HPA_CPU_INITIALIZATION_PERIOD: &str = "30s";
+/// metrics-server scrapes every node this often; 10s is its minimum. A CPU rate needs two scrapes.
+const METRIC_RESOLUTION: &str = "10s";
+/// The address every node offers metrics-server: kwok's server, which serves all nodes' endpoints.
+const KUBELET_ADDRESS: &str = "127.0.0.1";
 
 pub struct NodeSpec {
     pub name: &'static str,
@@ -133,6 +148,13 @@ const STAGES: &[&str] = &[
     include_str!("../kwok/pod-crash-image.yaml"),
     include_str!("../kwok/pod-unhealthy-image.yaml"),
     include_str!("../kwok/pod-unhealthy-on-demand.yaml"),
+];
+
+/// kwok's simulated resource usage: a kubelet-style `/metrics/resource` per node, and pod usage read from
+/// the annotations `kwok.x-k8s.io/usage-cpu` and `kwok.x-k8s.io/usage-memory` (see xtask/kwok/README.md).
+const METRICS: &[&str] = &[
+    include_str!("../kwok/metrics-resource.yaml"),
+    include_str!("../kwok/usage-from-annotation.yaml"),
 ];
 
 pub fn state_dir() -> Result<PathBuf> {
@@ -435,6 +457,8 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
     let etcd_port = free_port()?;
     let peer_port = free_port()?;
     let api_port = free_port()?;
+    let kwok_port = free_port()?;
+    let metrics_port = free_port()?;
     state.server = format!("https://127.0.0.1:{api_port}");
     let kubeconfig = dir.join("kubeconfig");
     util::write_private(&kubeconfig, pki.kubeconfig(&state.server))?;
@@ -510,6 +534,18 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
             arg("audit-log-mode", "blocking"),
             arg("audit-log-maxsize", AUDIT_LOG_MAX_MB),
             arg("audit-log-maxbackup", AUDIT_LOG_BACKUPS),
+            // The aggregation layer (metrics.k8s.io): the apiserver proxies with the front-proxy client
+            // cert and passes the user in these headers, which aggregated servers trust from that CA only.
+            arg("requestheader-client-ca-file", &pki.front_proxy_ca_cert),
+            arg("requestheader-allowed-names", pki::FRONT_PROXY_CLIENT),
+            arg("requestheader-username-headers", "X-Remote-User"),
+            arg("requestheader-uid-headers", "X-Remote-Uid"),
+            arg("requestheader-group-headers", "X-Remote-Group"),
+            arg("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+            arg("proxy-client-cert-file", &pki.front_proxy_client_cert),
+            arg("proxy-client-key-file", &pki.front_proxy_client_key),
+            // No --enable-aggregator-routing: it resolves APIServices through EndpointSlices only, which
+            // refuse loopback addresses; service routing dials an ExternalName as it is (metrics_api_json).
         ],
     )?;
     let info = state.info(true);
@@ -536,6 +572,15 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
             arg("node-monitor-period", NODE_MONITOR_PERIOD),
             // Nodes get their podCIDR at creation.
             arg("allocate-node-cidrs", "false"),
+            arg("horizontal-pod-autoscaler-sync-period", HPA_SYNC_PERIOD),
+            arg(
+                "horizontal-pod-autoscaler-downscale-stabilization",
+                HPA_DOWNSCALE_STABILIZATION,
+            ),
+            arg(
+                "horizontal-pod-autoscaler-cpu-initialization-period",
+                HPA_CPU_INITIALIZATION_PERIOD,
+            ),
             // No HTTPS endpoint: nothing scrapes it, and a fixed default port would clash between clusters.
             arg("secure-port", "0"),
             arg("profiling", "false"),
@@ -564,6 +609,30 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
                 "kwok.x-k8s.io/node=fake",
             ),
             arg("cidr", POD_CIDR),
+            // The nodes' kubelet endpoints (metrics), over TLS with a cert from the cluster CA.
+            arg("server-address", format!("{KUBELET_ADDRESS}:{kwok_port}")),
+            arg("tls-cert-file", &pki.kwok_cert),
+            arg("tls-private-key-file", &pki.kwok_key),
+        ],
+    )?;
+    spawn(
+        state,
+        "metrics-server",
+        vec![
+            arg("bind-address", "127.0.0.1"),
+            arg("secure-port", metrics_port.to_string()),
+            arg("tls-cert-file", &pki.metrics_server_cert),
+            arg("tls-private-key-file", &pki.metrics_server_key),
+            arg("kubeconfig", &kubeconfig),
+            // Reads the front-proxy CA and header names from kube-system/extension-apiserver-authentication.
+            arg("authentication-kubeconfig", &kubeconfig),
+            arg("authorization-kubeconfig", &kubeconfig),
+            arg("kubelet-preferred-address-types", "ExternalIP"),
+            arg("kubelet-port", kwok_port.to_string()),
+            arg("kubelet-certificate-authority", &pki.ca_cert),
+            arg("kubelet-request-timeout", "5s"),
+            arg("metric-resolution", METRIC_RESOLUTION),
+            arg("profiling", "false"),
         ],
     )?;
 
@@ -578,8 +647,23 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let out = run(
+        info.kubectl().args(["create", "-f", "-"]),
+        Some(&metrics_api_json(metrics_port, &pki.ca_bundle())),
+    )?;
+    if !out.status.success() {
+        bail!(
+            "registering metrics.k8s.io failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     util::wait_for("6 Ready nodes", Duration::from_secs(60), || {
-        for name in ["kube-controller-manager", "kube-scheduler", "kwok"] {
+        for name in [
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+            "metrics-server",
+        ] {
             check_alive(state, name)?;
         }
         Ok(ready_nodes(&info)? == NODES.len())
@@ -688,7 +772,7 @@ options:
   enablePodsOnNodeSyncStreamWatch: false
 "
     );
-    for stage in STAGES {
+    for stage in STAGES.iter().chain(METRICS) {
         s.push_str("---\n");
         s.push_str(stage.trim_end());
         s.push('\n');
@@ -706,11 +790,13 @@ fn nodes_json() -> String {
 "labels":{{"kubernetes.io/hostname":"{name}","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64",
 "topology.kubernetes.io/region":"{REGION}","topology.kubernetes.io/zone":"{zone}",
 "node.kubernetes.io/instance-type":"{INSTANCE_TYPE}","type":"kwok"}},
-"annotations":{{"kwok.x-k8s.io/node":"fake"}}}},
+"annotations":{{"kwok.x-k8s.io/node":"fake",
+"metrics.k8s.io/resource-metrics-path":"/metrics/nodes/{name}/metrics/resource"}}}},
 "spec":{{"podCIDR":"10.244.{i}.0/24","podCIDRs":["10.244.{i}.0/24"]}},
 "status":{{"allocatable":{{"cpu":"4","memory":"16Gi","pods":"110"}},
 "capacity":{{"cpu":"4","memory":"16Gi","pods":"110"}},
-"addresses":[{{"type":"InternalIP","address":"192.0.2.{ip}"}},{{"type":"Hostname","address":"{name}"}}]}}}}"#,
+"addresses":[{{"type":"InternalIP","address":"192.0.2.{ip}"}},{{"type":"Hostname","address":"{name}"}},
+{{"type":"ExternalIP","address":"{KUBELET_ADDRESS}"}}]}}}}"#,
                 name = n.name,
                 zone = n.zone,
                 ip = i + 11,
@@ -720,6 +806,20 @@ fn nodes_json() -> String {
     format!(
         r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
         items.join(",")
+    )
+}
+
+/// The APIService for `metrics.k8s.io` and its Service. There is no kube-proxy, so no ClusterIP works,
+/// and Endpoints and EndpointSlices refuse loopback addresses: the Service is an ExternalName naming
+/// 127.0.0.1, which the aggregator dials as it is, with the APIService's port.
+fn metrics_api_json(port: u16, ca_bundle: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[
+{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"metrics-server","namespace":"kube-system"}},
+"spec":{{"type":"ExternalName","externalName":"127.0.0.1"}}}},
+{{"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{{"name":"v1beta1.metrics.k8s.io"}},
+"spec":{{"group":"metrics.k8s.io","version":"v1beta1","groupPriorityMinimum":100,"versionPriority":100,
+"caBundle":"{ca_bundle}","service":{{"namespace":"kube-system","name":"metrics-server","port":{port}}}}}}}]}}"#
     )
 }
 
@@ -748,5 +848,19 @@ mod tests {
         assert_eq!(yaml.matches("\nkind: Stage\n").count(), STAGES.len());
         assert!(yaml.contains("name: pod-container-running-failed"));
         assert!(yaml.contains("name: node-not-ready"));
+        assert!(yaml.contains("\nkind: Metric\n"));
+        assert!(yaml.contains("\nkind: ClusterResourceUsage\n"));
+    }
+
+    #[test]
+    fn nodes_and_metrics_api_are_json() {
+        let nodes: serde_json::Value = serde_json::from_str(&nodes_json()).unwrap();
+        let first = &nodes["items"][0];
+        assert_eq!(
+            first["metadata"]["annotations"]["metrics.k8s.io/resource-metrics-path"],
+            "/metrics/nodes/node-a1/metrics/resource"
+        );
+        let api: serde_json::Value = serde_json::from_str(&metrics_api_json(4443, "Q0E=")).unwrap();
+        assert_eq!(api["items"][1]["spec"]["service"]["port"], 4443);
     }
 }

@@ -3,7 +3,7 @@
 //! `go install k8s.io/kubernetes/cmd/...@vX` is refused because the release's go.mod replaces each staging
 //! module (k8s.io/api, k8s.io/client-go, ...) with a local path. The wrapper requires k8s.io/kubernetes and
 //! replaces every staging module with its published v0.Y.Z instead; `go mod tidy` then fills in the rest
-//! and go.sum. kwok and helm need no replaces, only the pin and a `tool` line.
+//! and go.sum. kwok, helm and metrics-server need no replaces, only the pin and a `tool` line.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -91,6 +91,20 @@ tool helm.sh/helm/v3/cmd/helm
         pins.helm
     );
     write_and_tidy(&go, &dir.join("helm"), &helm)?;
+
+    let metrics_server = format!(
+        "// Wrapper module: pins metrics-server (the resource metrics API for the local test cluster) and its dependencies.
+module ecs-operator.dev/testcluster/metrics-server
+
+{go_line}
+
+require sigs.k8s.io/metrics-server {}
+
+tool sigs.k8s.io/metrics-server/cmd/metrics-server
+",
+        pins.metrics_server
+    );
+    write_and_tidy(&go, &dir.join("metrics-server"), &metrics_server)?;
     eprintln!("updated xtask/go/*; `cargo xtask cluster up` builds the new binaries");
     Ok(())
 }

@@ -56,6 +56,9 @@ enum Command {
         /// helm.sh/helm/v3 version (default: the current pin)
         #[arg(long)]
         helm: Option<String>,
+        /// sigs.k8s.io/metrics-server version (default: the current pin)
+        #[arg(long)]
+        metrics_server: Option<String>,
     },
 }
 
@@ -102,12 +105,18 @@ fn main() -> anyhow::Result<()> {
             replacements,
             keep,
         } => bench::run(&sizes, replacements, keep)?,
-        Command::GoModUpdate { k8s, kwok, helm } => {
+        Command::GoModUpdate {
+            k8s,
+            kwok,
+            helm,
+            metrics_server,
+        } => {
             let current = build::Versions::read()?;
             gomod::update(&build::Versions {
                 k8s: k8s.unwrap_or(current.k8s),
                 kwok: kwok.unwrap_or(current.kwok),
                 helm: helm.unwrap_or(current.helm),
+                metrics_server: metrics_server.unwrap_or(current.metrics_server),
             })?;
         }
     }

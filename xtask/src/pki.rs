@@ -1,12 +1,14 @@
 //! The cluster's PKI, generated fresh for every cluster start: a CA, the apiserver's serving cert, an admin
-//! client cert (system:masters, used by every component and by tests) and the service-account key pair.
+//! client cert (system:masters, used by every component and by tests) and the service-account key pair; for
+//! the API aggregation layer a front-proxy CA with the apiserver's proxy client cert, and serving certs for
+//! metrics-server and for kwok's kubelet-style endpoint.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 use crate::util::{self, base64};
@@ -20,6 +22,15 @@ pub struct Pki {
     pub serving_key: PathBuf,
     pub sa_key: PathBuf,
     pub sa_pub: PathBuf,
+    /// Verifies the apiserver's proxy client cert on aggregated API servers (`--requestheader-client-ca-file`).
+    pub front_proxy_ca_cert: PathBuf,
+    pub front_proxy_client_cert: PathBuf,
+    pub front_proxy_client_key: PathBuf,
+    pub metrics_server_cert: PathBuf,
+    pub metrics_server_key: PathBuf,
+    /// kwok serves the nodes' kubelet-style endpoints (`/metrics/resource`) on 127.0.0.1 with this cert.
+    pub kwok_cert: PathBuf,
+    pub kwok_key: PathBuf,
     ca_pem: String,
     admin_cert_pem: String,
     admin_key_pem: String,
@@ -40,35 +51,42 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let ca = Issuer::from_params(&ca_params, &ca_key);
 
-    let serving_key = KeyPair::generate()?;
-    let mut serving = CertificateParams::new(vec![
-        "127.0.0.1".to_string(),
-        SERVICE_IP.to_string(),
-        "localhost".to_string(),
-        "kubernetes".to_string(),
-        "kubernetes.default".to_string(),
-        "kubernetes.default.svc".to_string(),
-        "kubernetes.default.svc.cluster.local".to_string(),
-    ])?;
-    serving.distinguished_name = dn("kube-apiserver", None);
-    serving.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    serving.use_authority_key_identifier_extension = true;
-    let serving_cert = serving.signed_by(&serving_key, &ca)?;
+    let (serving_cert, serving_key) = serving(
+        "kube-apiserver",
+        &[
+            "127.0.0.1",
+            SERVICE_IP,
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ],
+        &ca,
+    )?;
+    let (admin_cert, admin_key) = client("kubernetes-admin", Some("system:masters"), &ca)?;
 
-    let admin_key = KeyPair::generate()?;
-    let mut admin = CertificateParams::default();
-    admin.distinguished_name = dn("kubernetes-admin", Some("system:masters"));
-    admin.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    admin.use_authority_key_identifier_extension = true;
-    let admin_cert = admin.signed_by(&admin_key, &ca)?;
+    // A CA of its own: aggregated API servers trust any cert it signs to assert the user in request headers.
+    let front_proxy_ca_key = KeyPair::generate()?;
+    let mut front_proxy_ca_params = CertificateParams::default();
+    front_proxy_ca_params.distinguished_name = dn("ecs-operator-front-proxy-ca", None);
+    front_proxy_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    front_proxy_ca_params.key_usages = ca_params.key_usages.clone();
+    let front_proxy_ca_cert = front_proxy_ca_params.self_signed(&front_proxy_ca_key)?;
+    let front_proxy_ca = Issuer::from_params(&front_proxy_ca_params, &front_proxy_ca_key);
+    let (front_proxy_client_cert, front_proxy_client_key) =
+        client(FRONT_PROXY_CLIENT, None, &front_proxy_ca)?;
+    // The aggregator checks the serving cert against the name of the APIService's Service.
+    let (metrics_server_cert, metrics_server_key) = serving(
+        "metrics-server",
+        &[
+            "metrics-server.kube-system.svc",
+            "metrics-server.kube-system",
+            "127.0.0.1",
+        ],
+        &ca,
+    )?;
+    let (kwok_cert, kwok_key) = serving("kwok", &["127.0.0.1", "localhost"], &ca)?;
 
     // ECDSA P-256 (rcgen's default): accepted by the apiserver (ES256) and the token controller.
     let sa = KeyPair::generate()?;
@@ -79,6 +97,13 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         serving_key: dir.join("apiserver.key"),
         sa_key: dir.join("sa.key"),
         sa_pub: dir.join("sa.pub"),
+        front_proxy_ca_cert: dir.join("front-proxy-ca.crt"),
+        front_proxy_client_cert: dir.join("front-proxy-client.crt"),
+        front_proxy_client_key: dir.join("front-proxy-client.key"),
+        metrics_server_cert: dir.join("metrics-server.crt"),
+        metrics_server_key: dir.join("metrics-server.key"),
+        kwok_cert: dir.join("kwok.crt"),
+        kwok_key: dir.join("kwok.key"),
         ca_pem: ca_cert.pem(),
         admin_cert_pem: admin_cert.pem(),
         admin_key_pem: admin_key.serialize_pem(),
@@ -91,7 +116,55 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     util::write_private(&dir.join("admin.key"), &pki.admin_key_pem)?;
     util::write_private(&pki.sa_key, sa.serialize_pem())?;
     util::write_file(&pki.sa_pub, sa.public_key_pem())?;
+    util::write_file(&pki.front_proxy_ca_cert, front_proxy_ca_cert.pem())?;
+    util::write_file(&pki.front_proxy_client_cert, front_proxy_client_cert.pem())?;
+    util::write_private(
+        &pki.front_proxy_client_key,
+        front_proxy_client_key.serialize_pem(),
+    )?;
+    util::write_file(&pki.metrics_server_cert, metrics_server_cert.pem())?;
+    util::write_private(&pki.metrics_server_key, metrics_server_key.serialize_pem())?;
+    util::write_file(&pki.kwok_cert, kwok_cert.pem())?;
+    util::write_private(&pki.kwok_key, kwok_key.serialize_pem())?;
     Ok(pki)
+}
+
+/// The common name of the apiserver's proxy client cert (`--requestheader-allowed-names`).
+pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+
+/// A server cert for `names` (IP addresses or DNS names), signed by `ca`.
+fn serving(cn: &str, names: &[&str], ca: &Issuer<'_, &KeyPair>) -> Result<(Certificate, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+    params.distinguished_name = dn(cn, None);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, ca)?;
+    Ok((cert, key))
+}
+
+/// A client cert for user `cn` in group `org`, signed by `ca`.
+fn client(
+    cn: &str,
+    org: Option<&str>,
+    ca: &Issuer<'_, &KeyPair>,
+) -> Result<(Certificate, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(cn, org);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, ca)?;
+    Ok((cert, key))
 }
 
 fn dn(cn: &str, org: Option<&str>) -> rcgen::DistinguishedName {
@@ -104,6 +177,11 @@ fn dn(cn: &str, org: Option<&str>) -> rcgen::DistinguishedName {
 }
 
 impl Pki {
+    /// The cluster CA, base64 (an APIService's caBundle).
+    pub fn ca_bundle(&self) -> String {
+        base64(self.ca_pem.as_bytes())
+    }
+
     /// An admin kubeconfig with everything inline, so it can be copied or read by any client library.
     pub fn kubeconfig(&self, server: &str) -> String {
         format!(

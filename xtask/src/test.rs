@@ -78,8 +78,8 @@ fn tests(info: &ClusterInfo) -> Result<()> {
         test.status()
     })?;
 
-    // Least privilege, proven: the chart's ServiceAccount and RBAC, and the task and service tests
-    // again with the operator impersonating that account.
+    // Least privilege, proven: the chart's ServiceAccount and RBAC, and the task, service and
+    // autoscaling tests again with the operator impersonating that account.
     step("install the chart's ServiceAccount and RBAC", || {
         let _ = info
             .kubectl()
@@ -121,6 +121,8 @@ fn tests(info: &ClusterInfo) -> Result<()> {
             "tasks",
             "--test",
             "services",
+            "--test",
+            "autoscaling",
         ])
         .env("KUBECONFIG", &info.kubeconfig)
         .env("PATH", &path)
@@ -129,7 +131,7 @@ fn tests(info: &ClusterInfo) -> Result<()> {
             format!("system:serviceaccount:{OPERATOR_NAMESPACE}:ecs-operator"),
         );
     step(
-        "task and service tests as the chart's ServiceAccount",
+        "task, service and autoscaling tests as the chart's ServiceAccount",
         || least_privilege.status(),
     )
 }
