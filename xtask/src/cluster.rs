@@ -364,15 +364,12 @@ pub fn env() -> Result<ClusterInfo> {
 
 fn stop(dir: &Path, state: Option<&State>) -> Result<()> {
     if let Some(state) = state {
-        if let Some(node_dir) = &state.node_dir {
-            node::kill_containers(node_dir, dir);
-        }
         let list = state.stop_list();
         let procs: Vec<(String, u32, &Path)> = list
             .iter()
             .map(|(n, pid, p)| (n.clone(), *pid, p.as_path()))
             .collect();
-        let killed = proc::stop_all(&procs, Duration::from_secs(15));
+        let killed = stop_processes(state, &procs, Duration::from_secs(15));
         if !killed.is_empty() {
             eprintln!("killed after the grace period: {}", killed.join(", "));
         }
@@ -395,6 +392,20 @@ fn stop(dir: &Path, state: Option<&State>) -> Result<()> {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// [`proc::stop_all`], with the real node's containers deleted between the kubelet (first in `procs`,
+/// which would start them again) and containerd.
+fn stop_processes(state: &State, procs: &[(String, u32, &Path)], grace: Duration) -> Vec<String> {
+    let Some(node_dir) = &state.node_dir else {
+        return proc::stop_all(procs, grace);
+    };
+    let (kubelet, rest): (Vec<_>, Vec<_>) =
+        procs.iter().cloned().partition(|(n, _, _)| n == "kubelet");
+    let mut killed = proc::stop_all(&kubelet, grace);
+    node::kill_containers(node_dir, &state.dir);
+    killed.extend(proc::stop_all(&rest, grace));
+    killed
 }
 
 fn free_port() -> Result<u16> {
@@ -425,15 +436,12 @@ fn start(bin_dir: &Path, node_dir: Option<&Path>, dir: &Path) -> Result<ClusterI
                 "cluster start failed: stopping what was started (logs stay in {})",
                 dir.display()
             );
-            if let Some(node_dir) = node_dir {
-                node::kill_containers(node_dir, dir);
-            }
             let list = state.stop_list();
             let procs: Vec<(String, u32, &Path)> = list
                 .iter()
                 .map(|(n, pid, p)| (n.clone(), *pid, p.as_path()))
                 .collect();
-            proc::stop_all(&procs, Duration::from_secs(10));
+            stop_processes(&state, &procs, Duration::from_secs(10));
             node::clean_up(dir, node_dir);
             let _ = std::fs::remove_dir_all(etcd_data_dir(dir));
             // Without a state file the next `up` removes the directory and starts afresh.

@@ -209,8 +209,9 @@ pub fn import_images(node_bin: &Path, cluster_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Before containerd stops: kill every container (sandboxes included), which the shims would otherwise
-/// keep running. Best effort: containerd may already be gone.
+/// Before containerd stops: kill and delete every container's task (sandboxes included), which the
+/// shims would otherwise keep running; a shim whose last task is deleted exits and removes its socket.
+/// Best effort: containerd may already be gone.
 pub fn kill_containers(node_bin: &Path, cluster_dir: &Path) {
     let Ok(out) = ctr(node_bin, cluster_dir)
         .args(["tasks", "ls", "-q"])
@@ -220,7 +221,7 @@ pub fn kill_containers(node_bin: &Path, cluster_dir: &Path) {
     };
     for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
         let _ = ctr(node_bin, cluster_dir)
-            .args(["tasks", "kill", "--signal", "SIGKILL", id])
+            .args(["tasks", "delete", "--force", id])
             .output();
     }
 }
@@ -234,10 +235,16 @@ pub fn clean_up(cluster_dir: &Path, node_bin: Option<&Path>) {
     if let Some(node_bin) = node_bin {
         let socket = containerd_socket(cluster_dir);
         let shim = node_bin.join("containerd-shim-runc-v2");
-        for pid in pids_running(&shim, &socket) {
+        for (pid, id) in shims(&shim, &socket) {
             // SAFETY: plain syscall on a pid we just read from /proc.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            // A killed shim leaves its socket, named as containerd names it (shim.SocketAddress).
+            if let Some(id) = id
+                && let Some(hash) = sha256_hex(&format!("{}/k8s.io/{id}", socket.display()))
+            {
+                let _ = std::fs::remove_file(Path::new("/run/containerd/s").join(hash));
             }
         }
     }
@@ -248,23 +255,40 @@ pub fn clean_up(cluster_dir: &Path, node_bin: Option<&Path>) {
         .status();
 }
 
-/// Processes running `program` with `arg` among their arguments.
-fn pids_running(program: &Path, arg: &Path) -> Vec<u32> {
+/// The shims (`program`) serving containerd at `socket`: pid and `-id` argument.
+fn shims(program: &Path, socket: &Path) -> Vec<(u32, Option<String>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let program = program.as_os_str().as_encoded_bytes();
-    let arg = arg.as_os_str().as_encoded_bytes();
+    let socket = socket.as_os_str().as_encoded_bytes();
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let mut words = cmdline.split(|b| *b == 0);
-            words.next() == Some(program) && words.any(|w| w == arg)
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if words.first() != Some(&program) || !words.contains(&socket) {
+                return None;
+            }
+            let id = words
+                .windows(2)
+                .find(|w| w[0] == b"-id")
+                .map(|w| String::from_utf8_lossy(w[1]).into_owned());
+            Some((pid, id))
         })
         .collect()
+}
+
+fn sha256_hex(text: &str) -> Option<String> {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    std::io::Write::write_all(&mut child.stdin.take()?, text.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    let hex = String::from_utf8_lossy(&out.stdout);
+    hex.split_whitespace().next().map(str::to_string)
 }
 
 /// Lazily unmounts every mount point under `dir`, deepest first.
