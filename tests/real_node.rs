@@ -222,3 +222,33 @@ async fn a_failing_health_check_makes_the_task_unhealthy() {
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
     assert_eq!(main.health_status.as_deref(), Some("UNHEALTHY"), "{st:#?}");
 }
+
+#[tokio::test]
+async fn a_passing_health_check_makes_the_task_healthy() {
+    let Some(s) = setup("real-healthy").await else {
+        return;
+    };
+    s.register(
+        "well",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
+               "healthCheck": {"command": ["CMD-SHELL", "test -x /bin/sh"],
+                               "interval": 5, "timeout": 2, "retries": 1}}),
+    )
+    .await;
+    s.run("well-1", "well").await;
+    let t = wait_for_within(
+        &s.tasks,
+        "well-1",
+        |t: Option<&Task>| {
+            t.and_then(|t| t.status.as_ref()?.health_status.clone())
+                .as_deref()
+                == Some("HEALTHY")
+        },
+        DEADLINE,
+    )
+    .await;
+    let st = t.status.unwrap();
+    assert_eq!(st.container_instance.as_deref(), Some(NODE));
+    let main = st.containers.iter().find(|c| c.name == "main").unwrap();
+    assert_eq!(main.health_status.as_deref(), Some("HEALTHY"), "{st:#?}");
+}

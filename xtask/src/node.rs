@@ -124,6 +124,7 @@ state = "{d}/containerd/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "{b}/runc"
+        Root = "{d}/runc"
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["{b}"]
@@ -173,6 +174,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {{memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}}
 serializeImagePulls: false
+podLogsDir: {d}/pod-logs
 "#,
         d = dir.display(),
         cert = pki.kubelet_serving_cert.display(),
@@ -249,6 +251,7 @@ pub fn clean_up(cluster_dir: &Path, node_bin: Option<&Path>) {
         }
     }
     unmount_under(&state_dir(cluster_dir));
+    remove_log_links(&state_dir(cluster_dir));
     let _ = Command::new("ip")
         .args(["link", "delete", BRIDGE])
         .stderr(Stdio::null())
@@ -289,6 +292,18 @@ fn sha256_hex(text: &str) -> Option<String> {
     let out = child.wait_with_output().ok()?;
     let hex = String::from_utf8_lossy(&out.stdout);
     hex.split_whitespace().next().map(str::to_string)
+}
+
+/// The kubelet links each container's log into /var/log/containers (a fixed path); drop our links.
+fn remove_log_links(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir("/var/log/containers") else {
+        return;
+    };
+    for link in entries.filter_map(|e| Some(e.ok()?.path())) {
+        if std::fs::read_link(&link).is_ok_and(|target| target.starts_with(dir)) {
+            let _ = std::fs::remove_file(&link);
+        }
+    }
 }
 
 /// Lazily unmounts every mount point under `dir`, deepest first.
