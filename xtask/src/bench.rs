@@ -38,7 +38,7 @@ pub fn run(sizes: &str, replacements: usize, keep: bool) -> Result<()> {
         root.join(target).join("release")
     };
 
-    let info = cluster::up()?;
+    let info = cluster::up(false)?;
     eprintln!("==> benchmark on {} (sizes {sizes})", info.server);
     let path = format!(
         "{}:{}",

@@ -73,6 +73,7 @@ pub const BINARIES: &[&str] = &[
     "kube-controller-manager",
     "kube-scheduler",
     "kubectl",
+    "kubelet",
     "kwok",
     "helm",
     "metrics-server",
@@ -86,6 +87,7 @@ pub const K8S_PACKAGES: &[&str] = &[
     "k8s.io/kubernetes/cmd/kube-controller-manager",
     "k8s.io/kubernetes/cmd/kube-scheduler",
     "k8s.io/kubernetes/cmd/kubectl",
+    "k8s.io/kubernetes/cmd/kubelet",
 ];
 
 /// Without the version variables `/version` reports v0.0.0-master, which breaks version checks in
@@ -143,6 +145,8 @@ struct GoBuild {
     tags: Option<&'static str>,
     ldflags: String,
     packages: &'static [&'static str],
+    /// runc's nsenter is C; everything else is pure Go and built static.
+    cgo: bool,
 }
 
 fn go_builds() -> Result<Vec<GoBuild>> {
@@ -153,27 +157,77 @@ fn go_builds() -> Result<Vec<GoBuild>> {
             tags: Some(K8S_TAGS),
             ldflags: k8s_ldflags(&v)?,
             packages: K8S_PACKAGES,
+            cgo: false,
         },
         GoBuild {
             module: "kwok",
             tags: None,
             ldflags: KWOK_LDFLAGS.into(),
             packages: &["sigs.k8s.io/kwok/cmd/kwok"],
+            cgo: false,
         },
         GoBuild {
             module: "helm",
             tags: None,
             ldflags: helm_ldflags(&v)?,
             packages: &["helm.sh/helm/v3/cmd/helm"],
+            cgo: false,
         },
         GoBuild {
             module: "metrics-server",
             tags: None,
             ldflags: metrics_server_ldflags(&v),
             packages: &["sigs.k8s.io/metrics-server/cmd/metrics-server"],
+            cgo: false,
         },
     ])
 }
+
+/// The real node's runtime (`cluster up --real-node`), cached apart from [`BINARIES`] so that a cluster
+/// of kwok nodes alone never builds it: containerd, its runc shim, ctr, runc and the CNI plugins.
+pub const NODE_BINARIES: &[&str] = &[
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "runc",
+    "bridge",
+    "host-local",
+    "loopback",
+];
+
+/// Built with the seccomp tag: containerd gives every pod sandbox the RuntimeDefault seccomp profile,
+/// which a runc without libseccomp refuses to start.
+const RUNC_TAGS: &str = "seccomp";
+
+fn node_builds() -> Result<Vec<GoBuild>> {
+    let containerd = required_version(&go_modules_dir().join("node"), CONTAINERD_MODULE)?;
+    Ok(vec![
+        GoBuild {
+            module: "node",
+            tags: None,
+            // Without it containerd reports version "dev" to the kubelet.
+            ldflags: format!("-s -w -X {CONTAINERD_MODULE}/version.Version={containerd}"),
+            packages: &[
+                "github.com/containerd/containerd/v2/cmd/containerd",
+                "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+                "github.com/containerd/containerd/v2/cmd/ctr",
+                "github.com/containernetworking/plugins/plugins/main/bridge",
+                "github.com/containernetworking/plugins/plugins/ipam/host-local",
+                "github.com/containernetworking/plugins/plugins/main/loopback",
+            ],
+            cgo: false,
+        },
+        GoBuild {
+            module: "node",
+            tags: Some(RUNC_TAGS),
+            ldflags: "-s -w".into(),
+            packages: &["github.com/opencontainers/runc"],
+            cgo: true,
+        },
+    ])
+}
+
+const CONTAINERD_MODULE: &str = "github.com/containerd/containerd/v2";
 
 pub fn go_modules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
@@ -193,13 +247,13 @@ pub fn go_binary() -> PathBuf {
     "go".into()
 }
 
-fn go_command(go: &Path, dir: &Path) -> Command {
+fn go_command(go: &Path, dir: &Path, cgo: bool) -> Command {
     let mut cmd = Command::new(go);
     cmd.current_dir(dir)
         // sum.golang.org is unreachable here; go.sum is committed and -mod=readonly checks against it.
         .env("GOSUMDB", "off")
         .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .env("GOFLAGS", "-mod=readonly");
     cmd
 }
@@ -224,9 +278,17 @@ fn etcd_source() -> Result<&'static Path> {
 }
 
 fn cache_key(go_version: &str) -> Result<String> {
+    let mut h = builds_key(&go_builds()?)?;
+    h.update(go_version.as_bytes());
+    // The crate's path in the cargo registry names its version (etcd-bin-vendored-linux-amd64-3.7.2).
+    h.update(etcd_source()?.to_string_lossy().as_bytes());
+    Ok(h.hex(12))
+}
+
+fn builds_key(builds: &[GoBuild]) -> Result<Fnv> {
     let mut h = Fnv::new();
     let dir = go_modules_dir();
-    for build in go_builds()? {
+    for build in builds {
         for file in ["go.mod", "go.sum"] {
             let path = dir.join(build.module).join(file);
             let data =
@@ -235,12 +297,10 @@ fn cache_key(go_version: &str) -> Result<String> {
         }
         h.update(build.tags.unwrap_or("").as_bytes())
             .update(build.ldflags.as_bytes())
-            .update(build.packages.join(" ").as_bytes());
+            .update(build.packages.join(" ").as_bytes())
+            .update(if build.cgo { b"cgo" } else { b"" });
     }
-    h.update(go_version.as_bytes());
-    // The crate's path in the cargo registry names its version (etcd-bin-vendored-linux-amd64-3.7.2).
-    h.update(etcd_source()?.to_string_lossy().as_bytes());
-    Ok(h.hex(12))
+    Ok(h)
 }
 
 /// Returns the directory holding every binary in [`BINARIES`], building it first if needed.
@@ -285,9 +345,50 @@ pub fn ensure_binaries() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Returns the directory holding every binary in [`NODE_BINARIES`] and the real node's images, building
+/// them first if needed (`node-<key>/` beside the `bin-<key>/` directories).
+pub fn ensure_node_binaries() -> Result<PathBuf> {
+    let go = go_binary();
+    let version = go_version(&go)?;
+    let builds = node_builds()?;
+    let mut h = builds_key(&builds)?;
+    h.update(version.as_bytes())
+        .update(crate::node_image::KEY.as_bytes());
+    let key = h.hex(12);
+    let root = util::cache_root()?;
+    let dir = root.join(format!("node-{key}"));
+    if dir.join(STAMP).is_file() {
+        return Ok(dir);
+    }
+    let _lock = util::FileLock::acquire(&root.join(format!("node-{key}.lock")))?;
+    if dir.join(STAMP).is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("building the real node's runtime into {}", dir.display());
+    let start = Instant::now();
+    crate::debian::ensure_installed(&[("libseccomp-dev", "/usr/include/seccomp.h")])?;
+    for build in &builds {
+        run_go_build(&go, build, &dir)?;
+    }
+    for name in NODE_BINARIES {
+        if !dir.join(name).is_file() {
+            bail!("build finished but {} is missing", dir.join(name).display());
+        }
+    }
+    crate::node_image::build(&dir)?;
+    let took = start.elapsed();
+    util::write_file(
+        &dir.join(STAMP),
+        format!("{version}\nbuilt in {}s\n", took.as_secs()),
+    )?;
+    eprintln!("built the real node's runtime in {}s", took.as_secs());
+    Ok(dir)
+}
+
 fn run_go_build(go: &Path, build: &GoBuild, out: &Path) -> Result<()> {
     let dir = go_modules_dir().join(build.module);
-    let mut cmd = go_command(go, &dir);
+    let mut cmd = go_command(go, &dir, build.cgo);
     cmd.args(["build", "-trimpath"]);
     if let Some(tags) = build.tags {
         cmd.args(["-tags", tags]);

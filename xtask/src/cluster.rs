@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::util::{self, Fnv};
-use crate::{build, pki, proc};
+use crate::{build, node, pki, proc};
 
 /// Environment variable naming the state directory.
 pub const DIR_ENV: &str = "ECS_OPERATOR_CLUSTER_DIR";
@@ -188,6 +188,8 @@ fn etcd_data_dir(dir: &Path) -> PathBuf {
 struct State {
     dir: PathBuf,
     bin_dir: PathBuf,
+    /// The real node's binaries, when the cluster has one.
+    node_dir: Option<PathBuf>,
     server: String,
     pids: BTreeMap<String, u32>,
     ready: bool,
@@ -207,6 +209,7 @@ impl State {
         let mut state = State {
             dir: dir.to_path_buf(),
             bin_dir: PathBuf::new(),
+            node_dir: None,
             server: String::new(),
             pids: BTreeMap::new(),
             ready: false,
@@ -217,6 +220,7 @@ impl State {
             };
             match k {
                 "bin_dir" => state.bin_dir = v.into(),
+                "node_dir" => state.node_dir = Some(v.into()),
                 "server" => state.server = v.into(),
                 "ready" => state.ready = v == "true",
                 _ => {
@@ -234,6 +238,9 @@ impl State {
     fn save(&self) -> Result<()> {
         let mut s = String::new();
         writeln!(s, "bin_dir={}", self.bin_dir.display())?;
+        if let Some(node_dir) = &self.node_dir {
+            writeln!(s, "node_dir={}", node_dir.display())?;
+        }
         writeln!(s, "server={}", self.server)?;
         for (name, pid) in &self.pids {
             writeln!(s, "pid.{name}={pid}")?;
@@ -256,36 +263,57 @@ impl State {
     }
 
     fn program(&self, name: &str) -> PathBuf {
-        self.bin_dir.join(name)
+        match &self.node_dir {
+            // The kubelet comes with the other Kubernetes binaries, containerd with the node's.
+            Some(node_dir) if name == "containerd" => node_dir.join(name),
+            _ => self.bin_dir.join(name),
+        }
+    }
+
+    /// Every process of this cluster, in start order.
+    fn processes(&self) -> Vec<&'static str> {
+        let mut all = PROCESSES.to_vec();
+        if self.node_dir.is_some() {
+            all.extend(node::PROCESSES);
+        }
+        all
     }
 
     /// The first recorded process that is not running, if any.
     fn first_dead(&self) -> Option<&'static str> {
-        PROCESSES
-            .iter()
-            .find(|name| match self.pids.get(**name) {
+        self.processes()
+            .into_iter()
+            .find(|name| match self.pids.get(*name) {
                 Some(pid) => !proc::is_running(*pid, &self.program(name)),
                 None => true,
             })
-            .copied()
     }
 
     /// Running processes in reverse start order, for stopping.
     fn stop_list(&self) -> Vec<(String, u32, PathBuf)> {
-        PROCESSES
-            .iter()
+        self.processes()
+            .into_iter()
             .rev()
             .filter_map(|name| {
                 self.pids
-                    .get(*name)
+                    .get(name)
                     .map(|pid| (name.to_string(), *pid, self.program(name)))
             })
             .collect()
     }
 }
 
-/// Starts the cluster, or reuses the one already running. Builds the binaries first if needed.
-pub fn up() -> Result<ClusterInfo> {
+/// Starts the cluster, or reuses the one already running. Builds the binaries first if needed. With
+/// `real_node`, the cluster also has the real node (node.rs); a running cluster without one is restarted.
+pub fn up(real_node: bool) -> Result<ClusterInfo> {
+    let node_dir = if real_node {
+        if let Some(reason) = node::unsupported_reason() {
+            bail!("the real node cannot run on this machine: {reason}");
+        }
+        Some(build::ensure_node_binaries()?)
+    } else {
+        None
+    };
     let bin_dir = build::ensure_binaries()?;
     let dir = state_dir()?;
     let _lock = util::FileLock::acquire(&lock_path(&dir))?;
@@ -294,6 +322,10 @@ pub fn up() -> Result<ClusterInfo> {
             eprintln!(
                 "the running cluster uses other binaries ({}): restarting it",
                 state.bin_dir.display()
+            );
+        } else if node_dir.is_some() && state.node_dir != node_dir {
+            eprintln!(
+                "the running cluster has no real node, or another build of it: restarting it"
             );
         } else if !state.ready {
             eprintln!("found the state of an unfinished start: cleaning up");
@@ -311,7 +343,7 @@ pub fn up() -> Result<ClusterInfo> {
     } else if dir.exists() {
         stop(&dir, None)?;
     }
-    start(&bin_dir, &dir)
+    start(&bin_dir, node_dir.as_deref(), &dir)
 }
 
 /// Stops the cluster and removes its state. A no-op when nothing is running.
@@ -359,7 +391,7 @@ fn stop(dir: &Path, state: Option<&State>) -> Result<()> {
             .iter()
             .map(|(n, pid, p)| (n.clone(), *pid, p.as_path()))
             .collect();
-        let killed = proc::stop_all(&procs, Duration::from_secs(15));
+        let killed = stop_processes(state, &procs, Duration::from_secs(15));
         if !killed.is_empty() {
             eprintln!("killed after the grace period: {}", killed.join(", "));
         }
@@ -372,6 +404,8 @@ fn stop(dir: &Path, state: Option<&State>) -> Result<()> {
             bail!("could not stop: {}", left.join(", "));
         }
     }
+    // Also without a state: the mounts of an interrupted start would keep the directory from going.
+    node::clean_up(dir, state.and_then(|s| s.node_dir.as_deref()));
     let data = etcd_data_dir(dir);
     if data.exists() {
         std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
@@ -382,17 +416,32 @@ fn stop(dir: &Path, state: Option<&State>) -> Result<()> {
     Ok(())
 }
 
+/// [`proc::stop_all`], with the real node's containers deleted between the kubelet (first in `procs`,
+/// which would start them again) and containerd.
+fn stop_processes(state: &State, procs: &[(String, u32, &Path)], grace: Duration) -> Vec<String> {
+    let Some(node_dir) = &state.node_dir else {
+        return proc::stop_all(procs, grace);
+    };
+    let (kubelet, rest): (Vec<_>, Vec<_>) =
+        procs.iter().cloned().partition(|(n, _, _)| n == "kubelet");
+    let mut killed = proc::stop_all(&kubelet, grace);
+    node::kill_containers(node_dir, &state.dir);
+    killed.extend(proc::stop_all(&rest, grace));
+    killed
+}
+
 fn free_port() -> Result<u16> {
     // Bound and released at once; the small race with other programs is acceptable for a test cluster.
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start(bin_dir: &Path, dir: &Path) -> Result<ClusterInfo> {
+fn start(bin_dir: &Path, node_dir: Option<&Path>, dir: &Path) -> Result<ClusterInfo> {
     let t0 = Instant::now();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut state = State {
         dir: dir.to_path_buf(),
         bin_dir: bin_dir.to_path_buf(),
+        node_dir: node_dir.map(Path::to_path_buf),
         server: String::new(),
         pids: BTreeMap::new(),
         ready: false,
@@ -414,7 +463,8 @@ fn start(bin_dir: &Path, dir: &Path) -> Result<ClusterInfo> {
                 .iter()
                 .map(|(n, pid, p)| (n.clone(), *pid, p.as_path()))
                 .collect();
-            proc::stop_all(&procs, Duration::from_secs(10));
+            stop_processes(&state, &procs, Duration::from_secs(10));
+            node::clean_up(dir, node_dir);
             let _ = std::fs::remove_dir_all(etcd_data_dir(dir));
             // Without a state file the next `up` removes the directory and starts afresh.
             let _ = std::fs::remove_file(State::path(dir));
@@ -428,8 +478,25 @@ fn arg(k: &str, v: impl AsRef<std::ffi::OsStr>) -> String {
 }
 
 fn spawn(state: &mut State, name: &str, args: Vec<String>) -> Result<()> {
+    spawn_with_path(state, name, args, None)
+}
+
+/// `spawn`, with `path_dir` first on the process's PATH (containerd finds its shim there).
+fn spawn_with_path(
+    state: &mut State,
+    name: &str,
+    args: Vec<String>,
+    path_dir: Option<&Path>,
+) -> Result<()> {
     let log = state.dir.join(format!("{name}.log"));
-    let pid = proc::spawn_daemon(&state.program(name), &args, &log)?;
+    let path = path_dir.map(|d| {
+        format!(
+            "{}:{}",
+            d.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    });
+    let pid = proc::spawn_daemon(&state.program(name), &args, &log, path.as_deref())?;
     state.pids.insert(name.to_string(), pid);
     state.save()
 }
@@ -494,60 +561,61 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
     step("starting kube-apiserver");
     let audit_policy = dir.join(AUDIT_POLICY);
     util::write_file(&audit_policy, AUDIT_POLICY_YAML)?;
-    spawn(
-        state,
-        "kube-apiserver",
-        vec![
-            arg("etcd-servers", &etcd_url),
-            // Mandatory on a machine without a default route: the apiserver cannot guess an address.
-            arg("bind-address", "127.0.0.1"),
-            arg("advertise-address", "127.0.0.1"),
-            arg("secure-port", api_port.to_string()),
-            arg("tls-cert-file", &pki.serving_cert),
-            arg("tls-private-key-file", &pki.serving_key),
-            arg("client-ca-file", &pki.ca_cert),
-            arg(
-                "service-account-issuer",
-                "https://kubernetes.default.svc.cluster.local",
-            ),
-            arg("service-account-key-file", &pki.sa_pub),
-            arg("service-account-signing-key-file", &pki.sa_key),
-            arg("service-cluster-ip-range", SERVICE_CIDR),
-            arg("authorization-mode", "Node,RBAC"),
-            // No kube-proxy or real endpoints: don't publish the apiserver in the `kubernetes` Service.
-            arg("endpoint-reconciler-type", "none"),
-            arg(
-                "default-not-ready-toleration-seconds",
-                EVICTION_TOLERATION_SECONDS,
-            ),
-            arg(
-                "default-unreachable-toleration-seconds",
-                EVICTION_TOLERATION_SECONDS,
-            ),
-            arg("allow-privileged", "true"),
-            arg("profiling", "false"),
-            // Every write, for tests that must know who wrote what (docs/test-cluster.md, "Audit log").
-            arg("audit-policy-file", &audit_policy),
-            arg("audit-log-path", dir.join(AUDIT_LOG)),
-            arg("audit-log-format", "json"),
-            // Written before the response is sent: a client that got its answer finds the entry.
-            arg("audit-log-mode", "blocking"),
-            arg("audit-log-maxsize", AUDIT_LOG_MAX_MB),
-            arg("audit-log-maxbackup", AUDIT_LOG_BACKUPS),
-            // The aggregation layer (metrics.k8s.io): the apiserver proxies with the front-proxy client
-            // cert and passes the user in these headers, which aggregated servers trust from that CA only.
-            arg("requestheader-client-ca-file", &pki.front_proxy_ca_cert),
-            arg("requestheader-allowed-names", pki::FRONT_PROXY_CLIENT),
-            arg("requestheader-username-headers", "X-Remote-User"),
-            arg("requestheader-uid-headers", "X-Remote-Uid"),
-            arg("requestheader-group-headers", "X-Remote-Group"),
-            arg("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
-            arg("proxy-client-cert-file", &pki.front_proxy_client_cert),
-            arg("proxy-client-key-file", &pki.front_proxy_client_key),
-            // No --enable-aggregator-routing: it resolves APIServices through EndpointSlices only, which
-            // refuse loopback addresses; service routing dials an ExternalName as it is (metrics_api_json).
-        ],
-    )?;
+    let mut apiserver_args = vec![
+        arg("etcd-servers", &etcd_url),
+        // Mandatory on a machine without a default route: the apiserver cannot guess an address.
+        arg("bind-address", "127.0.0.1"),
+        arg("advertise-address", "127.0.0.1"),
+        arg("secure-port", api_port.to_string()),
+        arg("tls-cert-file", &pki.serving_cert),
+        arg("tls-private-key-file", &pki.serving_key),
+        arg("client-ca-file", &pki.ca_cert),
+        arg(
+            "service-account-issuer",
+            "https://kubernetes.default.svc.cluster.local",
+        ),
+        arg("service-account-key-file", &pki.sa_pub),
+        arg("service-account-signing-key-file", &pki.sa_key),
+        arg("service-cluster-ip-range", SERVICE_CIDR),
+        arg("authorization-mode", "Node,RBAC"),
+        // No kube-proxy or real endpoints: don't publish the apiserver in the `kubernetes` Service.
+        arg("endpoint-reconciler-type", "none"),
+        arg(
+            "default-not-ready-toleration-seconds",
+            EVICTION_TOLERATION_SECONDS,
+        ),
+        arg(
+            "default-unreachable-toleration-seconds",
+            EVICTION_TOLERATION_SECONDS,
+        ),
+        arg("allow-privileged", "true"),
+        arg("profiling", "false"),
+        // Every write, for tests that must know who wrote what (docs/test-cluster.md, "Audit log").
+        arg("audit-policy-file", &audit_policy),
+        arg("audit-log-path", dir.join(AUDIT_LOG)),
+        arg("audit-log-format", "json"),
+        // Written before the response is sent: a client that got its answer finds the entry.
+        arg("audit-log-mode", "blocking"),
+        arg("audit-log-maxsize", AUDIT_LOG_MAX_MB),
+        arg("audit-log-maxbackup", AUDIT_LOG_BACKUPS),
+        // The aggregation layer (metrics.k8s.io): the apiserver proxies with the front-proxy client
+        // cert and passes the user in these headers, which aggregated servers trust from that CA only.
+        arg("requestheader-client-ca-file", &pki.front_proxy_ca_cert),
+        arg("requestheader-allowed-names", pki::FRONT_PROXY_CLIENT),
+        arg("requestheader-username-headers", "X-Remote-User"),
+        arg("requestheader-uid-headers", "X-Remote-Uid"),
+        arg("requestheader-group-headers", "X-Remote-Group"),
+        arg("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+        arg("proxy-client-cert-file", &pki.front_proxy_client_cert),
+        arg("proxy-client-key-file", &pki.front_proxy_client_key),
+        // No --enable-aggregator-routing: it resolves APIServices through EndpointSlices only, which
+        // refuse loopback addresses; service routing dials an ExternalName as it is (metrics_api_json).
+    ];
+    if state.node_dir.is_some() {
+        // Namespaces that run on the real node tolerate its taint by annotation (node.rs).
+        apiserver_args.push(arg("enable-admission-plugins", "PodTolerationRestriction"));
+    }
+    spawn(state, "kube-apiserver", apiserver_args)?;
     let info = state.info(true);
     util::wait_for("kube-apiserver /readyz", Duration::from_secs(60), || {
         check_alive(state, "kube-apiserver")?;
@@ -668,6 +736,10 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
         }
         Ok(ready_nodes(&info)? == NODES.len())
     })?;
+    if let Some(node_dir) = state.node_dir.clone() {
+        step("starting the real node (containerd, kubelet)");
+        start_real_node(state, &node_dir, &pki, &info)?;
+    }
     step("nodes ready; waiting for the default ServiceAccount");
     util::wait_for(
         "ServiceAccount default/default",
@@ -690,6 +762,44 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+fn start_real_node(
+    state: &mut State,
+    node_dir: &Path,
+    pki: &pki::Pki,
+    info: &ClusterInfo,
+) -> Result<()> {
+    let dir = state.dir.clone();
+    let (containerd_args, kubelet_args) =
+        node::prepare(&dir, node_dir, pki, &state.server, free_port()?)?;
+    spawn_with_path(state, "containerd", containerd_args, Some(node_dir))?;
+    let socket = node::containerd_socket(&dir);
+    util::wait_for("containerd's socket", Duration::from_secs(30), || {
+        check_alive(state, "containerd")?;
+        Ok(socket.exists())
+    })?;
+    node::import_images(node_dir, &dir)?;
+    spawn(state, "kubelet", kubelet_args)?;
+    util::wait_for(
+        &format!("node {} Ready", pki::NODE_NAME),
+        Duration::from_secs(90),
+        || {
+            check_alive(state, "containerd")?;
+            check_alive(state, "kubelet")?;
+            let out = run(
+                info.kubectl().args([
+                    "get",
+                    "node",
+                    pki::NODE_NAME,
+                    "-o",
+                    r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+                ]),
+                None,
+            )?;
+            Ok(out.status.success() && out.stdout == b"True")
+        },
+    )
 }
 
 fn run(cmd: &mut Command, stdin: Option<&str>) -> Result<Output> {

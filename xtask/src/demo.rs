@@ -14,7 +14,7 @@ use crate::proc;
 const NAMESPACE: &str = "ecs-demo";
 
 pub fn run() -> Result<()> {
-    let info = cluster::up()?;
+    let info = cluster::up(false)?;
     let root = workspace_root();
 
     eprintln!("==> building the operator");
@@ -69,6 +69,7 @@ pub fn run() -> Result<()> {
             "127.0.0.1:18080".into(),
         ],
         &log_path(&info),
+        None,
     )
     .context("start the operator")?;
     // The binary's path too: `cluster down` or `test` from another checkout must recognise the process.

@@ -6,8 +6,11 @@
 mod bench;
 mod build;
 mod cluster;
+mod debian;
 mod demo;
 mod gomod;
+mod node;
+mod node_image;
 mod pki;
 mod proc;
 mod test;
@@ -65,7 +68,11 @@ enum Command {
 #[derive(Subcommand)]
 enum ClusterCommand {
     /// Build the binaries if needed, start the cluster (or reuse a running one) and print its environment.
-    Up,
+    Up {
+        /// Also join a real node (containerd and a kubelet on this machine, as root): `real-1`.
+        #[arg(long)]
+        real_node: bool,
+    },
     /// Stop every process of the cluster and remove its state.
     Down,
     /// Print the environment of the running cluster without starting anything.
@@ -76,8 +83,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Cluster { command } => match command {
-            ClusterCommand::Up => {
-                let info = cluster::up()?;
+            ClusterCommand::Up { real_node } => {
+                let info = cluster::up(real_node)?;
                 if info.started_now {
                     eprintln!(
                         "started {} (logs in {})",

@@ -1,7 +1,8 @@
 //! The cluster's PKI, generated fresh for every cluster start: a CA, the apiserver's serving cert, an admin
 //! client cert (system:masters, used by every component and by tests) and the service-account key pair; for
 //! the API aggregation layer a front-proxy CA with the apiserver's proxy client cert, and serving certs for
-//! metrics-server and for kwok's kubelet-style endpoint.
+//! metrics-server and for kwok's kubelet-style endpoint; the real node's kubelet certs (a client cert as
+//! `system:node:<name>` for the Node authorizer, and a serving cert).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,14 @@ pub struct Pki {
     ca_pem: String,
     admin_cert_pem: String,
     admin_key_pem: String,
+    kubelet_cert_pem: String,
+    kubelet_key_pem: String,
+    pub kubelet_serving_cert: PathBuf,
+    pub kubelet_serving_key: PathBuf,
 }
+
+/// The real node's name (`cluster up --real-node`); its certs are made with the rest.
+pub const NODE_NAME: &str = "real-1";
 
 pub fn generate(dir: &Path) -> Result<Pki> {
     std::fs::create_dir_all(dir)?;
@@ -88,6 +96,14 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     )?;
     let (kwok_cert, kwok_key) = serving("kwok", &["127.0.0.1", "localhost"], &ca)?;
 
+    let (kubelet_cert, kubelet_key) = client(
+        &format!("system:node:{NODE_NAME}"),
+        Some("system:nodes"),
+        &ca,
+    )?;
+    let (kubelet_serving_cert, kubelet_serving_key) =
+        serving(NODE_NAME, &["127.0.0.1", NODE_NAME], &ca)?;
+
     // ECDSA P-256 (rcgen's default): accepted by the apiserver (ES256) and the token controller.
     let sa = KeyPair::generate()?;
 
@@ -107,6 +123,10 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         ca_pem: ca_cert.pem(),
         admin_cert_pem: admin_cert.pem(),
         admin_key_pem: admin_key.serialize_pem(),
+        kubelet_cert_pem: kubelet_cert.pem(),
+        kubelet_key_pem: kubelet_key.serialize_pem(),
+        kubelet_serving_cert: dir.join("kubelet.crt"),
+        kubelet_serving_key: dir.join("kubelet.key"),
     };
     util::write_file(&pki.ca_cert, &pki.ca_pem)?;
     util::write_private(&dir.join("ca.key"), ca_key.serialize_pem())?;
@@ -114,6 +134,11 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     util::write_private(&pki.serving_key, serving_key.serialize_pem())?;
     util::write_file(&dir.join("admin.crt"), &pki.admin_cert_pem)?;
     util::write_private(&dir.join("admin.key"), &pki.admin_key_pem)?;
+    util::write_file(&pki.kubelet_serving_cert, kubelet_serving_cert.pem())?;
+    util::write_private(
+        &pki.kubelet_serving_key,
+        kubelet_serving_key.serialize_pem(),
+    )?;
     util::write_private(&pki.sa_key, sa.serialize_pem())?;
     util::write_file(&pki.sa_pub, sa.public_key_pem())?;
     util::write_file(&pki.front_proxy_ca_cert, front_proxy_ca_cert.pem())?;
@@ -184,8 +209,28 @@ impl Pki {
 
     /// An admin kubeconfig with everything inline, so it can be copied or read by any client library.
     pub fn kubeconfig(&self, server: &str) -> String {
-        format!(
-            "apiVersion: v1
+        kubeconfig(
+            server,
+            &self.ca_pem,
+            &self.admin_cert_pem,
+            &self.admin_key_pem,
+        )
+    }
+
+    /// The real node's kubelet kubeconfig, as `system:node:<NODE_NAME>`.
+    pub fn kubelet_kubeconfig(&self, server: &str) -> String {
+        kubeconfig(
+            server,
+            &self.ca_pem,
+            &self.kubelet_cert_pem,
+            &self.kubelet_key_pem,
+        )
+    }
+}
+
+fn kubeconfig(server: &str, ca: &str, cert: &str, key: &str) -> String {
+    format!(
+        "apiVersion: v1
 kind: Config
 clusters:
 - name: ecs-operator-local
@@ -205,9 +250,8 @@ contexts:
     namespace: default
 current-context: ecs-operator-local
 ",
-            ca = base64(self.ca_pem.as_bytes()),
-            cert = base64(self.admin_cert_pem.as_bytes()),
-            key = base64(self.admin_key_pem.as_bytes()),
-        )
-    }
+        ca = base64(ca.as_bytes()),
+        cert = base64(cert.as_bytes()),
+        key = base64(key.as_bytes()),
+    )
 }

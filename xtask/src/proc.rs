@@ -9,7 +9,12 @@ use anyhow::{Context, Result};
 
 /// Starts `program` in its own session (so a terminal's Ctrl-C or hangup does not reach it), with stdin
 /// from /dev/null and stdout/stderr appended to `log`. Returns its pid, which is also its process group.
-pub fn spawn_daemon(program: &Path, args: &[String], log: &Path) -> Result<u32> {
+pub fn spawn_daemon(
+    program: &Path,
+    args: &[String],
+    log: &Path,
+    path: Option<&str>,
+) -> Result<u32> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -21,6 +26,9 @@ pub fn spawn_daemon(program: &Path, args: &[String], log: &Path) -> Result<u32> 
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {

@@ -7,12 +7,16 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::cluster::{self, ClusterInfo};
+use crate::node;
 
 /// Label on the namespaces the integration tests create (see tests/support/mod.rs).
 const TEST_NAMESPACE_LABEL: &str = "ecs.operator.dev/test=true";
 
 /// The Helm chart, whose RBAC the least-privilege run uses.
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/ecs-operator");
+
+/// Tells tests/real_node.rs that the real node must be there (it fails, not skips, without it).
+const REAL_NODE_ENV: &str = "ECS_TEST_REAL_NODE";
 
 /// Where the chart's ServiceAccount lives for the least-privilege run.
 const OPERATOR_NAMESPACE: &str = "ecs-operator-system";
@@ -31,8 +35,16 @@ pub fn run() -> Result<()> {
             "warnings",
         ])
     })?;
-    let info = cluster::up()?;
-    let result = tests(&info);
+    // The real node joins wherever it can run (root, cgroups, Debian's tools); elsewhere its tests skip.
+    let real_node = match node::unsupported_reason() {
+        None => true,
+        Some(reason) => {
+            eprintln!("no real node: {reason}; tests/real_node.rs will skip");
+            false
+        }
+    };
+    let info = cluster::up(real_node)?;
+    let result = tests(&info, real_node);
     // A cluster this run started is stopped again; a developer's running cluster is left as it was.
     if info.started_now && std::env::var_os("ECS_OPERATOR_KEEP_CLUSTER").is_none() {
         eprintln!("stopping the cluster this run started");
@@ -41,7 +53,7 @@ pub fn run() -> Result<()> {
     result
 }
 
-fn tests(info: &ClusterInfo) -> Result<()> {
+fn tests(info: &ClusterInfo, real_node: bool) -> Result<()> {
     // A demo operator watches every namespace and would act on the tests' objects too.
     crate::demo::stop_operator(info);
     // Faults an interrupted earlier run may have left on the shared nodes.
@@ -74,6 +86,9 @@ fn tests(info: &ClusterInfo) -> Result<()> {
     test.args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
         .env("KUBECONFIG", &info.kubeconfig)
         .env("PATH", &path);
+    if real_node {
+        test.env(REAL_NODE_ENV, "1");
+    }
     step("cargo test (unit and integration, local cluster)", || {
         test.status()
     })?;
