@@ -91,9 +91,11 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 5))]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
-    /// `ENABLED` (default): move tasks back into balance across zones when they drift.
-    #[serde(default = "default_az_rebalancing")]
-    pub availability_zone_rebalancing: AvailabilityZoneRebalancing,
+    /// `ENABLED`: move tasks back into balance across zones when they drift. Unset: as ECS decides
+    /// for a new service, `ENABLED` when the service is compatible (REPLICA, spread on zones first or no
+    /// strategy, …), otherwise `DISABLED`; `status.availabilityZoneRebalancing` shows the value in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_rebalancing: Option<AvailabilityZoneRebalancing>,
     /// Redeploy without a spec change: change the value (for example to a timestamp) to start a new
     /// deployment. `true`/`false` as in UpdateService work too: each change of value redeploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,10 +151,6 @@ pub struct ServiceSpec {
 
 fn default_scheduling_strategy() -> SchedulingStrategy {
     SchedulingStrategy::Replica
-}
-
-fn default_az_rebalancing() -> AvailabilityZoneRebalancing {
-    AvailabilityZoneRebalancing::Enabled
 }
 
 /// How the service places tasks.
@@ -389,6 +387,9 @@ pub struct ServiceStatus {
     /// The PRIMARY deployment's rolloutState.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
+    /// The `availabilityZoneRebalancing` in use: the one given, or the ECS default for this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_rebalancing: Option<AvailabilityZoneRebalancing>,
     /// Tasks receiving load balancer traffic: RUNNING and healthy (only with `loadBalancers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_targets: Option<i32>,

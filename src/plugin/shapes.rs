@@ -235,7 +235,10 @@ pub fn service(service: &Service) -> Value {
         "healthCheckGracePeriodSeconds": spec.health_check_grace_period_seconds,
         "schedulingStrategy": spec.scheduling_strategy,
         "deploymentController": spec.deployment_controller,
-        "availabilityZoneRebalancing": spec.availability_zone_rebalancing,
+        // The value in use (status), as DescribeServices reports it even when CreateService omitted it.
+        "availabilityZoneRebalancing": st
+            .availability_zone_rebalancing
+            .unwrap_or_else(|| crate::service::az_rebalancing::effective(spec)),
         "enableExecuteCommand": spec.enable_execute_command.unwrap_or(false),
         "tags": spec.tags,
     }))

@@ -18,7 +18,8 @@ use tracing::{info, warn};
 
 use super::build;
 use super::digests;
-use super::nodes;
+use super::eligibility::Eligibility;
+use super::placed;
 use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
 use super::retention::{self, Retention};
 use crate::api::service::{Deployment, ServiceEvent, ServiceStatus};
@@ -216,31 +217,31 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         recheck,
     } = task_views(&tasks, &mut specs, &ctx, grace, now).await?;
 
-    let all_nodes = ctx.nodes.state();
-    let placement = crate::placement::pod_placement(
+    // Nodes count for the service only if its tasks can run there: the service's constraints and the
+    // task definition's own (constraints, runtimePlatform), of the definition the PRIMARY will run.
+    let force = svc
+        .spec
+        .force_new_deployment
+        .as_ref()
+        .map(|v| serde_json::to_string(&v.0).unwrap_or_default());
+    let running = primary_definition(&prev.deployments, &target, force.as_deref(), now);
+    let definition = specs.get(&running).await?;
+    let eligibility = Eligibility::new(
         svc.spec
             .placement_constraints
             .as_deref()
             .unwrap_or_default(),
-        &[],
+        definition.as_ref(),
         &build::selector(&svc),
     );
-    let node_affinity = match &placement {
-        Ok(p) => p.node_affinity.clone(),
-        Err(e) => {
-            problems.push(("InvalidPlacement", e.to_string()));
-            None
-        }
-    };
-    let (eligible, unavailable): (Vec<&Node>, Vec<&Node>) = all_nodes
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(|n| {
-            node_affinity.as_ref().is_none_or(|sel| {
-                nodes::matches(sel, n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
-            })
-        })
-        .partition(|n| nodes::is_eligible(n));
+    if let Err(e) = &eligibility {
+        problems.push(("InvalidPlacement", e.clone()));
+    }
+    let all_nodes = ctx.nodes.state();
+    let eligible = eligibility
+        .as_ref()
+        .map(|e| e.split(all_nodes.iter().map(|n| n.as_ref())))
+        .unwrap_or_default();
     let input = Input {
         service: name.clone(),
         scheduling: svc.spec.scheduling_strategy,
@@ -250,29 +251,19 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             svc.spec.deployment_configuration.as_ref(),
         ),
         task_definition: target.clone(),
-        force_new_deployment: svc
-            .spec
-            .force_new_deployment
-            .as_ref()
-            .map(|v| serde_json::to_string(&v.0).unwrap_or_default()),
+        force_new_deployment: force,
         deployments: prev.deployments.clone(),
         tasks: views,
-        zones: nodes::zones(eligible.iter().copied()),
-        nodes: eligible
-            .iter()
-            .filter_map(|n| n.metadata.name.clone())
-            .collect(),
-        unavailable_nodes: unavailable
-            .iter()
-            .filter_map(|n| n.metadata.name.clone())
-            .collect(),
+        zones: eligible.zones,
+        nodes: eligible.nodes,
+        unavailable_nodes: eligible.unavailable,
         circuit_breaker: svc
             .spec
             .deployment_configuration
             .as_ref()
             .and_then(|d| d.deployment_circuit_breaker.clone())
             .unwrap_or_default(),
-        az_rebalancing: svc.spec.availability_zone_rebalancing
+        az_rebalancing: super::az_rebalancing::effective(&svc.spec)
             == crate::api::service::AvailabilityZoneRebalancing::Enabled,
         previously_steady: conditions::get(&prev.conditions, "Ready")
             .is_some_and(|c| c.status == "True"),
@@ -280,7 +271,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         stop_request: stop_request(&svc),
         handled_stop_request: prev.handled_stop_request.clone(),
     };
-    let plan = if placement.is_ok() {
+    let plan = if eligibility.is_ok() {
         Some(plan::plan(&input))
     } else {
         None
@@ -361,6 +352,13 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     }
 
     let mut next = status(&svc, &prev, plan.as_ref(), problems);
+    // Tasks the scheduler cannot place: the TasksPlaced condition, and the ECS event once per episode.
+    let placements: Vec<placed::Placement> = tasks.iter().filter_map(placed::of_task).collect();
+    let verdict = placed::decide(
+        &placements,
+        conditions::get(&prev.conditions, placed::CONDITION),
+    );
+    placed::set_condition(&mut next.conditions, &verdict, svc.metadata.generation);
     pin_images(&mut next.deployments, &tasks, &mut specs).await?;
     // Healthy tasks are the ready endpoints of the load balancer Services: report what changed.
     let mut target_events = Vec::new();
@@ -396,6 +394,14 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
                 continue;
             }
             let message = event.message(&name, &started);
+            publish(&ctx, &svc, event.is_warning(), event.reason(), &message).await;
+            messages.push(message);
+        }
+        if let placed::Verdict::Unplaceable { reason, new: true } = &verdict {
+            let event = plan::Event::NoContainerInstance {
+                reason: reason.clone(),
+            };
+            let message = event.message(&name, &[]);
             publish(&ctx, &svc, event.is_warning(), event.reason(), &message).await;
             messages.push(message);
         }
@@ -635,6 +641,21 @@ async fn act(
     Ok(Acted { started, foreign })
 }
 
+/// The task definition the PRIMARY deployment runs once this pass has followed the service's
+/// (the planner's own rule: a definition the circuit breaker rolled back from is not followed).
+fn primary_definition(
+    deployments: &[Deployment],
+    target: &str,
+    force: Option<&str>,
+    now: k8s_openapi::jiff::Timestamp,
+) -> String {
+    let mut deployments = plan::deployments::normalize(deployments.to_vec());
+    plan::deployments::follow_target(&mut deployments, target, force, 0, now);
+    deployments
+        .first()
+        .map_or_else(|| target.to_owned(), |d| d.task_definition.clone())
+}
+
 /// ECS versionConsistency: records, on each deployment not pinned yet, the image digests of its
 /// first RUNNING task (or, for a rollback, those of the deployment it returns to).
 async fn pin_images(
@@ -708,6 +729,7 @@ fn status(
     let generation = svc.metadata.generation;
     let mut s = ServiceStatus {
         observed_generation: generation,
+        availability_zone_rebalancing: Some(super::az_rebalancing::effective(&svc.spec)),
         status: Some("ACTIVE".into()),
         selector: Some(build::selector_string(svc)),
         events: prev.events.clone(),

@@ -1,7 +1,10 @@
+pub mod az_rebalancing;
 pub mod build;
 pub mod digests;
 mod driver;
+pub mod eligibility;
 pub mod nodes;
+pub mod placed;
 pub mod plan;
 pub mod retention;
 

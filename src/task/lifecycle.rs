@@ -539,6 +539,7 @@ fn finish(o: &Observed<'_>, prev: &TaskStatus, s: &mut TaskStatus) {
     }
     let last = s.last_status.clone().unwrap_or_default();
     let unhealthy = s.health_status.as_deref() == Some(UNHEALTHY);
+    let unplaced = o.pod.and_then(unschedulable);
     let (ready, reason, message) = match last.as_str() {
         RUNNING if unhealthy => (
             false,
@@ -554,6 +555,12 @@ fn finish(o: &Observed<'_>, prev: &TaskStatus, s: &mut TaskStatus) {
             false,
             s.stop_code.clone().unwrap_or_else(|| "Stopped".to_string()),
             s.stopped_reason.clone().unwrap_or_default(),
+        ),
+        // The scheduler's verdict, for the service to report that it cannot place its tasks.
+        PENDING if unplaced.is_some() => (
+            false,
+            UNSCHEDULABLE.to_string(),
+            unplaced.unwrap_or_default(),
         ),
         other => (false, pascal(other), format!("the task is {other}")),
     };
@@ -637,6 +644,25 @@ fn task_health(views: &[ContainerStatus]) -> String {
         HEALTHY
     }
     .to_string()
+}
+
+/// Reason of the task's `Ready` condition while the scheduler finds no node for its pod; the message
+/// is the scheduler's.
+pub const UNSCHEDULABLE: &str = "Unschedulable";
+
+/// The scheduler's message while it finds no node for the pod (PodScheduled False, Unschedulable).
+fn unschedulable(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some(UNSCHEDULABLE)
+        })
+        .map(|c| c.message.clone().unwrap_or_default())
 }
 
 fn unschedulable_message(pod: &Pod) -> String {
@@ -845,6 +871,35 @@ mod tests {
                 .contains("0/6 nodes are available")
         );
         assert!(o.stop_pod);
+    }
+
+    #[test]
+    fn the_schedulers_verdict_is_the_pending_tasks_ready_reason() {
+        let t = task(json!({"taskDefinition": "web"}), None);
+        let ready = |p: &Pod| {
+            let o = observe_at(&t, Some(p), &web_and_log(), at(60));
+            let c = conditions::get(&o.status.conditions, "Ready")
+                .unwrap()
+                .clone();
+            (c.reason, c.message)
+        };
+        let waiting = pod("Pending", None, json!([]), json!({}));
+        assert_eq!(ready(&waiting).0, "Pending");
+        let unplaceable = pod(
+            "Pending",
+            None,
+            json!([]),
+            json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/6 nodes are available: 6 Insufficient memory.",
+                "lastTransitionTime": "2026-01-01T00:00:01Z"}]}}),
+        );
+        assert_eq!(
+            ready(&unplaceable),
+            (
+                UNSCHEDULABLE.to_string(),
+                "0/6 nodes are available: 6 Insufficient memory.".to_string()
+            )
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub use annotations::{
     CONTAINER_NAMES_ANNOTATION, DOCKER_LABELS_PREFIX, TAGS_ANNOTATION, docker_labels_annotation,
 };
 pub use error::TranslateError;
+/// `runtimePlatform` → the node labels a task's pod requires (`kubernetes.io/arch`, `kubernetes.io/os`).
+pub use pod::node_selector as runtime_platform_labels;
 pub use resources::GPU_RESOURCE;
 pub use volumes::PVC_DRIVER;
 

@@ -185,9 +185,7 @@ pub(crate) fn service_account(role: &str, field: &str) -> Result<String, Transla
 }
 
 /// `runtimePlatform` → node selectors on `kubernetes.io/arch` and `kubernetes.io/os`.
-pub(crate) fn node_selector(
-    td: &TaskDefinitionSpec,
-) -> Result<BTreeMap<String, String>, TranslateError> {
+pub fn node_selector(td: &TaskDefinitionSpec) -> Result<BTreeMap<String, String>, TranslateError> {
     let mut out = BTreeMap::new();
     let Some(rp) = &td.runtime_platform else {
         return Ok(out);

@@ -438,9 +438,15 @@ impl View<'_> {
             .values()
             .filter(|t| t.service.as_deref() == Some(name) && t.is_alive())
             .collect();
-        // With AZ rebalancing (the default) the operator still has work while zones differ by more
-        // than one task.
-        let rebalancing = format!("{:?}", svc.spec.availability_zone_rebalancing) == "Enabled";
+        // With AZ rebalancing (in use: status, the default for most services) the operator still has
+        // work while zones differ by more than one task.
+        let rebalancing = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.availability_zone_rebalancing)
+            .map(|r| format!("{r:?}"))
+            .as_deref()
+            == Some("Enabled");
         let per_zone: Vec<usize> = self
             .0
             .zones

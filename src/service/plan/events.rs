@@ -71,6 +71,10 @@ pub enum Event {
     UnableToPlaceTask {
         reason: String,
     },
+    /// The scheduler finds no node for a task (`reason`: its message); once per episode.
+    NoContainerInstance {
+        reason: String,
+    },
     /// Tasks per zone (zone order) when rebalancing starts.
     NotAzBalanced {
         zones: Vec<(String, usize)>,
@@ -117,6 +121,9 @@ impl Event {
             Event::UnableToPlaceTask { reason } => {
                 format!("(service {service}) was unable to place a task. Reason: {reason}.")
             }
+            Event::NoContainerInstance { reason } => format!(
+                "(service {service}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}"
+            ),
             Event::NotAzBalanced { zones } => format!(
                 "service ({service}) is not AZ balanced with {}. AZ Rebalancing in progress.",
                 zone_list(zones, false)
@@ -141,6 +148,7 @@ impl Event {
             Event::DeploymentStopped { .. } => "DeploymentStopped",
             Event::UnableToStartTasks => "TasksFailingToStart",
             Event::UnableToPlaceTask { .. } => "UnableToPlaceTask",
+            Event::NoContainerInstance { .. } => "NoContainerInstance",
             Event::NotAzBalanced { .. } => "RebalancingStarted",
             Event::AzBalanced { .. } => "RebalancingCompleted",
         }
@@ -155,6 +163,7 @@ impl Event {
                 | Event::RollingBack { .. }
                 | Event::UnableToStartTasks
                 | Event::UnableToPlaceTask { .. }
+                | Event::NoContainerInstance { .. }
         )
     }
 }
