@@ -1134,3 +1134,110 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
     assert_eq!(st.task_definition.as_deref(), Some("web:1"));
     assert_eq!(st.handled_stop_request.as_deref(), Some(stuck.as_str()));
 }
+
+#[tokio::test]
+async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zero() {
+    let s = setup("svc-unplaceable").await;
+    // 64 GiB: more memory than any node has.
+    s.register(
+        "big",
+        json!({"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 65536}]}),
+        1,
+    )
+    .await;
+    s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 1}))
+        .await;
+    let placed = |s: &Service| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.conditions.iter().find(|c| c.type_ == "TasksPlaced"))
+            .cloned()
+    };
+    let prefix = "(service big) was unable to place a task because no container instance met all of its requirements. Reason: 0/6 nodes are available";
+    let unplaced = move |s: Option<&Service>| {
+        s.is_some_and(|s| {
+            placed(s).is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "NoContainerInstance"
+                    && c.message.contains("Insufficient memory")
+                    && c.observed_generation == s.metadata.generation
+            }) && s
+                .status
+                .as_ref()
+                .is_some_and(|st| st.events.iter().any(|e| e.message.starts_with(prefix)))
+        })
+    };
+    wait_for_within(&s.services, "big", unplaced, ROLLOUT_DEADLINE).await;
+
+    // One more task that cannot be placed is the same episode: no second event.
+    s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 2}))
+        .await;
+    let deadline = tokio::time::Instant::now() + ROLLOUT_DEADLINE;
+    loop {
+        let unschedulable = s
+            .tasks
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|t| {
+                t.status.as_ref().is_some_and(|st| {
+                    st.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
+                })
+            })
+            .count();
+        if unschedulable == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no second unschedulable task"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The service has seen the second task's verdict: a reconcile after it has finished.
+    let operator = s.operator.as_ref().unwrap();
+    let reconciles = || {
+        operator
+            .admin
+            .metrics
+            .reconciles
+            .get_or_create(&ecs_operator::admin::ControllerLabels {
+                controller: "service",
+            })
+            .get()
+    };
+    let before = reconciles();
+    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let svc = wait_for_within(&s.services, "big", unplaced, ROLLOUT_DEADLINE).await;
+    let events = &svc.status.as_ref().unwrap().events;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.message.starts_with(prefix))
+            .count(),
+        1,
+        "{events:#?}"
+    );
+
+    // Nothing left to place: the condition clears.
+    s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 0}))
+        .await;
+    wait_for_within(
+        &s.services,
+        "big",
+        move |s: Option<&Service>| {
+            s.and_then(placed).is_some_and(|c| {
+                c.status == "True" && c.observed_generation == s.unwrap().metadata.generation
+            })
+        },
+        ROLLOUT_DEADLINE,
+    )
+    .await;
+}
