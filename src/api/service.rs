@@ -402,7 +402,7 @@ pub struct ServiceStatus {
     /// Latest service events, newest first (at most 50; all are also Kubernetes Events).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ServiceEvent>,
-    /// `Ready` (steady state), `Progressing` and `Degraded`.
+    /// `Ready` (steady state), `Progressing`, `Degraded` and `TasksPlaced`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The deployment id of the last stop request (annotation `ecs.operator.dev/stop-deployment`)
