@@ -1225,6 +1225,17 @@ async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zer
         1,
         "{events:#?}"
     );
+    // Not steady, the service is looked at again every few seconds: each pass writes nothing.
+    let before = reconciles();
+    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = s.services.get("big").await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version, svc.metadata.resource_version,
+        "a pass that found nothing new wrote the service"
+    );
 
     // Nothing left to place: the condition clears.
     s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 0}))
