@@ -679,3 +679,69 @@ async fn a_full_zone_does_not_hold_back_replacements() {
         "the replacement preferred the full zone"
     );
 }
+
+#[tokio::test]
+async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
+    let _turn = NODES.lock().await;
+    let (ns, _operator, client) = setup("full-zone-rebalance").await;
+    let _gpus = ExtendedResource::start(
+        &client,
+        ecs_operator::translate::GPU_RESOURCE,
+        "4",
+        &["node-b1", "node-b2", "node-c1", "node-c2"],
+    )
+    .await;
+    register_with(
+        &ns,
+        json!({"containerDefinitions": [{"name": "web", "image": "nginx",
+            "resourceRequirements": [{"type": "GPU", "value": "1"}]}]}),
+        json!({"taskDefinition": "web", "desiredCount": 4}),
+    )
+    .await;
+    // Zones b and c take the four tasks; zone a (0 tasks) gets a task pinned to it to rebalance,
+    // which the scheduler cannot place.
+    let tasks: Api<Task> = ns.api();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let all = tasks.list(&ListParams::default()).await.unwrap().items;
+        let stuck = all.iter().any(|t| {
+            t.status.as_ref().is_some_and(|s| {
+                s.last_status.as_deref() == Some("PENDING")
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
+            })
+        });
+        let running = alive_tasks(&ns).await;
+        if stuck && running.iter().filter(|t| t.1 == "RUNNING").count() == 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rebalancing task waiting for zone a: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // A task dies: it is replaced now, not once the stuck task has failed to start.
+    let before = alive_tasks(&ns).await;
+    let victim = before.iter().find(|t| t.1 == "RUNNING").unwrap().0.clone();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = ns.api();
+    pods.delete(&victim, &Default::default()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let alive = alive_tasks(&ns).await;
+        let running = alive
+            .iter()
+            .filter(|t| t.1 == "RUNNING" && t.0 != victim)
+            .count();
+        if running == 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lost task was not replaced: {alive:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

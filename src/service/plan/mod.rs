@@ -51,7 +51,8 @@
 //! - AZ rebalancing runs only when the PRIMARY is COMPLETED and alone; then replacements prefer the
 //!   zone with the fewest tasks (a preference: if it has no room they start elsewhere), the task
 //!   started to rebalance is pinned to the shortest zone, and surplus tasks leave from the longest
-//!   zones only.
+//!   zones only. A rebalancing task the scheduler cannot place ([`TaskView::stuck_rebalancing`])
+//!   holds no place in desiredCount until it fails to start, and no other rebalancing starts.
 //!   Zones are those with eligible Ready nodes; tasks elsewhere are not counted.
 //! - DAEMON: a node's task is stopped before its replacement starts; unhealthy daemon tasks are all
 //!   stopped at once (each node is independent); AZ rebalancing does not apply. A node that matches

@@ -89,6 +89,9 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
 
     let (unhealthy, good): (Vec<&TaskView>, Vec<&TaskView>) =
         mine.iter().copied().partition(|t| t.is_unhealthy());
+    // A task started to rebalance into a zone with no room moves nothing: it holds no place (a task
+    // lost meanwhile is replaced) and, while it waits to fail to start, no other rebalancing starts.
+    let good: Vec<&TaskView> = good.into_iter().filter(|t| !t.stuck_rebalancing).collect();
     let need = desired.saturating_sub(good.len());
     let launching = ctx.launch == Launch::Allowed;
     let mut starts = if launching { need.min(room) } else { 0 };

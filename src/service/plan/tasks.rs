@@ -77,6 +77,9 @@ pub struct TaskView {
     /// Task scale-in protection: the expiry of the annotation `ecs.operator.dev/scale-in-protection`
     /// (protected while `now` is before it).
     pub protected_until: Option<Timestamp>,
+    /// Started to rebalance (pinned to its zone) and the scheduler finds no node for it there (a
+    /// zone whose nodes are full): it moves nothing, so it holds no place in desiredCount.
+    pub stuck_rebalancing: bool,
 }
 
 /// How a stopped task failed, for the circuit breaker and the launch backoff.
@@ -124,6 +127,11 @@ impl TaskView {
             protected_until: crate::task::protection::Protection::expiry_of(
                 task.metadata.annotations.as_ref(),
             ),
+            stuck_rebalancing: state == TaskState::Pending
+                && pins::pinned_zone(constraints).is_some()
+                && status
+                    .and_then(|s| crate::conditions::get(&s.conditions, "Ready"))
+                    .is_some_and(|c| c.reason == crate::task::lifecycle::UNSCHEDULABLE),
         }
     }
 

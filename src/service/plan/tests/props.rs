@@ -92,6 +92,8 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
                     }),
                     // `now` is at(1000): about half of these are protected, half expired.
                     protected_until: protected.map(at),
+                    // Some pending tasks are rebalancing tasks the scheduler cannot place.
+                    stuck_rebalancing: state == TaskState::Pending && zone.is_some() && !ran,
                 }
             },
         )

@@ -140,6 +140,7 @@ impl World {
                 stop_code: None,
                 stopped_reason: None,
                 protected_until: None,
+                stuck_rebalancing: false,
             });
             self.next_name += 1;
         }

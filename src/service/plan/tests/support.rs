@@ -84,6 +84,7 @@ fn task(name: &str, deployment: u64) -> TaskView {
         stop_code: None,
         stopped_reason: None,
         protected_until: None,
+        stuck_rebalancing: false,
     }
 }
 

@@ -144,3 +144,20 @@ fn replacements_go_to_the_shortest_zone_once_steady() {
     assert_eq!(plan.starts[0].zone.as_deref(), Some("a"));
     assert!(!plan.starts[0].rebalancing, "a preference, not a pin");
 }
+
+#[test]
+fn a_rebalancing_task_with_no_room_in_its_zone_holds_no_place() {
+    let mut input = zoned(100, 200);
+    let mut stuck = pending("t3", 1);
+    stuck.zone = Some("c".into());
+    stuck.stuck_rebalancing = true;
+    input.tasks.push(stuck);
+    // No second rebalancing task, and nothing stops in the long zone for it.
+    let plan = plan_checked(&input);
+    assert!(plan.starts.is_empty() && plan.stops.is_empty(), "{plan:?}");
+    // A task is lost: it is replaced at once, not after the stuck one fails to start.
+    input.tasks[2].state = TaskState::Stopped;
+    let plan = plan_checked(&input);
+    assert_eq!(plan.starts.len(), 1, "{plan:?}");
+    assert!(!plan.starts[0].rebalancing);
+}
