@@ -524,8 +524,9 @@ async fn a_daemon_service_runs_only_on_the_nodes_its_task_definition_allows() {
     assert_eq!(nodes, ["node-a1", "node-c2"], "{alive:?}");
 }
 
-/// Waits until a service reconcile that started after now has finished and none is running.
-async fn next_reconcile(operator: &Operator) {
+/// Makes the operator look at service `web` again (an annotation changes; its spec does not), and
+/// waits until that pass has finished.
+async fn reconcile_now(operator: &Operator, services: &Api<Service>) {
     let reconciles = || {
         operator
             .admin
@@ -537,6 +538,11 @@ async fn next_reconcile(operator: &Operator) {
             .get()
     };
     let before = reconciles();
+    let poke = json!({"metadata": {"annotations": {"ecs-test/poke": before.to_string()}}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&poke))
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
         assert!(tokio::time::Instant::now() < deadline, "no reconcile");
@@ -577,9 +583,9 @@ async fn a_task_definition_excluding_a_zone_is_balanced_over_the_other_two() {
         DEADLINE,
     )
     .await;
-    // Rebalancing would start in the pass after the steady state: let it run, then watch for a few
-    // seconds (an observation window, not a wait) that no task is started for zone c.
-    next_reconcile(&operator).await;
+    // Rebalancing would start in any pass once the service is steady: make one run, then watch for a
+    // few seconds (an observation window, not a wait) that no task is started for zone c.
+    reconcile_now(&operator, &services).await;
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < until {
         let alive = alive_tasks(&ns).await;
