@@ -27,6 +27,9 @@ pub const TASK_DEFINITION_REF: &str = "ecs.operator.dev/task-definition";
 /// On a Task of a Service: the availability zone it should preferably run in (the service's zone
 /// balance); unlike a memberOf constraint, it never keeps the task from starting elsewhere.
 pub const PREFERRED_ZONE: &str = "ecs.operator.dev/preferred-zone";
+/// On a Task of a Service: the zone it was started in to rebalance the service (it is pinned there);
+/// a service's own zone constraint looks the same, so the pin alone does not tell.
+pub const REBALANCING_ZONE: &str = "ecs.operator.dev/rebalancing-zone";
 /// On a Task of a Service: the images its deployment pinned to a digest (ECS `versionConsistency`), as a
 /// JSON object from ECS container name to `image@sha256:…`; the pod runs those instead of the tags.
 pub const PINNED_IMAGES: &str = "ecs.operator.dev/pinned-images";

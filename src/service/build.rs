@@ -63,7 +63,10 @@ pub fn task(service: &Service, start: &Start, name: String) -> Task {
         .unwrap_or_default();
     let mut annotations = BTreeMap::new();
     match &start.zone {
-        Some(zone) if start.rebalancing => constraints.push(pins::zone_constraint(zone)),
+        Some(zone) if start.rebalancing => {
+            constraints.push(pins::zone_constraint(zone));
+            annotations.insert(labels::REBALANCING_ZONE.to_string(), zone.clone());
+        }
         Some(zone) => {
             annotations.insert(labels::PREFERRED_ZONE.to_string(), zone.clone());
         }
@@ -346,6 +349,14 @@ mod tests {
             "web-3-1".into(),
         );
         assert!(pinned.annotations().get(labels::PREFERRED_ZONE).is_none());
+        assert_eq!(
+            pinned
+                .annotations()
+                .get(labels::REBALANCING_ZONE)
+                .map(String::as_str),
+            Some("us-east-1b")
+        );
+        assert!(t.annotations().get(labels::REBALANCING_ZONE).is_none());
         assert_eq!(
             pins::pinned_zone(pinned.spec.placement_constraints.as_deref().unwrap()).as_deref(),
             Some("us-east-1b")

@@ -77,8 +77,9 @@ pub struct TaskView {
     /// Task scale-in protection: the expiry of the annotation `ecs.operator.dev/scale-in-protection`
     /// (protected while `now` is before it).
     pub protected_until: Option<Timestamp>,
-    /// Started to rebalance (pinned to its zone) and the scheduler finds no node for it there (a
-    /// zone whose nodes are full): it moves nothing, so it holds no place in desiredCount.
+    /// Started to rebalance (annotation `ecs.operator.dev/rebalancing-zone`, pinned to that zone) and
+    /// the scheduler finds no node for it there (the zone is full): it moves nothing, so it holds no
+    /// place in desiredCount.
     pub stuck_rebalancing: bool,
 }
 
@@ -128,7 +129,11 @@ impl TaskView {
                 task.metadata.annotations.as_ref(),
             ),
             stuck_rebalancing: state == TaskState::Pending
-                && pins::pinned_zone(constraints).is_some()
+                && task
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(crate::labels::REBALANCING_ZONE))
                 && status
                     .and_then(|s| crate::conditions::get(&s.conditions, "Ready"))
                     .is_some_and(|c| c.reason == crate::task::lifecycle::UNSCHEDULABLE),
