@@ -27,6 +27,7 @@ fn view(name: &str, state: TaskState, stopped: Option<i64>) -> TaskView {
         stop_code: None,
         stopped_reason: None,
         protected_until: None,
+        stuck_rebalancing: false,
     }
 }
 
