@@ -606,7 +606,8 @@ fn describe_services_output_imports_as_service_manifests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("note: dropped read-only fields (they describe the running service): serviceArn, status, runningCount, pendingCount, deployments, events, createdAt, createdBy, platformFamily"), "{stderr}");
-    assert!(stderr.contains("note: taskDefinition \"arn:aws:ecs:eu-west-1:123456789012:task-definition/Checkout_API:42\" becomes \"checkout-api:42\""), "{stderr}");
+    // ECS's revision 42 is revision 1 here: the service follows the family, and says why.
+    assert!(stderr.contains("note: taskDefinition \"arn:aws:ecs:eu-west-1:123456789012:task-definition/Checkout_API:42\" becomes \"checkout-api\" (its latest revision): revision numbers are not carried over"), "{stderr}");
     let docs = documents_read_with_kubectl(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(docs.len(), 1);
     let svc = &docs[0];
@@ -615,7 +616,7 @@ fn describe_services_output_imports_as_service_manifests() {
         svc["metadata"],
         json!({"name": "checkout-api", "namespace": "shop"})
     );
-    assert_eq!(svc["spec"]["taskDefinition"], json!("checkout-api:42"));
+    assert_eq!(svc["spec"]["taskDefinition"], json!("checkout-api"));
     assert_eq!(
         svc["spec"]["cluster"],
         json!("arn:aws:ecs:eu-west-1:123456789012:cluster/prod")
@@ -684,7 +685,7 @@ fn run_task_input_imports_as_one_task_manifest_per_count() {
     );
     for task in &docs {
         assert_eq!(task["kind"], json!("Task"));
-        assert_eq!(task["spec"]["taskDefinition"], json!("nightly-report:4"));
+        assert_eq!(task["spec"]["taskDefinition"], json!("nightly-report"));
         assert!(task["spec"].get("count").is_none());
         assert_eq!(
             task["spec"]["overrides"]["containerOverrides"][0]["environment"][0]["value"],

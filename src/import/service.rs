@@ -226,8 +226,12 @@ fn object(json: &str, what: &str) -> Result<Map<String, Value>, ImportError> {
     }
 }
 
-/// Sets `taskDefinition` to the reference the TaskDefinition import gives: an ARN becomes
-/// `family:revision`, a family is mapped like a task definition's name. Returns the mapped family.
+/// Sets `taskDefinition` to the reference the TaskDefinition import gives: a family is mapped like a
+/// task definition's name, an ARN gives its family. A revision number in the input is not kept:
+/// revisions are numbered by the cluster that registers them (the imported task definition is
+/// revision 1 here, whatever it was on ECS), so `family:42` would name a revision that does not
+/// exist and the service would never start. `--task-definition family:N` is taken as given, for a
+/// revision of this cluster. Returns the mapped family.
 fn reference(
     item: &mut Map<String, Value>,
     options: &RefOptions,
@@ -252,7 +256,13 @@ fn reference(
     };
     match task_definition_ref(&given) {
         Ok((family, mapped)) => {
-            if mapped != given {
+            let from_input = options.task_definition.is_none();
+            if from_input && mapped != family {
+                notes.push(format!(
+                    "taskDefinition \"{given}\" becomes \"{family}\" (its latest revision): revision numbers are not carried over (an imported task definition registers as revision 1); pass --task-definition {family}:N to pin a revision registered here"
+                ));
+                item.insert("taskDefinition".into(), Value::String(family.clone()));
+            } else if mapped != given {
                 notes.push(format!("taskDefinition \"{given}\" becomes \"{mapped}\""));
                 item.insert("taskDefinition".into(), Value::String(mapped));
             }

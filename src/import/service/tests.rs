@@ -54,7 +54,8 @@ fn create_service_input_imports_with_every_field_kept() {
     let imported = one(create_service(), &RefOptions::default());
     let m = &imported.manifest;
     assert_eq!(m.metadata.name.as_deref(), Some("ecs-simple-service-elb"));
-    assert_eq!(m.spec.task_definition, "ecs-demo:3");
+    // Revision 3 on ECS is not revision 3 here: the service follows the family.
+    assert_eq!(m.spec.task_definition, "ecs-demo");
     assert_eq!(m.spec.desired_count, Some(10));
     assert_eq!(m.spec.enable_ecs_managed_tags, Some(true));
     assert_eq!(m.spec.cluster.as_deref(), Some("MyCluster"));
@@ -64,7 +65,12 @@ fn create_service_input_imports_with_every_field_kept() {
         "{}",
         imported.yaml
     );
-    assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+    assert_eq!(
+        imported.notes,
+        [
+            "taskDefinition \"ecs-demo:3\" becomes \"ecs-demo\" (its latest revision): revision numbers are not carried over (an imported task definition registers as revision 1); pass --task-definition ecs-demo:N to pin a revision registered here"
+        ]
+    );
 }
 
 #[test]
@@ -112,7 +118,7 @@ fn describe_services_output_gives_one_manifest_per_service() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.len(), 2);
     let first = &all[0];
-    assert_eq!(first.manifest.spec.task_definition, "ecs-demo:3");
+    assert_eq!(first.manifest.spec.task_definition, "ecs-demo");
     assert_eq!(
         first.manifest.spec.role.as_deref(),
         Some("arn:aws:iam::123456789012:role/ecsServiceRole")
@@ -120,7 +126,7 @@ fn describe_services_output_gives_one_manifest_per_service() {
     assert!(first.notes.iter().any(|n| n.starts_with("dropped read-only fields (they describe the running service): status, runningCount, pendingCount, deployments, events, createdAt")
         || n.contains("serviceArn")), "{:?}", first.notes);
     assert!(
-        first.notes.iter().any(|n| n == "taskDefinition \"arn:aws:ecs:us-west-2:123456789012:task-definition/Ecs_Demo:3\" becomes \"ecs-demo:3\""),
+        first.notes.iter().any(|n| n.starts_with("taskDefinition \"arn:aws:ecs:us-west-2:123456789012:task-definition/Ecs_Demo:3\" becomes \"ecs-demo\" (its latest revision)")),
         "{:?}",
         first.notes
     );
@@ -164,6 +170,21 @@ fn a_deploy_tools_service_definition_takes_name_and_task_definition_from_options
         Some("shop")
     );
     assert_eq!(imported.manifest.spec.task_definition, "web-app");
+
+    // A revision given on the command line is one of this cluster's: kept.
+    let pinned = RefOptions {
+        task_definition: Some("Web_App:7".into()),
+        ..options
+    };
+    let imported = one(
+        {
+            let mut def = create_service();
+            def.as_object_mut().unwrap().remove("taskDefinition");
+            def
+        },
+        &pinned,
+    );
+    assert_eq!(imported.manifest.spec.task_definition, "web-app:7");
 }
 
 #[test]
@@ -242,7 +263,7 @@ fn run_task_count_becomes_that_many_tasks() {
         ["nightly-report-1", "nightly-report-2", "nightly-report-3"]
     );
     for t in &all {
-        assert_eq!(t.manifest.spec.task_definition, "nightly-report:4");
+        assert_eq!(t.manifest.spec.task_definition, "nightly-report");
         assert_eq!(t.manifest.spec.count, None);
         assert_eq!(t.manifest.spec.started_by.as_deref(), Some("cron"));
         assert!(t.yaml.contains("value: \"no\""), "{}", t.yaml);
