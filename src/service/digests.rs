@@ -15,11 +15,13 @@ use crate::api::service::Deployment;
 use crate::api::task::TaskStatus;
 use crate::api::task_definition::{TaskDefinitionSpec, VersionConsistency};
 
-/// `image` pinned to the digest in `image_id` (`repo@sha256:…`, `docker-pullable://repo@sha256:…` or
-/// `sha256:…`): the image's repository without tag, `@`, the digest. None when `image_id` holds no
-/// sha256 digest.
+/// `image` pinned to the repository digest in `image_id` (`repo@sha256:…` or
+/// `docker-pullable://repo@sha256:…`): the image's repository without tag, `@`, the digest. None when
+/// `image_id` holds no repository digest: a bare `sha256:…` is the image's own ID (its config's
+/// digest), which the runtime reports for an image it did not pull (loaded onto the node), and no
+/// registry serves a manifest by it.
 pub fn pinned_image(image: &str, image_id: &str) -> Option<String> {
-    let digest = image_id.rsplit('@').next().unwrap_or(image_id);
+    let (_, digest) = image_id.rsplit_once('@')?;
     let hex = digest.strip_prefix("sha256:")?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -55,14 +57,18 @@ pub fn pins_from_task(
         return None;
     }
     pinnable(spec)
-        .map(|(name, image)| {
+        .filter_map(|(name, image)| {
             let digest = task
                 .containers
                 .iter()
-                .find(|c| c.name == name)?
-                .image_digest
-                .as_deref()?;
-            Some((name.to_string(), pinned_image(image, digest)?))
+                .find(|c| c.name == name)
+                .and_then(|c| c.image_digest.as_deref());
+            // Not known yet: no pins from this task. Known but no repository digest: the container
+            // keeps its tag, as a pin would name nothing the kubelet can pull.
+            let Some(digest) = digest else {
+                return Some(None);
+            };
+            pinned_image(image, digest).map(|pin| Some((name.to_string(), pin)))
         })
         .collect()
 }
@@ -113,8 +119,11 @@ mod tests {
             pinned_image("nginx:1.27", &format!("docker-pullable://nginx@{D}")),
             Some(format!("nginx@{D}"))
         );
-        assert_eq!(pinned_image("nginx:1.27", D), Some(format!("nginx@{D}")));
-        for id in ["", "nginx:1.27", "sha256:abc", "docker.io/nginx@sha512:00"] {
+        let image_ids = [D.to_string(), format!("docker://{D}")];
+        for id in ["", "nginx:1.27", "sha256:abc", "docker.io/nginx@sha512:00"]
+            .into_iter()
+            .chain(image_ids.iter().map(String::as_str))
+        {
             assert_eq!(pinned_image("nginx:1.27", id), None, "{id}");
         }
     }
@@ -174,6 +183,11 @@ mod tests {
             None
         );
         assert_eq!(pins_from_task(&spec(), &task("RUNNING", None)), None);
+        assert_eq!(
+            pins_from_task(&spec(), &task("RUNNING", Some(D))),
+            Some(BTreeMap::new()),
+            "an image the node did not pull (a bare image ID) keeps its tag"
+        );
         let mut all_disabled = spec();
         all_disabled.container_definitions.truncate(1);
         all_disabled.container_definitions[0].version_consistency =
