@@ -11,10 +11,11 @@ mod support;
 
 use std::time::Duration;
 
-use ecs_operator::api::{Task, TaskDefinition};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use ecs_operator::api::{Service, Task, TaskDefinition, TaskStatus};
+use ecs_operator::labels;
+use k8s_openapi::api::core::v1::{ContainerStatus, Namespace, Node, Pod, Secret};
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
 
@@ -54,6 +55,8 @@ struct Setup {
     tds: Api<TaskDefinition>,
     tasks: Api<Task>,
     pods: Api<Pod>,
+    services: Api<Service>,
+    secrets: Api<Secret>,
     _ns: TestNamespace,
     _operator: Operator,
 }
@@ -81,6 +84,8 @@ async fn setup(prefix: &str) -> Option<Setup> {
         tds: ns.api(),
         tasks: ns.api(),
         pods: ns.api(),
+        services: ns.api(),
+        secrets: ns.api(),
         _ns: ns,
         _operator: operator,
     })
@@ -89,15 +94,18 @@ async fn setup(prefix: &str) -> Option<Setup> {
 impl Setup {
     /// Registers revision 1 of a one-container definition placed on the real node.
     async fn register(&self, name: &str, container: Value) {
+        self.register_spec(name, json!({"containerDefinitions": [container]}))
+            .await;
+    }
+
+    /// Registers revision 1 of a definition (`spec` without placement) placed on the real node.
+    async fn register_spec(&self, name: &str, mut spec: Value) {
+        spec["placementConstraints"] = json!([
+            {"type": "memberOf", "expression": format!("attribute:{LABEL} == true")}
+        ]);
         let td: TaskDefinition = serde_json::from_value(json!({
             "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": name},
-            "spec": {
-                "containerDefinitions": [container],
-                "placementConstraints": [
-                    {"type": "memberOf", "expression": format!("attribute:{LABEL} == true")}
-                ]
-            }
+            "metadata": {"name": name}, "spec": spec
         }))
         .unwrap();
         self.tds
@@ -125,6 +133,108 @@ impl Setup {
             .await
             .unwrap();
     }
+
+    /// Waits for the task's status to satisfy `f`.
+    async fn task_until(
+        &self,
+        name: &str,
+        deadline: Duration,
+        f: impl Fn(&TaskStatus) -> bool,
+    ) -> TaskStatus {
+        wait_for_within(
+            &self.tasks,
+            name,
+            |t: Option<&Task>| t.and_then(|t| t.status.as_ref()).is_some_and(&f),
+            deadline,
+        )
+        .await
+        .status
+        .unwrap()
+    }
+
+    /// Polls the Service's tasks until `f` holds.
+    async fn service_tasks_until(&self, service: &str, f: impl Fn(&[Task]) -> bool) -> Vec<Task> {
+        let params = ListParams::default().labels(&format!("{}={service}", labels::SERVICE));
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let tasks = self.tasks.list(&params).await.unwrap().items;
+            if f(&tasks) {
+                return tasks;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "service {service}'s tasks: {tasks:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Asks the task to stop and measures the time until its container `main` has ended (or its pod is
+    /// gone, which comes later).
+    async fn stop_and_time(&self, task: &str) -> Duration {
+        let start = tokio::time::Instant::now();
+        self.tasks
+            .patch(
+                task,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"desiredStatus": "STOPPED"}})),
+            )
+            .await
+            .unwrap();
+        loop {
+            let pod = self.pods.get_opt(task).await.unwrap();
+            let ended = pod.as_ref().is_none_or(|p| {
+                container(p, "main")
+                    .is_some_and(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()))
+            });
+            if ended {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < DEADLINE, "{task} still runs: {pod:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the pod to satisfy `f`.
+    async fn pod_until(&self, name: &str, f: impl Fn(&Pod) -> bool) -> Pod {
+        wait_for_within(
+            &self.pods,
+            name,
+            |p: Option<&Pod>| p.is_some_and(&f),
+            DEADLINE,
+        )
+        .await
+    }
+}
+
+fn last_status(st: &TaskStatus) -> Option<&str> {
+    st.last_status.as_deref()
+}
+
+/// A container's status in the pod, init containers (sidecars, run-to-completion) included.
+fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    let status = pod.status.as_ref()?;
+    status
+        .container_statuses
+        .iter()
+        .chain(status.init_container_statuses.iter())
+        .flatten()
+        .find(|c| c.name == name)
+}
+
+fn started_at(pod: &Pod, name: &str) -> Option<i64> {
+    let state = container(pod, name)?.state.as_ref()?;
+    let time = match (&state.running, &state.terminated) {
+        (Some(r), _) => r.started_at.as_ref()?,
+        (_, Some(t)) => t.started_at.as_ref()?,
+        _ => return None,
+    };
+    Some(time.0.as_second())
+}
+
+fn finished_at(pod: &Pod, name: &str) -> Option<i64> {
+    let t = container(pod, name)?.state.as_ref()?.terminated.as_ref()?;
+    Some(t.finished_at.as_ref()?.0.as_second())
 }
 
 /// The node itself, without the operator: a pod's container runs and its exit code is reported.
@@ -251,4 +361,329 @@ async fn a_passing_health_check_makes_the_task_healthy() {
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
     assert_eq!(main.health_status.as_deref(), Some("HEALTHY"), "{st:#?}");
+}
+
+/// A Service replaces a task whose container fails its health check: the unhealthy task stops with
+/// ECS's reason and a new task runs in its place.
+#[tokio::test]
+async fn a_service_replaces_a_task_that_fails_its_health_check() {
+    let Some(s) = setup("real-svc-health").await else {
+        return;
+    };
+    s.register(
+        "sick",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
+               "healthCheck": {"command": ["CMD-SHELL", "exit 1"],
+                               "interval": 5, "timeout": 2, "retries": 1}}),
+    )
+    .await;
+    // No room above desiredCount: the unhealthy task is stopped before its replacement starts
+    // (with room, the replacement would have to become healthy first, which it never does).
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+        "metadata": {"name": "sick"},
+        "spec": {"taskDefinition": "sick", "desiredCount": 1,
+                 "deploymentConfiguration": {"minimumHealthyPercent": 0, "maximumPercent": 100}}
+    }))
+    .unwrap();
+    s.services
+        .patch(
+            "sick",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&svc),
+        )
+        .await
+        .unwrap();
+    let first = s.service_tasks_until("sick", |ts| !ts.is_empty()).await[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let st = s
+        .task_until(&first, DEADLINE, |st| last_status(st) == Some("STOPPED"))
+        .await;
+    assert_eq!(st.container_instance.as_deref(), Some(NODE));
+    assert_eq!(st.health_status.as_deref(), Some("UNHEALTHY"), "{st:#?}");
+    assert_eq!(st.stop_code.as_deref(), Some("ServiceSchedulerInitiated"));
+    assert_eq!(
+        st.stopped_reason.as_deref(),
+        Some("Task failed container health checks")
+    );
+    let replacements = s
+        .service_tasks_until("sick", |ts| {
+            ts.iter().any(|t| {
+                t.metadata.name.as_deref() != Some(&first)
+                    && t.status.as_ref().and_then(last_status) == Some("RUNNING")
+            })
+        })
+        .await;
+    let replacement = replacements
+        .iter()
+        .find(|t| t.metadata.name.as_deref() != Some(&first))
+        .unwrap();
+    let rst = replacement.status.as_ref().unwrap();
+    assert_eq!(rst.container_instance.as_deref(), Some(NODE));
+    assert_ne!(rst.health_status.as_deref(), Some("HEALTHY"), "{rst:#?}");
+}
+
+/// dependsOn on real start times: `app` starts only after `init` exited 0 (SUCCESS) and after
+/// `web`'s health check passed (HEALTHY), which takes `web` at least 3 s.
+#[tokio::test]
+async fn depends_on_orders_the_containers_real_starts() {
+    let Some(s) = setup("real-deps").await else {
+        return;
+    };
+    s.register_spec(
+        "ordered",
+        json!({"containerDefinitions": [
+            {"name": "init", "image": IMAGE, "essential": false,
+             "entryPoint": ["sh", "-c"], "command": ["sleep 2"]},
+            {"name": "web", "image": IMAGE, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 3; touch /tmp/ready; exec sleep 300"],
+             "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ready"],
+                             "interval": 5, "timeout": 2, "retries": 1}},
+            {"name": "app", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"},
+                           {"containerName": "web", "condition": "HEALTHY"}]}
+        ]}),
+    )
+    .await;
+    s.run("ordered-1", "ordered").await;
+    let st = s
+        .task_until("ordered-1", DEADLINE, |st| {
+            last_status(st) == Some("RUNNING")
+        })
+        .await;
+    assert_eq!(st.container_instance.as_deref(), Some(NODE));
+    let pod = s.pods.get("ordered-1").await.unwrap();
+    let at = |f: fn(&Pod, &str) -> Option<i64>, c: &str| {
+        f(&pod, c).unwrap_or_else(|| panic!("no time for {c}: {:#?}", pod.status))
+    };
+    let exit = container(&pod, "init")
+        .and_then(|c| c.state.as_ref()?.terminated.as_ref())
+        .map(|t| t.exit_code);
+    assert_eq!(exit, Some(0), "{:#?}", pod.status);
+    let (init_start, init_end) = (at(started_at, "init"), at(finished_at, "init"));
+    let (web_start, app_start) = (at(started_at, "web"), at(started_at, "app"));
+    eprintln!(
+        "init {init_start}..{init_end}, web from {web_start}, app from {app_start} (unix seconds)"
+    );
+    assert!(init_end - init_start >= 2, "init ran its 2 s");
+    assert!(app_start >= init_end, "app started before init exited");
+    // Start times are whole seconds, truncated: web's check cannot pass before its 3 s sleep.
+    assert!(
+        app_start - web_start >= 3,
+        "app started {}s after web, before web's health check could pass",
+        app_start - web_start
+    );
+    let app = st.containers.iter().find(|c| c.name == "app").unwrap();
+    assert_eq!(app.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
+}
+
+/// stopTimeout is the time between SIGTERM and SIGKILL: a container that ignores SIGTERM is killed
+/// after its 3 s, one that exits on SIGTERM stops at once although its stopTimeout is the default 30 s.
+#[tokio::test]
+async fn stop_timeout_bounds_a_container_that_ignores_sigterm() {
+    let Some(s) = setup("real-stop").await else {
+        return;
+    };
+    s.register(
+        "stubborn",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sh", "-c"],
+               "command": ["trap '' TERM; while :; do sleep 1; done"], "stopTimeout": 3}),
+    )
+    .await;
+    s.register(
+        "prompt",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sh", "-c"],
+               "command": ["trap 'exit 0' TERM; sleep 300 & wait"]}),
+    )
+    .await;
+    s.run("stubborn-1", "stubborn").await;
+    s.run("prompt-1", "prompt").await;
+    for task in ["stubborn-1", "prompt-1"] {
+        s.task_until(task, DEADLINE, |st| last_status(st) == Some("RUNNING"))
+            .await;
+    }
+    let (stubborn, prompt) =
+        tokio::join!(s.stop_and_time("stubborn-1"), s.stop_and_time("prompt-1"));
+    eprintln!("stop request to the container's end: stubborn {stubborn:?}, prompt {prompt:?}");
+    assert!(
+        stubborn >= Duration::from_secs(3),
+        "killed before its stopTimeout: {stubborn:?}"
+    );
+    assert!(
+        stubborn < Duration::from_secs(15),
+        "not killed after its stopTimeout: {stubborn:?}"
+    );
+    assert!(
+        prompt < Duration::from_secs(10),
+        "SIGTERM did not stop it: {prompt:?}"
+    );
+    for task in ["stubborn-1", "prompt-1"] {
+        let st = s
+            .task_until(task, DEADLINE, |st| last_status(st) == Some("STOPPED"))
+            .await;
+        assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"), "{st:#?}");
+    }
+}
+
+/// restartPolicy on real exits: the essential container exiting 3 after running longer than its
+/// restartAttemptPeriod restarts in place, a non-essential one exiting 4 restarts too, and one exiting
+/// with its ignored code 7 stays stopped; the task stays RUNNING throughout.
+#[tokio::test]
+async fn restart_policy_restarts_a_container_in_place() {
+    let Some(s) = setup("real-restart").await else {
+        return;
+    };
+    let policy = json!({"enabled": true, "ignoredExitCodes": [7], "restartAttemptPeriod": 60});
+    s.register_spec(
+        "restarts",
+        json!({"containerDefinitions": [
+            {"name": "main", "image": IMAGE, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 61; exit 3"], "restartPolicy": policy},
+            {"name": "flaky", "image": IMAGE, "essential": false, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 5; exit 4"], "restartPolicy": policy},
+            {"name": "done", "image": IMAGE, "essential": false, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 5; exit 7"], "restartPolicy": policy}
+        ]}),
+    )
+    .await;
+    s.run("restarts-1", "restarts").await;
+    let running = s
+        .task_until("restarts-1", DEADLINE, |st| {
+            last_status(st) == Some("RUNNING")
+        })
+        .await;
+    let restarted = |pod: &Pod, name: &str, code: i32| {
+        container(pod, name).is_some_and(|c| {
+            c.restart_count >= 1
+                && c.last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .map(|t| t.exit_code)
+                    == Some(code)
+                && c.state.as_ref().is_some_and(|s| s.running.is_some())
+        })
+    };
+    s.pod_until("restarts-1", |p| restarted(p, "flaky", 4))
+        .await;
+    let pod = wait_for_within(
+        &s.pods,
+        "restarts-1",
+        |p: Option<&Pod>| p.is_some_and(|p| restarted(p, "main", 3)),
+        Duration::from_secs(61) + DEADLINE,
+    )
+    .await;
+    // Long after `done` exited (5 s in, while `main` ran 61 s), it has not been restarted.
+    let done = container(&pod, "done").unwrap();
+    assert_eq!(done.restart_count, 0, "{done:#?}");
+    let exit = done
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| t.exit_code);
+    assert_eq!(exit, Some(7), "{done:#?}");
+    let st = s.tasks.get("restarts-1").await.unwrap().status.unwrap();
+    assert_eq!(last_status(&st), Some("RUNNING"), "{st:#?}");
+    assert_eq!(
+        st.version, running.version,
+        "lastStatus changed meanwhile: {st:#?}"
+    );
+    assert_eq!(st.stop_code, None);
+    let done = st.containers.iter().find(|c| c.name == "done").unwrap();
+    assert_eq!(
+        (done.last_status.as_deref(), done.exit_code),
+        (Some("STOPPED"), Some(7))
+    );
+}
+
+/// A task definition's secrets reach the container's environment from Kubernetes Secrets, named both
+/// ways: `name:key` and a Secrets Manager ARN. The container exits 0 only if both values are right.
+#[tokio::test]
+async fn secrets_reach_the_container_environment() {
+    let Some(s) = setup("real-secret").await else {
+        return;
+    };
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "db"}, "stringData": {"password": "s3cret value", "user": "admin"}
+    }))
+    .unwrap();
+    s.secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    s.register(
+        "reads-secret",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sh", "-c"],
+        "command": ["[ \"$DB_PASSWORD\" = 's3cret value' ] && [ \"$DB_USER\" = admin ]"],
+        "secrets": [
+            {"name": "DB_PASSWORD", "valueFrom": "db:password"},
+            {"name": "DB_USER",
+             "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbC123:user"}
+        ]}),
+    )
+    .await;
+    s.run("reads-secret-1", "reads-secret").await;
+    let st = s
+        .task_until("reads-secret-1", DEADLINE, |st| {
+            last_status(st) == Some("STOPPED")
+        })
+        .await;
+    assert_eq!(
+        st.stop_code.as_deref(),
+        Some("EssentialContainerExited"),
+        "{st:#?}"
+    );
+    let main = st.containers.iter().find(|c| c.name == "main").unwrap();
+    assert_eq!(
+        main.exit_code,
+        Some(0),
+        "the container saw other values: {st:#?}"
+    );
+}
+
+/// A task volume shared through mountPoints and volumesFrom: `writer` writes a file, `reader` (after
+/// it, dependsOn SUCCESS, mounting read-only) finds it and cannot write; exit codes say.
+#[tokio::test]
+async fn containers_share_a_task_volume() {
+    let Some(s) = setup("real-volume").await else {
+        return;
+    };
+    s.register_spec(
+        "shares",
+        json!({
+            "volumes": [{"name": "shared"}],
+            "containerDefinitions": [
+                {"name": "writer", "image": IMAGE, "essential": false,
+                 "entryPoint": ["sh", "-c"], "command": ["echo hello > /data/msg"],
+                 "mountPoints": [{"sourceVolume": "shared", "containerPath": "/data"}]},
+                {"name": "reader", "image": IMAGE, "entryPoint": ["sh", "-c"],
+                 "command": ["[ \"$(cat /data/msg)\" = hello ] && ! touch /data/other"],
+                 "volumesFrom": [{"sourceContainer": "writer", "readOnly": true}],
+                 "dependsOn": [{"containerName": "writer", "condition": "SUCCESS"}]}
+            ]
+        }),
+    )
+    .await;
+    s.run("shares-1", "shares").await;
+    let st = s
+        .task_until("shares-1", DEADLINE, |st| {
+            last_status(st) == Some("STOPPED")
+        })
+        .await;
+    assert_eq!(
+        st.stop_code.as_deref(),
+        Some("EssentialContainerExited"),
+        "{st:#?}"
+    );
+    let code = |name: &str| {
+        st.containers
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .exit_code
+    };
+    assert_eq!(code("writer"), Some(0), "{st:#?}");
+    assert_eq!(code("reader"), Some(0), "{st:#?}");
 }
