@@ -17,7 +17,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Namespace, Node, Pod, Secret};
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+use support::{
+    Operator, TestNamespace, client, install_crds, wait_for, wait_for_within, yaml_documents,
+};
 
 const NODE: &str = "real-1";
 const LABEL: &str = "ecs-operator.dev/real-node";
@@ -686,4 +688,80 @@ async fn containers_share_a_task_volume() {
     };
     assert_eq!(code("writer"), Some(0), "{st:#?}");
     assert_eq!(code("reader"), Some(0), "{st:#?}");
+}
+
+/// `examples/real-node/http-task.yaml`, which `cargo xtask demo` runs on the real node: busybox httpd
+/// in an ECS task answers HTTP on the pod IP (the node's bridge is reachable from this machine).
+#[tokio::test]
+async fn a_task_serves_http_on_its_pod_ip() {
+    let Some(s) = setup("real-http").await else {
+        return;
+    };
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/real-node/http-task.yaml"
+    );
+    for doc in yaml_documents(&std::fs::read_to_string(file).unwrap()) {
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        let params = PatchParams::apply("test").force();
+        match doc["kind"].as_str() {
+            Some("TaskDefinition") => s
+                .tds
+                .patch(&name, &params, &Patch::Apply(&doc))
+                .await
+                .map(drop),
+            Some("Task") => s
+                .tasks
+                .patch(&name, &params, &Patch::Apply(&doc))
+                .await
+                .map(drop),
+            other => panic!("{file}: unexpected kind {other:?}"),
+        }
+        .unwrap();
+    }
+    s.task_until("hello-http-1", DEADLINE, |st| {
+        last_status(st) == Some("RUNNING")
+    })
+    .await;
+    let pod = s
+        .pod_until("hello-http-1", |p| {
+            p.status.as_ref().is_some_and(|s| s.pod_ip.is_some())
+        })
+        .await;
+    assert_eq!(pod.spec.as_ref().unwrap().node_name.as_deref(), Some(NODE));
+    let ip = pod.status.unwrap().pod_ip.unwrap();
+    // RUNNING means the process started; httpd binds its port a moment later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        match http_get(&format!("{ip}:8080")).await {
+            Ok(r) => break r,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("{ip}:8080 not answering yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{ip}:8080: {e}"),
+        }
+    };
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\nhello from an ECS task on real-1\n"),
+        "{response}"
+    );
+}
+
+/// A plain HTTP/1.0 GET of `/`: the whole response.
+async fn http_get(address: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let address: std::net::SocketAddr = address.parse().expect("an IP address and port");
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    })
+    .await
+    .unwrap()
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask demo`: from nothing to ECS objects running on the local cluster — cluster up, CRDs
-//! installed, the operator running in the background, the examples applied, the result shown.
+//! installed, the operator running in the background, the examples applied, the result shown. On a
+//! cluster with the real node (`cluster up --real-node`), also a task serving HTTP there, fetched with curl.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,10 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cluster::{self, ClusterInfo};
+use crate::node::LABEL;
+use crate::pki::NODE_NAME;
 use crate::proc;
 
 /// Where the demo's resources go.
 const NAMESPACE: &str = "ecs-demo";
+/// The task of `examples/real-node/http-task.yaml`, and its pod.
+const HTTP_TASK: &str = "hello-http-1";
 
 pub fn run() -> Result<()> {
     let info = cluster::up(false)?;
@@ -89,6 +94,35 @@ pub fn run() -> Result<()> {
         ],
     )?;
 
+    let real_node = has_real_node(&info);
+    if real_node {
+        eprintln!("==> applying examples/real-node/ (a task on the real node {NODE_NAME})");
+        // The operator writes no toleration (ECS has none): the namespace gives its pods the node's.
+        let tolerations = format!(
+            "scheduler.alpha.kubernetes.io/defaultTolerations=[{{\"key\":\"{LABEL}\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}}]"
+        );
+        kubectl(
+            &info,
+            &[
+                "annotate",
+                "--overwrite",
+                "namespace",
+                NAMESPACE,
+                &tolerations,
+            ],
+        )?;
+        kubectl(
+            &info,
+            &[
+                "apply",
+                "-n",
+                NAMESPACE,
+                "-f",
+                &root.join("examples/real-node").display().to_string(),
+            ],
+        )?;
+    }
+
     eprintln!("==> waiting for the tasks to run");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -133,6 +167,9 @@ pub fn run() -> Result<()> {
         let out = info.kubectl().args(args).output()?;
         print!("{}", String::from_utf8_lossy(&out.stdout));
     }
+    if real_node {
+        show_http_task(&info)?;
+    }
     println!(
         "\nThe operator runs in the background (log: {log}).\nTry it yourself:\n  {env}\n  kubectl get ecs -n {NAMESPACE}\n  kubectl patch ecstask report-2026-11 -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"desiredStatus\":\"STOPPED\",\"reason\":\"done\"}}}}'\nStop everything with: cargo xtask cluster down",
         log = log_path(&info).display(),
@@ -144,6 +181,53 @@ pub fn run() -> Result<()> {
             .join("\n  "),
     );
     Ok(())
+}
+
+fn has_real_node(info: &ClusterInfo) -> bool {
+    info.kubectl()
+        .args(["get", "node", NODE_NAME, "-o", "name"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Fetches the page the real node's task serves, as a user would: curl on its pod IP.
+fn show_http_task(info: &ClusterInfo) -> Result<()> {
+    let out = info
+        .kubectl()
+        .args([
+            "get",
+            "pod",
+            "-n",
+            NAMESPACE,
+            HTTP_TASK,
+            "-o",
+            "jsonpath={.status.podIP}",
+        ])
+        .output()?;
+    let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if ip.is_empty() {
+        eprintln!("(task {HTTP_TASK} has no pod IP yet; see the operator log)");
+        return Ok(());
+    }
+    let url = format!("http://{ip}:8080/");
+    println!("\n$ curl -s {url}");
+    // httpd binds its port a moment after the task is RUNNING.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5", &url])
+            .output()
+            .context("run curl")?;
+        if out.status.success() {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            eprintln!("(no answer from {url}: curl exited with {})", out.status);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Stops the operator a demo started, if any (`cluster down` calls this too).
