@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ecs_operator::api::service::{Deployment, ServiceStatus};
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -102,6 +103,33 @@ impl Setup {
 
     async fn steady(&self, name: &str) -> Service {
         wait_for_within(&self.services, name, steady, ROLLOUT_DEADLINE).await
+    }
+
+    /// Waits until the service has a deployment of `task_definition` in rollout state `state`: the
+    /// service's status then, and that deployment.
+    async fn rollout(
+        &self,
+        name: &str,
+        task_definition: &str,
+        state: &str,
+        within: Duration,
+    ) -> (ServiceStatus, Deployment) {
+        let of = |d: &Deployment| {
+            d.task_definition == task_definition && d.rollout_state.as_deref() == Some(state)
+        };
+        let svc = wait_for_within(
+            &self.services,
+            name,
+            |svc: Option<&Service>| {
+                svc.and_then(|s| s.status.as_ref())
+                    .is_some_and(|st| st.deployments.iter().any(of))
+            },
+            within,
+        )
+        .await;
+        let status = svc.status.unwrap();
+        let deployment = status.deployments.iter().find(|d| of(d)).unwrap().clone();
+        (status, deployment)
     }
 
     /// RUNNING tasks of the service, with their zone and task definition.
@@ -495,25 +523,9 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
     // Revision 2 crashes wherever it runs.
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")
-                })
-            })
-        },
-        Duration::from_secs(180),
-    )
-    .await;
-    let st = svc.status.unwrap();
-    let failed = st
-        .deployments
-        .iter()
-        .find(|d| d.task_definition == "web:2")
-        .unwrap();
+    let (st, failed) = s
+        .rollout("web", "web:2", "FAILED", Duration::from_secs(180))
+        .await;
     assert_eq!(failed.failed_tasks, 3, "threshold for desiredCount 3 is 3");
     assert_eq!(
         st.deployments[0].task_definition, "web:1",
@@ -568,25 +580,9 @@ async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_fi
     s.steady("web").await;
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")
-                })
-            })
-        },
-        Duration::from_secs(120),
-    )
-    .await;
-    let st = svc.status.unwrap();
-    let failed = st
-        .deployments
-        .iter()
-        .find(|d| d.task_definition == "web:2")
-        .unwrap();
+    let (st, failed) = s
+        .rollout("web", "web:2", "FAILED", Duration::from_secs(120))
+        .await;
     assert_eq!(failed.failed_tasks, 1, "{:#?}", st.deployments);
     // The failed deployment launched nothing after its first task; the old tasks keep serving.
     let launched = s

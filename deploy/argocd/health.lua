@@ -158,6 +158,11 @@ local function service()
     end
     return health("Suspended", "scaled to 0 (desiredCount 0)")
   end
+  -- Tasks no node can take: still Progressing (capacity may come, as on ECS), saying why.
+  local placed = condition(status, "TasksPlaced")
+  if placed ~= nil and placed.status == "False" then
+    return health("Progressing", "unable to place a task: " .. message_of(placed, placed.reason))
+  end
   local ready = condition(status, "Ready")
   if ready ~= nil and ready.status == "True" then
     return health("Healthy", message_of(ready, "steady state"))

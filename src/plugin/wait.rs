@@ -51,30 +51,31 @@ pub async fn run(
         Wait::TasksRunning {
             tasks: names,
             timeout,
-        } => {
-            poll("TasksRunning", &names, timeout, |given| async move {
-                let name = shapes::name_of(&given);
-                match tasks.get_opt(name).await? {
-                    Some(t) => Ok(task_state(&shapes::task(&t), "RUNNING")),
-                    None => Ok((String::new(), missing(&shapes::task_arn(ns, name)))),
-                }
-            })
-            .await
-        }
+        } => tasks_reach(tasks, ns, "TasksRunning", "RUNNING", &names, timeout).await,
         Wait::TasksStopped {
             tasks: names,
             timeout,
-        } => {
-            poll("TasksStopped", &names, timeout, |given| async move {
-                let name = shapes::name_of(&given);
-                match tasks.get_opt(name).await? {
-                    Some(t) => Ok(task_state(&shapes::task(&t), "STOPPED")),
-                    None => Ok((String::new(), missing(&shapes::task_arn(ns, name)))),
-                }
-            })
-            .await
-        }
+        } => tasks_reach(tasks, ns, "TasksStopped", "STOPPED", &names, timeout).await,
     }
+}
+
+/// Until every task's lastStatus is `wanted`.
+async fn tasks_reach(
+    tasks: &Api<Task>,
+    ns: &str,
+    waiter: &str,
+    wanted: &str,
+    names: &[String],
+    timeout: u64,
+) -> Result<ExitCode> {
+    poll(waiter, names, timeout, |given| async move {
+        let name = shapes::name_of(&given);
+        match tasks.get_opt(name).await? {
+            Some(t) => Ok(task_state(&shapes::task(&t), wanted)),
+            None => Ok((String::new(), missing(&shapes::task_arn(ns, name)))),
+        }
+    })
+    .await
 }
 
 fn missing(arn: &str) -> State {

@@ -2,6 +2,14 @@ use serde_json::json;
 
 use super::*;
 
+/// The cells of the first line whose first cell is `first`.
+fn row<'a>(out: &'a str, first: &str) -> Vec<&'a str> {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row {first}: {out}"))
+}
+
 fn rolling_service() -> Value {
     let events: Vec<Value> = (0..12)
         .rev()
@@ -43,13 +51,8 @@ fn a_service_shows_counts_deployments_with_progress_and_the_latest_events() {
     assert!(out.contains("Task definition  web:4"), "{out}");
     assert!(out.contains("4 desired, 5 running, 1 pending"), "{out}");
     assert!(out.contains("REPLICA, rolling 100%–200%"), "{out}");
-    let primary = lines
-        .iter()
-        .find(|l| l.trim_start().starts_with("ecs-svc/5"))
-        .unwrap();
-    let cells: Vec<&str> = primary.split_whitespace().collect();
     assert_eq!(
-        cells,
+        row(&out, "ecs-svc/5"),
         [
             "ecs-svc/5",
             "PRIMARY",
@@ -111,9 +114,8 @@ fn tasks_show_stop_codes_reasons_and_container_exit_codes() {
         "stoppedReason": "Essential container in task exited",
         "containers": [{"name": "app", "image": "nginx:1.27", "lastStatus": "STOPPED", "exitCode": 3}],
     })]);
-    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
-        row,
+        row(&out, "web-7"),
         [
             "web-7",
             "web:3",
@@ -125,12 +127,7 @@ fn tasks_show_stop_codes_reasons_and_container_exit_codes() {
         ]
     );
     assert!(out.contains("stopped: Essential container in task exited"));
-    let app: Vec<&str> = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("app"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let app = row(&out, "app");
     assert_eq!(app, ["app", "nginx:1.27", "STOPPED", "-", "3", "-"]);
 }
 
@@ -144,19 +141,9 @@ fn a_task_definition_lists_its_containers_essential_by_default() {
         ],
     }}));
     assert!(out.starts_with("Task definition web:3  ACTIVE\n"), "{out}");
-    let app: Vec<&str> = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("app"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let app = row(&out, "app");
     assert_eq!(app, ["app", "nginx", "true", "80/tcp"]);
-    let log: Vec<&str> = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("log"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let log = row(&out, "log");
     assert_eq!(log, ["log", "fluent-bit", "false", "-"]);
 }
 
