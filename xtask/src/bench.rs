@@ -3,7 +3,6 @@
 //! the operator built in release mode and run as a separate process. The results table goes to
 //! stdout and to `<target>/bench/results.md`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Result, bail};
@@ -29,14 +28,7 @@ pub fn run(sizes: &str, replacements: usize, keep: bool) -> Result<()> {
     if !status.success() {
         bail!("cargo build failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let release = if target.is_absolute() {
-        target.join("release")
-    } else {
-        root.join(target).join("release")
-    };
+    let release = crate::demo::profile_dir("release");
 
     let info = cluster::up(false)?;
     eprintln!("==> benchmark on {} (sizes {sizes})", info.server);

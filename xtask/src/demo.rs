@@ -19,7 +19,8 @@ const NAMESPACE: &str = "ecs-demo";
 const HTTP_TASK: &str = "hello-http-1";
 
 pub fn run() -> Result<()> {
-    let info = cluster::up(false)?;
+    // Where it can run, the real node serves a page from a task (examples/real-node/).
+    let info = cluster::up(crate::node::supported("the demo runs on kwok nodes only"))?;
     let root = workspace_root();
 
     eprintln!("==> building the operator");
@@ -65,7 +66,7 @@ pub fn run() -> Result<()> {
     );
     stop_operator(&info);
     let pid = proc::spawn_daemon(
-        &root.join("target/debug/ecs-operator"),
+        &profile_dir("debug").join("ecs-operator"),
         &[
             "run".into(),
             "--kubeconfig".into(),
@@ -78,7 +79,7 @@ pub fn run() -> Result<()> {
     )
     .context("start the operator")?;
     // The binary's path too: `cluster down` or `test` from another checkout must recognise the process.
-    let binary = root.join("target/debug/ecs-operator");
+    let binary = profile_dir("debug").join("ecs-operator");
     std::fs::write(pid_path(&info), format!("{pid}\n{}\n", binary.display()))?;
 
     eprintln!("==> applying examples/ into namespace {NAMESPACE}");
@@ -240,7 +241,7 @@ pub fn stop_operator(info: &ClusterInfo) {
     let binary = lines
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug/ecs-operator"));
+        .unwrap_or_else(|| profile_dir("debug").join("ecs-operator"));
     if let Some(pid) = pid {
         proc::stop_all(
             &[("ecs-operator".into(), pid, binary.as_path())],
@@ -271,4 +272,14 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// Where cargo puts `profile`'s binaries: `$CARGO_TARGET_DIR` (relative to the workspace when
+/// relative) or the workspace's `target/`.
+pub fn profile_dir(profile: &str) -> PathBuf {
+    let root = workspace_root();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| root.join(t))
+        .unwrap_or_else(|| root.join("target"))
+        .join(profile)
 }

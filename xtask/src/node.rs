@@ -29,6 +29,17 @@ pub const ZONE: &str = "us-east-1a";
 const BRIDGE: &str = "ecsop0";
 const POD_SUBNET: &str = "10.245.0.0/24";
 
+/// Whether the real node can run here; if not, says why and what goes without it (`otherwise`).
+pub fn supported(otherwise: &str) -> bool {
+    match unsupported_reason() {
+        None => true,
+        Some(reason) => {
+            eprintln!("no real node: {reason}; {otherwise}");
+            false
+        }
+    }
+}
+
 /// Why the real node cannot run on this machine, if it cannot.
 pub fn unsupported_reason() -> Option<String> {
     // SAFETY: plain syscall.

@@ -36,13 +36,7 @@ pub fn run() -> Result<()> {
         ])
     })?;
     // The real node joins wherever it can run (root, cgroups, Debian's tools); elsewhere its tests skip.
-    let real_node = match node::unsupported_reason() {
-        None => true,
-        Some(reason) => {
-            eprintln!("no real node: {reason}; tests/real_node.rs will skip");
-            false
-        }
-    };
+    let real_node = node::supported("tests/real_node.rs will skip");
     let info = cluster::up(real_node)?;
     let result = tests(&info, real_node);
     // A cluster this run started is stopped again; a developer's running cluster is left as it was.
