@@ -428,8 +428,8 @@ async fn a_service_replaces_a_task_that_fails_its_health_check() {
     assert_ne!(rst.health_status.as_deref(), Some("HEALTHY"), "{rst:#?}");
 }
 
-/// dependsOn on real start times: `app` starts only after `init` exited 0 (SUCCESS) and after
-/// `web`'s health check passed (HEALTHY), which takes `web` at least 3 s.
+/// dependsOn on real start times: `app` starts only after `init` exited 0 (SUCCESS), `check` exited
+/// (COMPLETE) and `web`'s health check passed (HEALTHY), which takes `web` at least 3 s.
 #[tokio::test]
 async fn depends_on_orders_the_containers_real_starts() {
     let Some(s) = setup("real-deps").await else {
@@ -444,8 +444,11 @@ async fn depends_on_orders_the_containers_real_starts() {
              "command": ["sleep 3; touch /tmp/ready; exec sleep 300"],
              "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ready"],
                              "interval": 5, "timeout": 2, "retries": 1}},
+            {"name": "check", "image": IMAGE, "essential": false,
+             "entryPoint": ["sh", "-c"], "command": ["sleep 1"]},
             {"name": "app", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
              "dependsOn": [{"containerName": "init", "condition": "SUCCESS"},
+                           {"containerName": "check", "condition": "COMPLETE"},
                            {"containerName": "web", "condition": "HEALTHY"}]}
         ]}),
     )
@@ -472,6 +475,10 @@ async fn depends_on_orders_the_containers_real_starts() {
     );
     assert!(init_end - init_start >= 2, "init ran its 2 s");
     assert!(app_start >= init_end, "app started before init exited");
+    assert!(
+        app_start >= at(finished_at, "check"),
+        "app started before check completed"
+    );
     // Start times are whole seconds, truncated: web's check cannot pass before its 3 s sleep.
     assert!(
         app_start - web_start >= 3,
@@ -480,6 +487,45 @@ async fn depends_on_orders_the_containers_real_starts() {
     );
     let app = st.containers.iter().find(|c| c.name == "app").unwrap();
     assert_eq!(app.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
+}
+
+/// The documented difference (docs/translation.md, dependsOn): a `COMPLETE` dependency runs as an init
+/// container, so a non-zero exit fails the pod where ECS would go on. The task says so honestly.
+#[tokio::test]
+async fn a_complete_dependency_exiting_non_zero_fails_the_task_with_its_reason() {
+    let Some(s) = setup("real-complete").await else {
+        return;
+    };
+    s.register_spec(
+        "checked",
+        json!({"containerDefinitions": [
+            {"name": "check", "image": IMAGE, "essential": false,
+             "entryPoint": ["sh", "-c"], "command": ["exit 1"]},
+            {"name": "app", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
+             "dependsOn": [{"containerName": "check", "condition": "COMPLETE"}]}
+        ]}),
+    )
+    .await;
+    s.run("checked-1", "checked").await;
+    let st = s
+        .task_until("checked-1", DEADLINE, |st| {
+            last_status(st) == Some("STOPPED")
+        })
+        .await;
+    assert_eq!(
+        st.stop_code.as_deref(),
+        Some("TaskFailedToStart"),
+        "{st:#?}"
+    );
+    assert_eq!(
+        st.stopped_reason.as_deref(),
+        Some(
+            "Container check exited with code 1 before the containers that depend on it could start"
+        ),
+        "{st:#?}"
+    );
+    let check = st.containers.iter().find(|c| c.name == "check").unwrap();
+    assert_eq!(check.exit_code, Some(1), "{st:#?}");
 }
 
 /// stopTimeout is the time between SIGTERM and SIGKILL: a container that ignores SIGTERM is killed
