@@ -52,6 +52,8 @@ pub struct Metrics {
     pub tasks: Family<StateLabels, Gauge>,
     pub deployments: Family<StateLabels, Gauge>,
     pub leader: Gauge,
+    /// Time each request of the controllers' client waited for the request budget.
+    pub budget_wait: Histogram,
 }
 
 impl Default for Metrics {
@@ -67,6 +69,7 @@ impl Default for Metrics {
         let tasks = Family::<StateLabels, Gauge>::default();
         let deployments = Family::<StateLabels, Gauge>::default();
         let leader = Gauge::default();
+        let budget_wait = duration_histogram();
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -98,6 +101,12 @@ impl Default for Metrics {
             "1 when this replica holds the leader lease (or runs without leader election)",
             leader.clone(),
         );
+        registry.register(
+            "client_budget_wait_seconds",
+            "Time API requests waited for the client request budget (--kube-api-qps, --kube-api-burst); \
+             its count is the requests made, its sum the time they were held back",
+            budget_wait.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -107,6 +116,7 @@ impl Default for Metrics {
             tasks,
             deployments,
             leader,
+            budget_wait,
         }
     }
 }

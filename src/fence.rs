@@ -140,6 +140,14 @@ pub struct FencedBody<B> {
     check: Option<(Fence, Refused)>,
 }
 
+impl<B> FencedBody<B> {
+    /// A body no fence checks: a client without leader election sends its requests through the same
+    /// connection type.
+    pub fn unfenced(inner: B) -> Self {
+        Self { inner, check: None }
+    }
+}
+
 impl<B> http_body::Body for FencedBody<B>
 where
     B: http_body::Body<Data = Bytes> + Unpin,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod apply;
+pub mod budget;
 pub mod conditions;
 pub mod context;
 pub mod controller;

@@ -82,6 +82,14 @@ struct RunArgs {
     /// Seconds between lease renewals by the leader, and between lease reads by a standby.
     #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
     lease_retry_period_seconds: u64,
+    /// Requests a second the controllers may send to the API server, after a burst (a token bucket, as
+    /// client-go's); 0: no budget. Kubernetes' own controllers run at 20 (kube-controller-manager).
+    #[arg(long, env = "KUBE_API_QPS", default_value_t = 0.0)]
+    kube_api_qps: f64,
+    /// Requests the controllers may send at once before --kube-api-qps paces them; at least 1 when
+    /// --kube-api-qps is set.
+    #[arg(long, env = "KUBE_API_BURST", default_value_t = 30)]
+    kube_api_burst: u32,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     admin_address: std::net::SocketAddr,
@@ -99,6 +107,13 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(timings) => timings,
         Err(e) => {
             tracing::error!("invalid lease timings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let budget = match ecs_operator::budget::Budget::new(args.kube_api_qps, args.kube_api_burst) {
+        Ok(budget) => budget,
+        Err(e) => {
+            tracing::error!("invalid request budget: {e}");
             return ExitCode::from(2);
         }
     };
@@ -123,6 +138,15 @@ fn run(args: RunArgs) -> ExitCode {
         admin: Default::default(),
     };
     let admin = options.admin.clone();
+    // The lease client has none: a renewal held back by the controllers' requests could lose the lease.
+    let budget = budget.map(|budget| {
+        tracing::info!(
+            qps = budget.qps,
+            burst = budget.burst,
+            "client request budget"
+        );
+        ecs_operator::budget::BudgetLayer::new(budget, admin.metrics.budget_wait.clone())
+    });
     let admin_address = args.admin_address;
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
@@ -160,7 +184,7 @@ fn run(args: RunArgs) -> ExitCode {
             let clients = kube::Client::try_from(config.clone())
                 .map_err(|e| e.to_string())
                 .and_then(|lease_client| {
-                    ecs_operator::leader::client::fenced(&config, fence.clone())
+                    ecs_operator::leader::client::controllers(&config, Some(fence.clone()), budget)
                         .map(|client| (lease_client, client))
                         .map_err(|e| e.to_string())
                 });
@@ -190,7 +214,12 @@ fn run(args: RunArgs) -> ExitCode {
                 ecs_operator::leader::Ended::Lost => ExitCode::FAILURE,
             }
         } else {
-            let client = match kube::Client::try_from(config) {
+            let client = match budget {
+                Some(budget) => ecs_operator::leader::client::controllers(&config, None, Some(budget))
+                    .map_err(|e| e.to_string()),
+                None => kube::Client::try_from(config).map_err(|e| e.to_string()),
+            };
+            let client = match client {
                 Ok(client) => client,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot build the Kubernetes client");

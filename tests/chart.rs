@@ -293,6 +293,11 @@ fn invalid_values_are_refused() {
         ),
         ("watchNamespaces={Not_A_Namespace}", "watchNamespaces"),
         ("replica=2", "replica"),
+        (
+            "kubeApi.qps=20,kubeApi.burst=0",
+            "kubeApi.burst must be at least 1",
+        ),
+        ("kubeApi.qps=-1", "kubeApi/qps"),
     ] {
         let out = run("helm", &["template", "x", CHART, "--set", set], None);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -346,6 +351,14 @@ fn common_checks(docs: &[Json]) {
     );
     assert!(env_of(deployments[0], "LOG_LEVEL").is_some());
     assert!(env_of(deployments[0], "LEADER_ELECTION").is_some());
+    assert_eq!(
+        env_of(deployments[0], "KUBE_API_QPS").unwrap()["value"],
+        "0"
+    );
+    assert_eq!(
+        env_of(deployments[0], "KUBE_API_BURST").unwrap()["value"],
+        "30"
+    );
 
     // No role the chart ships reads or writes Secrets, and only the aggregated edit role has write
     // verbs on the ECS kinds for users.

@@ -402,9 +402,14 @@ where
 }
 
 fn table(results: &[(usize, Figures, Figures)]) -> String {
-    let mut out = String::from(
-        "| figure | tasks | Deployment | ECS Service | ratio |\n|---|---|---|---|---|\n",
+    // The operator inherits the environment: its request budget is the one set there, or its default.
+    let setting = |name: &str| std::env::var(name).unwrap_or_else(|_| "default".into());
+    let mut out = format!(
+        "Operator client request budget: KUBE_API_QPS {}, KUBE_API_BURST {}\n\n",
+        setting("KUBE_API_QPS"),
+        setting("KUBE_API_BURST")
     );
+    out.push_str("| figure | tasks | Deployment | ECS Service | ratio |\n|---|---|---|---|---|\n");
     let mut row = |what: &str, n: usize, d: Option<f64>, e: Option<f64>, unit: &str| {
         let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}{unit}"));
         let ratio = match (d, e) {

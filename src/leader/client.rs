@@ -8,8 +8,10 @@ use hyper_util::rt::TokioExecutor;
 use kube::client::retry::RetryPolicy;
 use kube::client::{Body, ClientBuilder, ConfigExt};
 use tower::retry::RetryLayer;
+use tower::util::{Either, MapRequestLayer};
 use tower::{BoxError, Service, ServiceBuilder};
 
+use crate::budget::BudgetLayer;
 use crate::fence::{Fence, FenceLayer, FencedBody};
 
 /// `ecs-operator/<version> (<identity>)`.
@@ -27,12 +29,25 @@ pub fn with_user_agent(mut config: kube::Config, identity: &str) -> kube::Config
     config
 }
 
-/// A client whose writes pass `fence`. The stack is kube's default one (base URI, retries, auth, extra
-/// headers, TLS and timeouts) with the fence innermost, right above the HTTP connection: kube's retries of
-/// 429/503/504 back off for up to minutes, and a retry sent after the deadline must be refused too.
+/// A client whose writes pass `fence`, with no request budget.
 pub fn fenced(config: &kube::Config, fence: Fence) -> Result<kube::Client, BoxError> {
+    controllers(config, Some(fence), None)
+}
+
+/// The controllers' client: kube's default stack (base URI, retries, auth, extra headers, TLS and
+/// timeouts) with the request budget, when one is set, and the write fence, under leader election.
+/// The fence is innermost, right above the HTTP connection: kube's retries of 429/503/504 back off for
+/// up to minutes, and a retry sent after the deadline must be refused too.
+pub fn controllers(
+    config: &kube::Config,
+    fence: Option<Fence>,
+    budget: Option<BudgetLayer>,
+) -> Result<kube::Client, BoxError> {
     if config.proxy_url.is_some() {
-        return Err("an API proxy (proxy-url) is not supported with leader election".into());
+        return Err(
+            "an API proxy (proxy-url) is not supported with leader election or a request budget"
+                .into(),
+        );
     }
     let mut connector = HttpConnector::new();
     connector.enforce_http(false);
@@ -44,14 +59,20 @@ pub fn fenced(config: &kube::Config, fence: Fence) -> Result<kube::Client, BoxEr
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
     let http: hyper_util::client::legacy::Client<_, FencedBody<Body>> =
         hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
-    let service = stack(config, fence, http)?;
+    let service = stack(config, fence, budget, http)?;
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
-/// The layers above the HTTP connection: as kube's own, with the fence innermost.
+/// The layers above the HTTP connection: as kube's own, with the budget under the retries and the fence
+/// innermost.
+///
+/// The budget sits below the retry layer, so that each retry takes a token as client-go's do, and
+/// above the fence, so that a write waits for its token first and the fence then judges the moment
+/// it really goes out: a write that waited past the replica's deadline is refused, not sent.
 fn stack<S, B>(
     config: &kube::Config,
-    fence: Fence,
+    fence: Option<Fence>,
+    budget: Option<BudgetLayer>,
     http: S,
 ) -> Result<
     impl Service<Request<Body>, Response = Response<B>, Error = BoxError, Future: Send> + Send + 'static,
@@ -63,6 +84,12 @@ where
     S::Future: Send + 'static,
     B: Send + 'static,
 {
+    let fence = match fence {
+        Some(fence) => Either::Left(FenceLayer(fence)),
+        None => Either::Right(MapRequestLayer::new(|request: Request<Body>| {
+            request.map(FencedBody::unfenced)
+        })),
+    };
     Ok(ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(
@@ -70,9 +97,10 @@ where
                 .default_retry
                 .then(|| RetryLayer::new(RetryPolicy::server_retry())),
         )
+        .option_layer(budget)
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
-        .layer(FenceLayer(fence))
+        .layer(fence)
         .map_err(Into::<BoxError>::into)
         .service(http))
 }
@@ -83,6 +111,7 @@ mod tests {
 
     use crate::fence::Refused;
     use crate::leader::clock::Moment;
+    use prometheus_client::metrics::histogram::Histogram;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -127,7 +156,7 @@ mod tests {
             requests: Arc::default(),
             fence: fence.clone(),
         };
-        let service = stack(&config, fence, server.clone()).unwrap();
+        let service = stack(&config, Some(fence), None, server.clone()).unwrap();
         let request = Request::post("/api/v1/namespaces/ns/configmaps")
             .body(Body::from(b"{}".to_vec()))
             .unwrap();
@@ -141,6 +170,87 @@ mod tests {
             1,
             "only the first attempt went out"
         );
+    }
+
+    /// An API server that answers 429 to its first `throttled` requests and 200 after.
+    #[derive(Clone, Default)]
+    struct Answering {
+        requests: Arc<AtomicUsize>,
+        throttled: usize,
+    }
+
+    impl Service<Request<FencedBody<Body>>> for Answering {
+        type Response = Response<Body>;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<Response<Body>, BoxError>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<FencedBody<Body>>) -> Self::Future {
+            let n = self.requests.fetch_add(1, Ordering::SeqCst);
+            let mut response = Response::new(Body::empty());
+            if n < self.throttled {
+                *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            }
+            std::future::ready(Ok(response))
+        }
+    }
+
+    fn budget(qps: f64, burst: u32) -> (BudgetLayer, Histogram) {
+        let waited = Histogram::new([0.1, 1.0].into_iter());
+        let budget = crate::budget::Budget::new(qps, burst).unwrap().unwrap();
+        (BudgetLayer::new(budget, waited.clone()), waited)
+    }
+
+    fn post() -> Request<Body> {
+        Request::post("/api/v1/namespaces/ns/configmaps")
+            .body(Body::from(b"{}".to_vec()))
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_retry_takes_a_token_of_the_budget() {
+        let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let (budget, waited) = budget(1.0, 1);
+        let server = Answering {
+            throttled: 2,
+            ..Default::default()
+        };
+        let service = stack(&config, None, Some(budget), server.clone()).unwrap();
+        let response = service.oneshot(post()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(server.requests.load(Ordering::SeqCst), 3);
+        let (sum, count) = crate::budget::layer::tests::sum_and_count(&waited);
+        assert_eq!(count, 3, "every attempt passed the budget");
+        assert!(sum >= 1.9, "the retries waited for tokens: {sum}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_waited_for_its_token_past_the_deadline_is_refused() {
+        let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let fence = Fence::closed();
+        fence.open_until(Moment::now() + Duration::from_secs(60));
+        let (budget, _) = budget(1.0, 1);
+        let server = Answering::default();
+        let mut service =
+            stack(&config, Some(fence.clone()), Some(budget), server.clone()).unwrap();
+        let first = service.ready().await.unwrap().call(post()).await.unwrap();
+        assert_eq!(first.status(), http::StatusCode::OK);
+        // The second waits a second for its token; the replica's validity ends meanwhile.
+        let second = service.ready().await.unwrap().call(post());
+        let deadline = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            fence.close();
+        };
+        let (second, ()) = tokio::join!(second, deadline);
+        let err = second.expect_err("a write after the deadline went out");
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err:?}");
+        assert_eq!(server.requests.load(Ordering::SeqCst), 1);
     }
 
     #[test]

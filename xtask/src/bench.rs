@@ -11,7 +11,13 @@ use crate::cluster;
 use crate::demo::workspace_root;
 use crate::util;
 
-pub fn run(sizes: &str, replacements: usize, keep: bool) -> Result<()> {
+/// The operator's client request budget for the run; `None`: the operator's default.
+pub struct Budget {
+    pub qps: Option<f64>,
+    pub burst: Option<u32>,
+}
+
+pub fn run(sizes: &str, replacements: usize, keep: bool, budget: Budget) -> Result<()> {
     // A cluster of its own: the test cluster's leftovers would weigh on the figures.
     if std::env::var_os(cluster::DIR_ENV).is_none() {
         let dir = util::cache_root()?.join("bench-cluster");
@@ -37,7 +43,15 @@ pub fn run(sizes: &str, replacements: usize, keep: bool) -> Result<()> {
         info.bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let output = Command::new(release.join("examples/side_by_side"))
+    let mut bench = Command::new(release.join("examples/side_by_side"));
+    // The operator the benchmark starts reads them from its environment.
+    if let Some(qps) = budget.qps {
+        bench.env("KUBE_API_QPS", qps.to_string());
+    }
+    if let Some(burst) = budget.burst {
+        bench.env("KUBE_API_BURST", burst.to_string());
+    }
+    let output = bench
         .env("KUBECONFIG", &info.kubeconfig)
         .env("PATH", path)
         .env("BENCH_OPERATOR", release.join("ecs-operator"))

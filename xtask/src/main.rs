@@ -47,6 +47,12 @@ enum Command {
         /// Leave the benchmark's cluster running afterwards.
         #[arg(long)]
         keep: bool,
+        /// The operator's client request budget (`--kube-api-qps`); its own default when absent.
+        #[arg(long)]
+        kube_api_qps: Option<f64>,
+        /// The operator's client request burst (`--kube-api-burst`); its own default when absent.
+        #[arg(long)]
+        kube_api_burst: Option<u32>,
     },
     /// Regenerate the Go wrapper modules in xtask/go/ (go.mod, go.sum) for the given versions.
     GoModUpdate {
@@ -111,7 +117,17 @@ fn main() -> anyhow::Result<()> {
             sizes,
             replacements,
             keep,
-        } => bench::run(&sizes, replacements, keep)?,
+            kube_api_qps,
+            kube_api_burst,
+        } => bench::run(
+            &sizes,
+            replacements,
+            keep,
+            bench::Budget {
+                qps: kube_api_qps,
+                burst: kube_api_burst,
+            },
+        )?,
         Command::GoModUpdate {
             k8s,
             kwok,
