@@ -118,7 +118,7 @@ pub(crate) mod tests {
     }
 
     fn budgeted(qps: f64, burst: u32, server: &Server) -> (Budgeted<Server>, Histogram) {
-        let waited = Histogram::new([0.1, 1.0].into_iter());
+        let waited = Histogram::new([0.1, 1.0]);
         let budget = Budget::new(qps, burst).unwrap().unwrap();
         let layer = BudgetLayer::new(budget, waited.clone());
         (layer.layer(server.clone()), waited)

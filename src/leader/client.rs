@@ -202,7 +202,7 @@ mod tests {
     }
 
     fn budget(qps: f64, burst: u32) -> (BudgetLayer, Histogram) {
-        let waited = Histogram::new([0.1, 1.0].into_iter());
+        let waited = Histogram::new([0.1, 1.0]);
         let budget = crate::budget::Budget::new(qps, burst).unwrap().unwrap();
         (BudgetLayer::new(budget, waited.clone()), waited)
     }
