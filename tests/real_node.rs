@@ -304,65 +304,39 @@ async fn an_essential_container_exit_code_is_the_containers_own() {
     assert_eq!(main.exit_code, Some(3), "{st:#?}");
 }
 
-#[tokio::test]
-async fn a_failing_health_check_makes_the_task_unhealthy() {
-    let Some(s) = setup("real-health").await else {
-        return;
-    };
+/// Runs a task on the real node whose one container runs `check` as its CMD-SHELL health check, and
+/// waits until the task's health is `expected`: the container's own, the task's, on real-1.
+async fn health_check_gives(prefix: &str, check: &str, expected: &str) -> Option<TaskStatus> {
+    let s = setup(prefix).await?;
     s.register(
-        "sick",
+        "checked",
         json!({"name": "main", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
-               "healthCheck": {"command": ["CMD-SHELL", "exit 1"],
+               "healthCheck": {"command": ["CMD-SHELL", check],
                                "interval": 5, "timeout": 2, "retries": 1}}),
     )
     .await;
-    s.run("sick-1", "sick").await;
-    let t = wait_for_within(
-        &s.tasks,
-        "sick-1",
-        |t: Option<&Task>| {
-            t.and_then(|t| t.status.as_ref()?.health_status.clone())
-                .as_deref()
-                == Some("UNHEALTHY")
-        },
-        DEADLINE,
-    )
-    .await;
-    let st = t.status.unwrap();
+    s.run("checked-1", "checked").await;
+    let st = s
+        .task_until("checked-1", DEADLINE, |st| {
+            st.health_status.as_deref() == Some(expected)
+        })
+        .await;
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
-    assert_eq!(st.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
-    assert_eq!(main.health_status.as_deref(), Some("UNHEALTHY"), "{st:#?}");
+    assert_eq!(main.health_status.as_deref(), Some(expected), "{st:#?}");
+    Some(st)
+}
+
+#[tokio::test]
+async fn a_failing_health_check_makes_the_task_unhealthy() {
+    if let Some(st) = health_check_gives("real-health", "exit 1", "UNHEALTHY").await {
+        assert_eq!(st.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
+    }
 }
 
 #[tokio::test]
 async fn a_passing_health_check_makes_the_task_healthy() {
-    let Some(s) = setup("real-healthy").await else {
-        return;
-    };
-    s.register(
-        "well",
-        json!({"name": "main", "image": IMAGE, "entryPoint": ["sleep"], "command": ["300"],
-               "healthCheck": {"command": ["CMD-SHELL", "test -x /bin/sh"],
-                               "interval": 5, "timeout": 2, "retries": 1}}),
-    )
-    .await;
-    s.run("well-1", "well").await;
-    let t = wait_for_within(
-        &s.tasks,
-        "well-1",
-        |t: Option<&Task>| {
-            t.and_then(|t| t.status.as_ref()?.health_status.clone())
-                .as_deref()
-                == Some("HEALTHY")
-        },
-        DEADLINE,
-    )
-    .await;
-    let st = t.status.unwrap();
-    assert_eq!(st.container_instance.as_deref(), Some(NODE));
-    let main = st.containers.iter().find(|c| c.name == "main").unwrap();
-    assert_eq!(main.health_status.as_deref(), Some("HEALTHY"), "{st:#?}");
+    health_check_gives("real-healthy", "test -x /bin/sh", "HEALTHY").await;
 }
 
 /// A Service replaces a task whose container fails its health check: the unhealthy task stops with
