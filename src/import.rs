@@ -20,14 +20,13 @@ use clap::Subcommand;
 use kube::CustomResourceExt;
 use serde_json::{Map, Value};
 
+mod cel;
 mod lenient;
 pub mod service;
 mod yaml;
 
 use crate::api::TaskDefinition;
-use crate::api::task_definition::{
-    ContainerDefinition, DependencyCondition, NetworkMode, TaskDefinitionSpec,
-};
+use crate::api::task_definition::TaskDefinitionSpec;
 
 /// What `ecs-operator import` can convert.
 #[derive(Subcommand, Debug, Clone)]
@@ -283,7 +282,6 @@ pub fn task_definition(json: &str, options: &Options) -> Result<Imported, Import
 
     let output = serde_json::to_value(&spec).expect("a spec always serializes");
     schema_errors(&output, spec_schema(), "", &mut errors);
-    rule_errors(&spec, &mut errors);
     notes.extend(ignored_health_checks(&spec).map(|path| {
         format!(
             "{}: starts with neither CMD nor CMD-SHELL; ECS accepts it and Docker ignores the health check, so the container has no health check",
@@ -561,10 +559,22 @@ fn crd_spec_schema(
         .expect("every CRD has a spec schema")
 }
 
-/// The bounds the API server checks from the schema: ranges, lengths, item counts, enums, and the
-/// simple field rules (`self.matches('^[…]+$')`, `size(self) >= n`). Other rules are left to the
-/// API server, or checked by hand in [`rule_errors`].
+/// What the API server checks from the schema: ranges, lengths, item counts, enums, and every CEL
+/// rule (`x-kubernetes-validations`, evaluated by [`cel`]; a rule it cannot evaluate is left to the
+/// API server).
 fn schema_errors(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    // A field already reported (while converting it) keeps that, more specific, error alone.
+    let reported: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+    check_schema(value, schema, path, &reported, errors);
+}
+
+fn check_schema(
+    value: &Value,
+    schema: &Value,
+    path: &str,
+    reported: &[String],
+    errors: &mut Vec<FieldError>,
+) {
     let mut fail = |message: String| {
         errors.push(FieldError {
             path: path.to_string(),
@@ -610,8 +620,12 @@ fn schema_errors(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
                     allowed.join(", ")
                 ));
             }
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-                && char_class_match(pattern, s) == Some(false)
+            // A JSON string is a CEL string literal.
+            if let Some(pattern) = schema.get("pattern")
+                && matches!(
+                    cel::check(&format!("self.matches({pattern})"), value),
+                    cel::Verdict::Fails(_)
+                )
             {
                 fail(format!("\"{s}\" must match {pattern}"));
             }
@@ -639,27 +653,25 @@ fn schema_errors(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
     {
         let text = rule.get("rule").and_then(Value::as_str).unwrap_or_default();
         let message = rule.get("message").and_then(Value::as_str).unwrap_or(text);
-        if let (Some(re), Value::String(s)) = (
-            text.strip_prefix("self.matches('")
-                .and_then(|r| r.strip_suffix("')")),
-            value,
-        ) && char_class_match(re, s) == Some(false)
-        {
-            fail(format!("\"{s}\": {message}"));
-        }
-        if let (Some(Ok(min)), Value::Array(items)) = (
-            text.strip_prefix("size(self) >= ").map(str::parse::<usize>),
-            value,
-        ) && items.len() < min
-        {
-            fail(message.to_string());
+        if let cel::Verdict::Fails(places) = cel::check(text, value) {
+            for place in places {
+                let path = join(path, place.strip_prefix('.').unwrap_or(&place));
+                if reported.contains(&path) {
+                    continue;
+                }
+                let message = match value {
+                    Value::String(s) if place.is_empty() => format!("\"{s}\": {message}"),
+                    _ => message.to_string(),
+                };
+                errors.push(FieldError { path, message });
+            }
         }
     }
     match value {
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    schema_errors(item, item_schema, &format!("{path}[{i}]"), errors);
+                    check_schema(item, item_schema, &format!("{path}[{i}]"), reported, errors);
                 }
             }
         }
@@ -669,7 +681,7 @@ fn schema_errors(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
             for (key, field) in fields {
                 let field_schema = properties.and_then(|p| p.get(key)).or(additional);
                 if let Some(field_schema) = field_schema {
-                    schema_errors(field, field_schema, &join(path, key), errors);
+                    check_schema(field, field_schema, &join(path, key), reported, errors);
                 }
             }
         }
@@ -677,36 +689,6 @@ fn schema_errors(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
     }
 }
 
-/// Whether `s` matches a regex of the one shape the CRD uses for names, `^[class]+$` (ranges like
-/// `a-z` and literal characters). `None` for any other regex: the API server checks those.
-fn char_class_match(re: &str, s: &str) -> Option<bool> {
-    let class: Vec<char> = re
-        .strip_prefix("^[")?
-        .strip_suffix("]+$")?
-        .chars()
-        .collect();
-    if class.contains(&'[') || class.contains(&']') || class.first() == Some(&'^') {
-        return None;
-    }
-    let mut ranges = Vec::new();
-    let mut i = 0;
-    while i < class.len() {
-        if i + 2 < class.len() && class[i + 1] == '-' {
-            ranges.push((class[i], class[i + 2]));
-            i += 3;
-        } else {
-            ranges.push((class[i], class[i]));
-            i += 1;
-        }
-    }
-    Some(
-        !s.is_empty()
-            && s.chars()
-                .all(|c| ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi)),
-    )
-}
-
-/// The CRD's CEL rules, checked here so that errors name the field before `kubectl apply`.
 /// Paths of the health check commands Docker ignores (neither `CMD` nor `CMD-SHELL` first).
 fn ignored_health_checks(spec: &TaskDefinitionSpec) -> impl Iterator<Item = String> + '_ {
     spec.container_definitions
@@ -721,171 +703,6 @@ fn ignored_health_checks(spec: &TaskDefinitionSpec) -> impl Iterator<Item = Stri
             })
         })
         .map(|(i, _)| format!("containerDefinitions[{i}].healthCheck.command"))
-}
-
-fn rule_errors(spec: &TaskDefinitionSpec, errors: &mut Vec<FieldError>) {
-    let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
-    let containers = &spec.container_definitions;
-    let find = |name: &str| containers.iter().find(|c| c.name == name);
-    let essential = |c: &ContainerDefinition| c.essential.unwrap_or(true);
-    // COMPLETE and SUCCESS wait for the dependency to exit, which an essential container may not.
-    let exits = |c: DependencyCondition| {
-        matches!(
-            c,
-            DependencyCondition::Complete | DependencyCondition::Success
-        )
-    };
-
-    for (i, c) in containers.iter().enumerate() {
-        if containers[..i].iter().any(|o| o.name == c.name) {
-            fail(
-                format!("containerDefinitions[{i}].name"),
-                format!(
-                    "duplicate container name \"{}\": container names must be unique within a task definition",
-                    c.name
-                ),
-            );
-        }
-    }
-    if !containers.is_empty() && !containers.iter().any(essential) {
-        fail(
-            "containerDefinitions".into(),
-            "at least one essential container is required: set essential to true on one container"
-                .into(),
-        );
-    }
-
-    let volumes = spec.volumes.as_deref().unwrap_or_default();
-    for (i, v) in volumes.iter().enumerate() {
-        if volumes[..i].iter().any(|o| o.name == v.name) {
-            fail(
-                format!("volumes[{i}].name"),
-                format!(
-                    "duplicate volume name \"{}\": volume names must be unique within a task definition",
-                    v.name
-                ),
-            );
-        }
-    }
-
-    for (i, c) in containers.iter().enumerate() {
-        let at = |rest: String| format!("containerDefinitions[{i}].{rest}");
-        for (j, d) in c.depends_on.iter().flatten().enumerate() {
-            let path = at(format!("dependsOn[{j}].containerName"));
-            match find(&d.container_name) {
-                None => fail(
-                    path,
-                    format!(
-                        "no container named \"{}\" in this task definition",
-                        d.container_name
-                    ),
-                ),
-                Some(_) if d.container_name == c.name => {
-                    fail(path, "a container cannot depend on itself".into())
-                }
-                Some(dep) if exits(d.condition) && dep.essential != Some(false) => fail(
-                    path,
-                    format!(
-                        "condition {} requires \"{}\" to be non-essential (essential: false)",
-                        if d.condition == DependencyCondition::Complete {
-                            "COMPLETE"
-                        } else {
-                            "SUCCESS"
-                        },
-                        d.container_name
-                    ),
-                ),
-                Some(_) => {}
-            }
-        }
-        for (j, m) in c.mount_points.iter().flatten().enumerate() {
-            if let Some(source) = &m.source_volume
-                && !volumes.iter().any(|v| &v.name == source)
-            {
-                fail(
-                    at(format!("mountPoints[{j}].sourceVolume")),
-                    format!("no volume named \"{source}\" in this task definition"),
-                );
-            }
-        }
-        for (j, v) in c.volumes_from.iter().flatten().enumerate() {
-            if v.source_container == c.name || find(&v.source_container).is_none() {
-                fail(
-                    at(format!("volumesFrom[{j}].sourceContainer")),
-                    format!(
-                        "\"{}\" must name another container of this task definition",
-                        v.source_container
-                    ),
-                );
-            }
-        }
-        if let (Some(memory), Some(reservation)) = (c.memory, c.memory_reservation)
-            && memory <= reservation
-        {
-            fail(
-                at("memory".into()),
-                format!("{memory} must be greater than memoryReservation ({reservation})"),
-            );
-        }
-        for (j, p) in c.port_mappings.iter().flatten().enumerate() {
-            let path = at(format!("portMappings[{j}]"));
-            if p.container_port.is_none() && p.container_port_range.is_none() {
-                fail(
-                    path.clone(),
-                    "needs a containerPort (or a containerPortRange)".into(),
-                );
-            }
-            match spec.network_mode {
-                Some(NetworkMode::None) => fail(
-                    path,
-                    "portMappings are not supported when networkMode is none".into(),
-                ),
-                Some(NetworkMode::Host | NetworkMode::Awsvpc) => {
-                    if let (Some(host), Some(container)) = (p.host_port, p.container_port)
-                        && host != container
-                    {
-                        fail(
-                            format!("{path}.hostPort"),
-                            format!(
-                                "{host} must be omitted or equal to containerPort ({container}) with networkMode host or awsvpc"
-                            ),
-                        );
-                    }
-                }
-                _ => {}
-            }
-        }
-        // Any other first word is accepted, as ECS accepts it: see `ignored_health_checks`.
-        if let Some(check) = &c.health_check
-            && matches!(
-                check.command.first().map(String::as_str),
-                Some("CMD" | "CMD-SHELL")
-            )
-            && check.command.len() < 2
-        {
-            fail(
-                at("healthCheck.command".into()),
-                "needs a command after CMD or CMD-SHELL".into(),
-            );
-        }
-    }
-
-    for (i, p) in spec.placement_constraints.iter().flatten().enumerate() {
-        if p.type_ != "memberOf" {
-            fail(
-                format!("placementConstraints[{i}].type"),
-                format!(
-                    "\"{}\": task definition placementConstraints support only type memberOf",
-                    p.type_
-                ),
-            );
-        } else if p.expression.is_none() {
-            fail(
-                format!("placementConstraints[{i}].expression"),
-                "a memberOf placement constraint needs an expression".into(),
-            );
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1076,25 +893,28 @@ mod tests {
                  "memory": 128, "memoryReservation": 256,
                  "healthCheck": {"command": ["CMD"]}},
                 {"name": "init", "image": "b",
-                 "volumesFrom": [{"sourceContainer": "init"}]},
+                 "volumesFrom": [{"sourceContainer": "gone"}]},
                 {"name": "app", "image": "c", "essential": false}
             ],
             "volumes": [{"name": "v"}, {"name": "v"}],
             "placementConstraints": [{"type": "distinctInstance"}]
         });
         let errs = errors(td);
+        // The CRD's own rules and messages, located at the items that break them.
         let expected = [
-            "containerDefinitions[2].name: duplicate container name \"app\"",
-            "volumes[1].name: duplicate volume name \"v\"",
-            "containerDefinitions[0].dependsOn[0].containerName: no container named \"sidecar\"",
-            "containerDefinitions[0].dependsOn[1].containerName: condition SUCCESS requires \"init\" to be non-essential",
-            "containerDefinitions[0].dependsOn[2].containerName: a container cannot depend on itself",
-            "containerDefinitions[0].mountPoints[0].sourceVolume: no volume named \"nope\"",
-            "containerDefinitions[0].memory: 128 must be greater than memoryReservation (256)",
-            "containerDefinitions[0].portMappings[0].hostPort: 8080 must be omitted or equal to containerPort (80)",
-            "containerDefinitions[0].healthCheck.command: needs a command after CMD or CMD-SHELL",
-            "containerDefinitions[1].volumesFrom[0].sourceContainer: \"init\" must name another container",
-            "placementConstraints[0].type: \"distinctInstance\": task definition placementConstraints support only type memberOf",
+            "containerDefinitions[0]: container names must be unique within a task definition",
+            "containerDefinitions[2]: container names must be unique within a task definition",
+            "volumes[0]: volume names must be unique within a task definition",
+            "volumes[1]: volume names must be unique within a task definition",
+            "containerDefinitions[0].dependsOn[0]: dependsOn containerName must name a container of this task definition",
+            "containerDefinitions[0].dependsOn[1]: a dependsOn condition of COMPLETE or SUCCESS requires the dependency container to be non-essential",
+            "containerDefinitions[0].dependsOn[2]: a container cannot depend on itself",
+            "containerDefinitions[0].mountPoints[0]: mountPoints sourceVolume must name a volume of this task definition",
+            "containerDefinitions[0]: memory must be greater than memoryReservation when both are set",
+            "containerDefinitions[0].portMappings[0]: with networkMode host or awsvpc, hostPort must be omitted or equal to containerPort",
+            "containerDefinitions[0].healthCheck: healthCheck command needs a command after CMD or CMD-SHELL",
+            "containerDefinitions[1].volumesFrom[0]: volumesFrom sourceContainer must name a container of this task definition",
+            "placementConstraints[0]: task definition placementConstraints support only type memberOf",
         ];
         for want in expected {
             assert!(
@@ -1138,9 +958,13 @@ mod tests {
             ]
         );
         td["containerDefinitions"] = json!([]);
+        // Both rules fail on an empty list, as the API server reports them.
         assert_eq!(
             errors(td),
-            ["containerDefinitions: containerDefinitions needs at least one container"]
+            [
+                "containerDefinitions: at least one essential container is required: set essential to true on one container",
+                "containerDefinitions: containerDefinitions needs at least one container",
+            ]
         );
     }
 

@@ -646,3 +646,91 @@ async fn imported_manifests_pass_a_server_side_dry_run() {
         );
     }
 }
+
+/// The importer runs the CRDs' own rules: every spec the API server refuses above is refused by
+/// `import` too, before anything is applied, and where a CEL rule refuses it, with that rule's
+/// message. (No cluster: the API server's verdicts are the test above.)
+#[test]
+fn the_importer_refuses_every_spec_the_api_server_refuses() {
+    use ecs_operator::import::{self, Options, service::RefOptions};
+    use kube::CustomResourceExt;
+    // What the importer converts on purpose instead of refusing: the family or serviceName becomes
+    // metadata.name (with a note), and RunTask's `count` becomes that many Tasks.
+    let converted = [
+        "family differs from the name",
+        "family with a dot",
+        "serviceName differs from the name",
+        "task with count 3",
+    ];
+    // A task definition reference (an ARN, `family:N`) is converted first, and refused there with
+    // a message that says which part is wrong.
+    let refused_converting = [
+        "task names a malformed task definition",
+        "task with revision 0",
+    ];
+    let mut rule_messages = Vec::new();
+    for crd in [TaskDefinition::crd(), Service::crd(), Task::crd()] {
+        collect_rule_messages(&serde_json::to_value(crd).unwrap(), &mut rule_messages);
+    }
+    let options = RefOptions {
+        options: Options {
+            name: Some("imported".into()),
+            ..Options::default()
+        },
+        task_definition: None,
+    };
+    let (mut checked, mut by_rule) = (0, 0);
+    let mut failures = Vec::new();
+    for (what, obj, expected) in invalid_objects() {
+        if converted.contains(&what) {
+            continue;
+        }
+        let spec = obj["spec"].to_string();
+        let result = match obj["kind"].as_str() {
+            Some("TaskDefinition") => import::task_definition(&spec, &options.options).map(|_| ()),
+            Some("Service") => import::service::services(&spec, &options).map(|_| ()),
+            Some("Task") => import::service::tasks(&spec, &options).map(|_| ()),
+            _ => continue,
+        };
+        checked += 1;
+        let from_rule = rule_messages.iter().any(|m| m.contains(expected));
+        match result {
+            Ok(()) => failures.push(format!("{what}: imported, the API server refuses it")),
+            Err(e)
+                if from_rule
+                    && !refused_converting.contains(&what)
+                    && !e.to_string().contains(expected) =>
+            {
+                failures.push(format!("{what}: expected {expected:?}, got {e}"))
+            }
+            Err(_) => by_rule += usize::from(from_rule),
+        }
+    }
+    assert!(
+        checked >= 30 && by_rule >= 15,
+        "only {checked} specs, {by_rule} by rule"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn collect_rule_messages(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if key == "x-kubernetes-validations" {
+                    out.extend(
+                        value
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|r| r["message"].as_str().map(String::from)),
+                    );
+                } else {
+                    collect_rule_messages(value, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_rule_messages(i, out)),
+        _ => {}
+    }
+}

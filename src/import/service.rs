@@ -146,15 +146,6 @@ fn service(
         ));
     }
     let spec: Option<ServiceSpec> = typed(item, &options.options, &mut notes, &mut errors);
-    if let Some(spec) = &spec
-        && spec.scheduling_strategy == crate::api::service::SchedulingStrategy::Replica
-        && spec.desired_count.is_none()
-    {
-        errors.push(FieldError {
-            path: "desiredCount".into(),
-            message: "desiredCount is required for a REPLICA service".into(),
-        });
-    }
     finish(errors, at, || {
         let mut manifest = Service::new(&name.expect("no errors"), spec.expect("no errors"));
         manifest.metadata.namespace = options.options.namespace.clone();
