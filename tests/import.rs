@@ -439,7 +439,7 @@ fn binary_rejects_invalid_input_naming_the_field() {
         ),
         (
             "invalid/depends-on-missing-container.json",
-            "error: containerDefinitions[0].dependsOn[0].containerName: no container named \"healthy-dependancy\"",
+            "error: containerDefinitions[0].dependsOn[0]: dependsOn containerName must name a container of this task definition",
         ),
         (
             "invalid/datadog-fargate-placeholder-family.json",
