@@ -665,6 +665,54 @@ async fn secrets_reach_the_container_environment() {
     );
 }
 
+/// `kubectl logs` and `kubectl exec` reach a task's container on the real node: the API server
+/// calls the kubelet with its client cert, at the node's InternalIP.
+#[tokio::test]
+async fn a_tasks_logs_and_exec_go_through_the_api_server() {
+    let Some(s) = setup("real-logs").await else {
+        return;
+    };
+    s.register(
+        "talks",
+        json!({"name": "main", "image": IMAGE, "entryPoint": ["sh", "-c"],
+        "command": ["echo hello from the task; exec sleep 300"]}),
+    )
+    .await;
+    s.run("talks-1", "talks").await;
+    s.task_until("talks-1", DEADLINE, |st| last_status(st) == Some("RUNNING"))
+        .await;
+    let params = kube::api::LogParams {
+        container: Some("main".into()),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let logs = loop {
+        match s.pods.logs("talks-1", &params).await {
+            Ok(logs) if logs.contains("hello from the task") => break logs,
+            other if tokio::time::Instant::now() > deadline => {
+                panic!("no log line from the task: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_eq!(logs.trim(), "hello from the task");
+    let ns = s.pods.namespace().unwrap_or_default().to_string();
+    let out = std::process::Command::new("kubectl")
+        .args(["exec", "-n", &ns, "talks-1", "-c", "main", "--"])
+        .args(["sh", "-c", "echo exec in $(hostname)"])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl exec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "exec in talks-1"
+    );
+}
+
 /// A task volume shared through mountPoints and volumesFrom: `writer` writes a file, `reader` (after
 /// it, dependsOn SUCCESS, mounting read-only) finds it and cannot write; exit codes say.
 #[tokio::test]

@@ -520,7 +520,11 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
     let step = |what: &str| eprintln!("[{:5.1}s] {what}", t0.elapsed().as_secs_f64());
 
     step("generating PKI");
-    let pki = pki::generate(&dir.join("pki"))?;
+    let node_ip = match &state.node_dir {
+        Some(_) => Some(node::host_address().context("the real node needs an IPv4 address")?),
+        None => None,
+    };
+    let pki = pki::generate(&dir.join("pki"), node_ip.as_deref())?;
     let etcd_port = free_port()?;
     let peer_port = free_port()?;
     let api_port = free_port()?;
@@ -610,6 +614,18 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
         arg("proxy-client-key-file", &pki.front_proxy_client_key),
         // No --enable-aggregator-routing: it resolves APIServices through EndpointSlices only, which
         // refuse loopback addresses; service routing dials an ExternalName as it is (metrics_api_json).
+        // `kubectl logs`/`exec`/`port-forward`: the apiserver calls the node's kubelet, verified by the
+        // cluster CA, at its ExternalIP (kwok's server for kwok nodes) or InternalIP (the real node).
+        arg(
+            "kubelet-client-certificate",
+            &pki.apiserver_kubelet_client_cert,
+        ),
+        arg("kubelet-client-key", &pki.apiserver_kubelet_client_key),
+        arg("kubelet-certificate-authority", &pki.ca_cert),
+        arg(
+            "kubelet-preferred-address-types",
+            "ExternalIP,InternalIP,Hostname",
+        ),
     ];
     if state.node_dir.is_some() {
         // Namespaces that run on the real node tolerate its taint by annotation (node.rs).
@@ -736,9 +752,9 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
         }
         Ok(ready_nodes(&info)? == NODES.len())
     })?;
-    if let Some(node_dir) = state.node_dir.clone() {
+    if let (Some(node_dir), Some(node_ip)) = (state.node_dir.clone(), &node_ip) {
         step("starting the real node (containerd, kubelet)");
-        start_real_node(state, &node_dir, &pki, &info)?;
+        start_real_node(state, &node_dir, node_ip, &pki, &info)?;
     }
     step("nodes ready; waiting for the default ServiceAccount");
     util::wait_for(
@@ -767,12 +783,13 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
 fn start_real_node(
     state: &mut State,
     node_dir: &Path,
+    node_ip: &str,
     pki: &pki::Pki,
     info: &ClusterInfo,
 ) -> Result<()> {
     let dir = state.dir.clone();
     let (containerd_args, kubelet_args) =
-        node::prepare(&dir, node_dir, pki, &state.server, free_port()?)?;
+        node::prepare(&dir, node_dir, node_ip, pki, &state.server, free_port()?)?;
     spawn_with_path(state, "containerd", containerd_args, Some(node_dir))?;
     let socket = node::containerd_socket(&dir);
     util::wait_for("containerd's socket", Duration::from_secs(30), || {

@@ -59,7 +59,31 @@ pub fn unsupported_reason() -> Option<String> {
             return Some(format!("`{tool}` is not installed"));
         }
     }
+    if host_address().is_none() {
+        return Some(
+            "no IPv4 address other than loopback (the kubelet refuses a loopback node IP)".into(),
+        );
+    }
     None
+}
+
+/// The node's address: the machine's first global IPv4 address, not the pods' bridge. The kubelet
+/// listens there only (not on every interface), and the apiserver reaches it there (the node's
+/// InternalIP) for `kubectl logs`, `exec` and `port-forward`.
+pub fn host_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.split_whitespace().nth(1) != Some(BRIDGE))
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            Some(words.next()?.split('/').next()?.to_string())
+        })
 }
 
 pub fn state_dir(cluster_dir: &Path) -> PathBuf {
@@ -74,6 +98,7 @@ pub fn containerd_socket(cluster_dir: &Path) -> PathBuf {
 pub fn prepare(
     cluster_dir: &Path,
     node_bin: &Path,
+    node_ip: &str,
     pki: &Pki,
     server: &str,
     kubelet_port: u16,
@@ -91,7 +116,13 @@ pub fn prepare(
     let kubelet_config = dir.join("kubelet.yaml");
     util::write_file(
         &kubelet_config,
-        kubelet_yaml(&dir, pki, &cluster_dir.join("pki/ca.crt"), kubelet_port),
+        kubelet_yaml(
+            &dir,
+            pki,
+            &cluster_dir.join("pki/ca.crt"),
+            node_ip,
+            kubelet_port,
+        ),
     )?;
     let containerd_args = vec![format!("--config={}", containerd_config.display())];
     let kubelet_args = vec![
@@ -99,6 +130,7 @@ pub fn prepare(
         format!("--kubeconfig={}", kubeconfig.display()),
         format!("--root-dir={}", dir.join("kubelet").display()),
         format!("--hostname-override={NODE_NAME}"),
+        format!("--node-ip={node_ip}"),
         format!(
             "--node-labels=topology.kubernetes.io/region={},topology.kubernetes.io/zone={ZONE},\
              node.kubernetes.io/instance-type={},type=real,{LABEL}=true",
@@ -158,7 +190,7 @@ fn cni_conflist(dir: &Path) -> String {
     )
 }
 
-fn kubelet_yaml(dir: &Path, pki: &Pki, ca: &Path, port: u16) -> String {
+fn kubelet_yaml(dir: &Path, pki: &Pki, ca: &Path, address: &str, port: u16) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -166,7 +198,7 @@ kind: KubeletConfiguration
 failCgroupV1: false
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://{d}/containerd.sock
-address: 127.0.0.1
+address: {address}
 port: {port}
 readOnlyPort: 0
 healthzPort: 0
@@ -351,8 +383,14 @@ mod tests {
     #[test]
     fn kubelet_config_allows_cgroup_v1_and_taints_the_node() {
         let pki_dir = std::env::temp_dir().join(format!("xtask-node-pki-{}", std::process::id()));
-        let pki = crate::pki::generate(&pki_dir).unwrap();
-        let yaml = kubelet_yaml(Path::new("/s/node"), &pki, Path::new("/s/pki/ca.crt"), 1);
+        let pki = crate::pki::generate(&pki_dir, Some("192.0.2.7")).unwrap();
+        let yaml = kubelet_yaml(
+            Path::new("/s/node"),
+            &pki,
+            Path::new("/s/pki/ca.crt"),
+            "192.0.2.7",
+            1,
+        );
         std::fs::remove_dir_all(&pki_dir).unwrap();
         assert!(yaml.contains("failCgroupV1: false\n"));
         assert!(yaml.contains("cgroupDriver: cgroupfs\n"));
@@ -360,6 +398,8 @@ mod tests {
             yaml.contains("key: ecs-operator.dev/real-node, value: \"true\", effect: NoSchedule")
         );
         assert!(yaml.contains("containerRuntimeEndpoint: unix:///s/node/containerd.sock\n"));
+        // Where the apiserver reaches it for logs and exec; never every interface.
+        assert!(yaml.contains("address: 192.0.2.7\n"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! client cert (system:masters, used by every component and by tests) and the service-account key pair; for
 //! the API aggregation layer a front-proxy CA with the apiserver's proxy client cert, and serving certs for
 //! metrics-server and for kwok's kubelet-style endpoint; the real node's kubelet certs (a client cert as
-//! `system:node:<name>` for the Node authorizer, and a serving cert).
+//! `system:node:<name>` for the Node authorizer, and a serving cert) and the apiserver's client cert for
+//! kubelets (`kubectl logs`, `exec`, `port-forward`).
 
 use std::path::{Path, PathBuf};
 
@@ -39,12 +40,16 @@ pub struct Pki {
     kubelet_key_pem: String,
     pub kubelet_serving_cert: PathBuf,
     pub kubelet_serving_key: PathBuf,
+    /// The apiserver's client cert towards kubelets (`--kubelet-client-certificate`).
+    pub apiserver_kubelet_client_cert: PathBuf,
+    pub apiserver_kubelet_client_key: PathBuf,
 }
 
 /// The real node's name (`cluster up --real-node`); its certs are made with the rest.
 pub const NODE_NAME: &str = "real-1";
 
-pub fn generate(dir: &Path) -> Result<Pki> {
+/// `node_ip`: the real node's address, for its serving cert.
+pub fn generate(dir: &Path, node_ip: Option<&str>) -> Result<Pki> {
     std::fs::create_dir_all(dir)?;
 
     let ca_key = KeyPair::generate()?;
@@ -101,8 +106,13 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         Some("system:nodes"),
         &ca,
     )?;
-    let (kubelet_serving_cert, kubelet_serving_key) =
-        serving(NODE_NAME, &["127.0.0.1", NODE_NAME], &ca)?;
+    let mut kubelet_names = vec!["127.0.0.1", NODE_NAME];
+    kubelet_names.extend(node_ip);
+    let (kubelet_serving_cert, kubelet_serving_key) = serving(NODE_NAME, &kubelet_names, &ca)?;
+    // The kubelet authorizes this user by a SubjectAccessReview: system:masters may do anything,
+    // as kubeadm's apiserver-kubelet-client once could.
+    let (apiserver_kubelet_cert, apiserver_kubelet_key) =
+        client("kube-apiserver-kubelet-client", Some("system:masters"), &ca)?;
 
     // ECDSA P-256 (rcgen's default): accepted by the apiserver (ES256) and the token controller.
     let sa = KeyPair::generate()?;
@@ -127,6 +137,8 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         kubelet_key_pem: kubelet_key.serialize_pem(),
         kubelet_serving_cert: dir.join("kubelet.crt"),
         kubelet_serving_key: dir.join("kubelet.key"),
+        apiserver_kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+        apiserver_kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
     };
     util::write_file(&pki.ca_cert, &pki.ca_pem)?;
     util::write_private(&dir.join("ca.key"), ca_key.serialize_pem())?;
@@ -138,6 +150,14 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     util::write_private(
         &pki.kubelet_serving_key,
         kubelet_serving_key.serialize_pem(),
+    )?;
+    util::write_file(
+        &pki.apiserver_kubelet_client_cert,
+        apiserver_kubelet_cert.pem(),
+    )?;
+    util::write_private(
+        &pki.apiserver_kubelet_client_key,
+        apiserver_kubelet_key.serialize_pem(),
     )?;
     util::write_private(&pki.sa_key, sa.serialize_pem())?;
     util::write_file(&pki.sa_pub, sa.public_key_pem())?;
