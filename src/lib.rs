@@ -23,4 +23,5 @@ pub mod service;
 pub mod task;
 pub mod task_definition;
 pub mod time;
+pub mod traffic;
 pub mod translate;

@@ -649,6 +649,9 @@ fn operator_service_account_can_do_its_work_and_read_no_secrets() {
         ("create", "services", None),
         ("create", "events.events.k8s.io", None),
         ("patch", "events.events.k8s.io", None),
+        ("get", "httproutes.gateway.networking.k8s.io", None),
+        ("watch", "httproutes.gateway.networking.k8s.io", None),
+        ("patch", "httproutes.gateway.networking.k8s.io", None),
     ] {
         for namespace in [ns.0.as_str(), elsewhere] {
             assert!(
@@ -697,6 +700,37 @@ fn operator_service_account_can_do_its_work_and_read_no_secrets() {
         ("create", "leases.coordination.k8s.io", None, elsewhere),
         ("create", "configmaps", None, elsewhere),
         ("create", "roles.rbac.authorization.k8s.io", None, elsewhere),
+        // Only the weights of routes the user made: never a new route, a Gateway or a deletion.
+        (
+            "create",
+            "httproutes.gateway.networking.k8s.io",
+            None,
+            elsewhere,
+        ),
+        (
+            "update",
+            "httproutes.gateway.networking.k8s.io",
+            None,
+            elsewhere,
+        ),
+        (
+            "delete",
+            "httproutes.gateway.networking.k8s.io",
+            None,
+            elsewhere,
+        ),
+        (
+            "patch",
+            "httproutes.gateway.networking.k8s.io",
+            Some("status"),
+            elsewhere,
+        ),
+        (
+            "patch",
+            "gateways.gateway.networking.k8s.io",
+            None,
+            elsewhere,
+        ),
     ] {
         assert!(
             !can(&sa, namespace, verb, resource, sub),

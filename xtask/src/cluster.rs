@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::util::{self, Fnv};
-use crate::{build, node, pki, proc};
+use crate::{build, gateway_api, node, pki, proc};
 
 /// Environment variable naming the state directory.
 pub const DIR_ENV: &str = "ECS_OPERATOR_CLUSTER_DIR";
@@ -134,7 +134,7 @@ pub const NODES: &[NodeSpec] = &[
 pub const REGION: &str = "us-east-1";
 pub const INSTANCE_TYPE: &str = "m5.large";
 
-/// The kwok stages: copied from the kwok module, plus one of our own (see xtask/kwok/README.md).
+/// The kwok stages: copied from the kwok module, plus some of our own (see xtask/kwok/README.md).
 const STAGES: &[&str] = &[
     include_str!("../kwok/node-initialize.yaml"),
     include_str!("../kwok/node-heartbeat-with-lease.yaml"),
@@ -146,9 +146,14 @@ const STAGES: &[&str] = &[
     include_str!("../kwok/pod-init-container-running-failed.yaml"),
     include_str!("../kwok/pod-complete-on-demand.yaml"),
     include_str!("../kwok/pod-crash-image.yaml"),
+    include_str!("../kwok/pod-succeed-image.yaml"),
     include_str!("../kwok/pod-unhealthy-image.yaml"),
     include_str!("../kwok/pod-unhealthy-on-demand.yaml"),
 ];
+
+/// kwok's `--config` file in the state directory; a running cluster whose file differs from
+/// [`kwok_config_yaml`] (stages added since it started) is restarted by `up`.
+const KWOK_CONFIG: &str = "kwok.yaml";
 
 /// kwok's simulated resource usage: a kubelet-style `/metrics/resource` per node, and pod usage read from
 /// the annotations `kwok.x-k8s.io/usage-cpu` and `kwok.x-k8s.io/usage-memory` (see xtask/kwok/README.md).
@@ -331,11 +336,18 @@ pub fn up(real_node: bool) -> Result<ClusterInfo> {
             eprintln!("found the state of an unfinished start: cleaning up");
         } else if !dir.join(AUDIT_POLICY).exists() {
             eprintln!("the running cluster has no audit log (an older start): restarting it");
+        } else if std::fs::read_to_string(dir.join(KWOK_CONFIG)).ok() != Some(kwok_config_yaml()) {
+            eprintln!(
+                "the running cluster's kwok has other stages (an older start): restarting it"
+            );
         } else if let Some(dead) = state.first_dead() {
             eprintln!("{dead} of the recorded cluster is not running: cleaning up");
         } else if readyz(&state.info(false)) {
             eprintln!("reusing the running cluster at {}", state.server);
-            return Ok(state.info(false));
+            let info = state.info(false);
+            // A cluster started before the Gateway API CRDs were part of it gets them now.
+            gateway_api::install(&info)?;
+            return Ok(info);
         } else {
             eprintln!("the recorded cluster does not answer /readyz: restarting it");
         }
@@ -680,7 +692,7 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
             arg("profiling", "false"),
         ],
     )?;
-    let kwok_config = dir.join("kwok.yaml");
+    let kwok_config = dir.join(KWOK_CONFIG);
     util::write_file(&kwok_config, kwok_config_yaml())?;
     spawn(
         state,
@@ -756,6 +768,8 @@ fn start_processes(state: &mut State, t0: Instant) -> Result<()> {
         step("starting the real node (containerd, kubelet)");
         start_real_node(state, &node_dir, node_ip, &pki, &info)?;
     }
+    step("installing the Gateway API CRDs");
+    gateway_api::install(&info)?;
     step("nodes ready; waiting for the default ServiceAccount");
     util::wait_for(
         "ServiceAccount default/default",
@@ -975,6 +989,7 @@ mod tests {
         assert_eq!(yaml.matches("\nkind: Stage\n").count(), STAGES.len());
         assert!(yaml.contains("name: pod-container-running-failed"));
         assert!(yaml.contains("name: node-not-ready"));
+        assert!(yaml.contains("name: pod-succeed-image"));
         assert!(yaml.contains("\nkind: Metric\n"));
         assert!(yaml.contains("\nkind: ClusterResourceUsage\n"));
     }

@@ -8,6 +8,7 @@ mod build;
 mod cluster;
 mod debian;
 mod demo;
+mod gateway_api;
 mod gomod;
 mod node;
 mod node_image;
