@@ -70,7 +70,7 @@ pub async fn shift(
             }
             .into());
         };
-        let route = serde_json::to_value(&route).map_err(|e| kube::Error::SerdeError(e))?;
+        let route = serde_json::to_value(&route).map_err(kube::Error::SerdeError)?;
         let changes = weights::plan(&route, blue, green, split)?;
         if changes.is_empty() {
             return Ok(ShiftOutcome::Unchanged);
