@@ -40,3 +40,10 @@ pub const SCALE_IN_PROTECTION: &str = "ecs.operator.dev/scale-in-protection";
 pub const STOP_DEPLOYMENT: &str = "ecs.operator.dev/stop-deployment";
 /// On a Service: how to stop the deployment named by [`STOP_DEPLOYMENT`] (`ROLLBACK`, the default).
 pub const STOP_DEPLOYMENT_TYPE: &str = "ecs.operator.dev/stop-deployment-type";
+/// On a Task run by a deployment lifecycle hook: the service's name. Not [`SERVICE`]: a hook task is no
+/// task of the service (it is not counted, replaced or load balanced).
+pub const LIFECYCLE_HOOK_OF: &str = "ecs.operator.dev/lifecycle-hook-of";
+/// On a hook's Task: the hook run's id, `<deployment id>/<STAGE>/<hook index>`.
+pub const LIFECYCLE_HOOK_ID: &str = "ecs.operator.dev/lifecycle-hook-id";
+/// On a Service: ContinueServiceDeployment for a PAUSE hook, `<deployment id>/<STAGE>=CONTINUE|ROLLBACK`.
+pub const LIFECYCLE_HOOK_ACTION: &str = "ecs.operator.dev/lifecycle-hook-action";

@@ -482,4 +482,45 @@ async fn task_protection_and_stopping_a_deployment() {
         annotations["ecs.operator.dev/stop-deployment-type"],
         "ROLLBACK"
     );
+
+    // ContinueServiceDeployment: the paused hook's stage, answered on the Service.
+    let hook_id = format!("{deployment}/POST_TEST_TRAFFIC_SHIFT/0");
+    let continued = ok(
+        &ns.name,
+        &[
+            "continue-service-deployment",
+            "--service-deployment-arn",
+            &arn,
+            "--hook-id",
+            &hook_id,
+            "--action",
+            "ROLLBACK",
+        ],
+    )
+    .await;
+    assert_eq!(continued, json!({"serviceDeploymentArn": arn}));
+    let annotations = services
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert_eq!(
+        annotations["ecs.operator.dev/lifecycle-hook-action"],
+        format!("{deployment}/POST_TEST_TRAFFIC_SHIFT=ROLLBACK")
+    );
+    let (code, _, err) = kubectl_ecs(
+        &ns.name,
+        &[
+            "continue-service-deployment",
+            "--service-deployment-arn",
+            &arn,
+            "--hook-id",
+            "ecs-svc/999/POST_TEST_TRAFFIC_SHIFT/0",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0, "a hook of another deployment: {err}");
+    assert!(err.contains("is not a hook of"), "{err}");
 }

@@ -3,11 +3,16 @@
 //! Group `ecs.operator.dev`, version `v1alpha1`: `TaskDefinition`, `Task` and `Service`.
 
 pub mod common;
+pub mod lifecycle_hook;
 pub mod placement;
 pub mod service;
 pub mod task;
 pub mod task_definition;
 
+pub use lifecycle_hook::{
+    LifecycleHook, LifecycleHookAction, LifecycleHookDetail, LifecycleHookStatus,
+    LifecycleHookTargetType, LifecycleStage,
+};
 pub use service::{Service, ServiceSpec, ServiceStatus};
 pub use task::{Task, TaskSpec, TaskStatus};
 pub use task_definition::{TaskDefinition, TaskDefinitionSpec, TaskDefinitionStatus};

@@ -138,6 +138,19 @@ pub enum Verb {
         #[arg(long, default_value = "ROLLBACK", value_parser = ["ROLLBACK", "ABORT"])]
         stop_type: String,
     },
+    /// Continue or roll back a service deployment paused at a PAUSE lifecycle hook (annotation
+    /// `ecs.operator.dev/lifecycle-hook-action`).
+    ContinueServiceDeployment {
+        /// `arn:aws:ecs:kubernetes:000000000000:service-deployment/<namespace>/<service>/<N>`.
+        #[arg(long)]
+        service_deployment_arn: String,
+        /// The paused hook's `hookId` (`ecs-svc/N/<STAGE>/<index>`, from the service's
+        /// `lifecycleHookDetails`).
+        #[arg(long)]
+        hook_id: String,
+        #[arg(long, default_value = "CONTINUE", value_parser = ["CONTINUE", "ROLLBACK"])]
+        action: String,
+    },
     /// Wait for a condition (`services-stable`, `tasks-running`, `tasks-stopped`).
     Wait {
         #[command(subcommand)]
@@ -471,6 +484,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let body = json!({"metadata": {"annotations": {
                 crate::labels::STOP_DEPLOYMENT: deployment,
                 crate::labels::STOP_DEPLOYMENT_TYPE: stop_type,
+            }}});
+            let updated = services
+                .patch(service, &patch, &Patch::Merge(&body))
+                .await?;
+            print(
+                cli.output,
+                &json!({"serviceDeploymentArn": shapes::service_deployment_arn(
+                    &ns,
+                    &updated.name_any(),
+                    &deployment,
+                )}),
+            );
+        }
+        Verb::ContinueServiceDeployment {
+            service_deployment_arn,
+            hook_id,
+            action,
+        } => {
+            let (service, deployment) = shapes::service_deployment_of(&service_deployment_arn)
+                .ok_or_else(|| {
+                    format!(
+                        "{service_deployment_arn:?} is not a service deployment ARN (…:service-deployment/<namespace>/<service>/<N>)"
+                    )
+                })?;
+            let value = crate::service::hooks::action::for_hook_id(&deployment, &hook_id, &action)?;
+            let body = json!({"metadata": {"annotations": {
+                crate::labels::LIFECYCLE_HOOK_ACTION: value,
             }}});
             let updated = services
                 .patch(service, &patch, &Patch::Merge(&body))

@@ -3,6 +3,7 @@ pub mod build;
 pub mod digests;
 mod driver;
 pub mod eligibility;
+pub mod hooks;
 pub mod nodes;
 pub mod placed;
 pub mod plan;
