@@ -87,7 +87,8 @@ pub enum StageOutcome {
     Failed { reason: String },
 }
 
-/// What [`evaluate`] decided.
+/// What [`evaluate`] decided. The caller acts first (creates the tasks of [`StageOutcome::Run`], stops
+/// `stop`) and stores `details` after: a pass whose writes failed decides the same again next time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageEvaluation {
     pub outcome: StageOutcome,
@@ -174,7 +175,7 @@ pub fn evaluate(input: &StageInput<'_>) -> StageEvaluation {
             task_name: None,
             started_at: now.clone(),
             ended_at: None,
-            expires_at: Time(input.now + SignedDuration::from_mins(hook.timeout_minutes())),
+            expires_at: Time(now.0 + SignedDuration::from_mins(hook.timeout_minutes())),
             timeout_action: hook.timeout_action(),
             action: None,
             reason: None,
