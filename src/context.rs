@@ -23,6 +23,9 @@ pub struct Config {
     pub healthy_after_running: Duration,
     /// How long a watch may keep failing before `/healthz` fails (and the kubelet restarts us).
     pub watch_failure_limit: Duration,
+    /// How long a minute of the deployment bake times lasts (`bakeTimeInMinutes`, canary and linear
+    /// bake times): 60 s; shorter only to test deployments quickly.
+    pub deployment_minute: Duration,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             start_timeout: Duration::from_secs(300),
             healthy_after_running: Duration::from_secs(40),
             watch_failure_limit: crate::health::DEFAULT_LIMIT,
+            deployment_minute: Duration::from_secs(60),
         }
     }
 }

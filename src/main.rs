@@ -49,6 +49,15 @@ struct RunArgs {
     /// Seconds a watch may keep failing (RBAC removed, API unreachable) before /healthz fails.
     #[arg(long, env = "WATCH_FAILURE_SECONDS", default_value_t = 60)]
     watch_failure_seconds: u64,
+    /// Seconds a minute of deployment bake times lasts (bakeTimeInMinutes, canary and linear bake
+    /// times). 60; for tests only, to run BLUE_GREEN, LINEAR and CANARY deployments quickly.
+    #[arg(
+        long,
+        env = "DEPLOYMENT_MINUTE_SECONDS",
+        default_value_t = 60,
+        hide = true
+    )]
+    deployment_minute_seconds: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -134,6 +143,9 @@ fn run(args: RunArgs) -> ExitCode {
                 args.healthy_after_running_seconds,
             ),
             watch_failure_limit: std::time::Duration::from_secs(args.watch_failure_seconds),
+            deployment_minute: std::time::Duration::from_secs(
+                args.deployment_minute_seconds.max(1),
+            ),
         },
         admin: Default::default(),
     };

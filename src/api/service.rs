@@ -42,6 +42,9 @@ use super::{TASK_DEFINITION_REF_MESSAGE, TASK_DEFINITION_REF_RULE};
     validation = Rule::new("!has(self.deploymentConfiguration) || !has(self.deploymentConfiguration.minimumHealthyPercent) || !has(self.deploymentConfiguration.maximumPercent) || self.deploymentConfiguration.minimumHealthyPercent <= self.deploymentConfiguration.maximumPercent").message("deploymentConfiguration minimumHealthyPercent must be less than or equal to maximumPercent"),
     validation = Rule::new("self.schedulingStrategy != 'DAEMON' || !has(self.placementStrategy) || size(self.placementStrategy) == 0").message("placementStrategy is not supported for a DAEMON service"),
     validation = Rule::new("!has(self.loadBalancers) || self.loadBalancers.all(l, self.loadBalancers.exists_one(o, o.containerName == l.containerName && o.containerPort == l.containerPort))").message("each loadBalancers entry must name a different containerName/containerPort"),
+    validation = Rule::new(format!("!({TRAFFIC_SHIFTING}) || !has(self.deploymentController) || self.deploymentController.type == 'ECS'")).message("strategy BLUE_GREEN, LINEAR and CANARY need deploymentController ECS"),
+    validation = Rule::new(format!("!({TRAFFIC_SHIFTING}) || !has(self.loadBalancers) || self.loadBalancers.all(l, has(l.advancedConfiguration))")).message("with strategy BLUE_GREEN, LINEAR or CANARY each loadBalancers entry needs advancedConfiguration (alternateTargetGroupArn)"),
+    validation = Rule::new(format!("!({TRAFFIC_SHIFTING}) || self.schedulingStrategy != 'DAEMON'")).message("strategy BLUE_GREEN, LINEAR and CANARY need schedulingStrategy REPLICA"),
 )]
 pub struct ServiceSpec {
     /// The service name. Optional here: `metadata.name` is the service name; when given it must equal it.
@@ -149,6 +152,9 @@ pub struct ServiceSpec {
     pub client_token: Option<String>,
 }
 
+/// CEL: the service deploys with a traffic-shifting strategy (not ROLLING).
+const TRAFFIC_SHIFTING: &str = "has(self.deploymentConfiguration) && has(self.deploymentConfiguration.strategy) && self.deploymentConfiguration.strategy != 'ROLLING'";
+
 fn default_scheduling_strategy() -> SchedulingStrategy {
     SchedulingStrategy::Replica
 }
@@ -173,9 +179,13 @@ pub enum AvailabilityZoneRebalancing {
     Disabled,
 }
 
-/// Rolling deployment settings.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+/// Deployment settings: the strategy, its bounds and the circuit breaker.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.canaryConfiguration) || (has(self.strategy) && self.strategy == 'CANARY')").message("canaryConfiguration is only valid with strategy CANARY"),
+    validation = Rule::new("!has(self.linearConfiguration) || (has(self.strategy) && self.strategy == 'LINEAR')").message("linearConfiguration is only valid with strategy LINEAR"),
+)]
 pub struct DeploymentConfiguration {
     /// Upper limit on RUNNING + PENDING tasks during a deployment, in percent of desiredCount
     /// (REPLICA default 200, DAEMON 100).
@@ -193,11 +203,14 @@ pub struct DeploymentConfiguration {
     /// CloudWatch alarms. Accepted; not honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarms>,
-    /// `ROLLING` (honoured). `BLUE_GREEN`, `LINEAR` and `CANARY` are accepted and reported; the service
-    /// then deploys ROLLING.
+    /// `ROLLING` (the default): tasks are replaced within minimumHealthyPercent/maximumPercent.
+    /// `BLUE_GREEN`, `LINEAR`, `CANARY` (REPLICA services): the new revision (green) is scaled up beside
+    /// the current one (blue), takes test traffic, then production traffic (at once, in steps, or a
+    /// canary share first), and blue is removed after `bakeTimeInMinutes` (docs/deployments.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
-    /// Accepted; not honoured.
+    /// BLUE_GREEN, LINEAR, CANARY: minutes blue keeps running after all production traffic reached
+    /// green, so that a rollback is instant (0-1440, default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1440))]
     pub bake_time_in_minutes: Option<i32>,
@@ -205,12 +218,54 @@ pub struct DeploymentConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10))]
     pub lifecycle_hooks: Option<Vec<Opaque>>,
-    /// Accepted; not honoured.
+    /// LINEAR: the production traffic step and the wait between steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linear_configuration: Option<Opaque>,
-    /// Accepted; not honoured.
+    pub linear_configuration: Option<LinearConfiguration>,
+    /// CANARY: the canary share of production traffic and how long it bakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_configuration: Option<Opaque>,
+    pub canary_configuration: Option<CanaryConfiguration>,
+}
+
+impl DeploymentConfiguration {
+    /// The strategy, ROLLING when unset.
+    pub fn strategy(&self) -> DeploymentStrategy {
+        self.strategy.unwrap_or(DeploymentStrategy::Rolling)
+    }
+}
+
+/// CEL: a percentage given in steps of 0.1 (as ECS validates doubles such as 5.0 or 12.5).
+const TENTHS_RULE: &str = "(self * 10.0) - double(int(self * 10.0 + 0.5)) < 0.000001 && double(int(self * 10.0 + 0.5)) - (self * 10.0) < 0.000001";
+
+/// LINEAR deployment settings (ECS LinearConfiguration).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinearConfiguration {
+    /// Percent of production traffic moved to green in each step: multiples of 0.1 from 3.0 to
+    /// 100.0 (default 10.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 3.0, max = 100.0))]
+    #[x_kube(validation = Rule::new(TENTHS_RULE).message("stepPercent must be a multiple of 0.1"))]
+    pub step_percent: Option<f64>,
+    /// Minutes between steps, 0-1440 (default 6); not after the step that reaches 100 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub step_bake_time_in_minutes: Option<i32>,
+}
+
+/// CANARY deployment settings (ECS CanaryConfiguration).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryConfiguration {
+    /// Percent of production traffic green gets first: multiples of 0.1 from 0.1 to 100.0
+    /// (default 5.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.1, max = 100.0))]
+    #[x_kube(validation = Rule::new(TENTHS_RULE).message("canaryPercent must be a multiple of 0.1"))]
+    pub canary_percent: Option<f64>,
+    /// Minutes the canary share runs before the rest moves, 0-1440 (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub canary_bake_time_in_minutes: Option<i32>,
 }
 
 /// The deployment circuit breaker.
@@ -288,7 +343,9 @@ pub struct DeploymentAlarms {
 }
 
 /// Deployment strategy.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeploymentStrategy {
     Rolling,
@@ -335,9 +392,33 @@ pub struct LoadBalancer {
     /// Its port, which must be in the container's portMappings.
     #[schemars(range(min = 1, max = 65535))]
     pub container_port: i32,
-    /// Blue/green settings. Accepted; not honoured.
+    /// BLUE_GREEN, LINEAR, CANARY: the alternate target group (the test Service, selecting green)
+    /// and the listener rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advanced_configuration: Option<Opaque>,
+    pub advanced_configuration: Option<AdvancedConfiguration>,
+}
+
+/// A load balancer's blue/green settings (ECS AdvancedConfiguration).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedConfiguration {
+    /// The alternate target group: the test Kubernetes Service, named like `targetGroupArn`'s (the
+    /// ARN's target group name). It selects green from TEST_TRAFFIC_SHIFT on.
+    #[schemars(length(min = 1, max = 2048))]
+    pub alternate_target_group_arn: String,
+    /// The production listener rule. Accepted; with no Gateway API route the production Service's
+    /// endpoints carry the shift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub production_listener_rule: Option<String>,
+    /// The test listener rule. Accepted; the test Service is the test listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub test_listener_rule: Option<String>,
+    /// Accepted; not honoured (no IAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub role_arn: Option<String>,
 }
 
 /// Service discovery registration.
@@ -463,6 +544,25 @@ pub struct Deployment {
     /// value starts a new deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_new_deployment: Option<String>,
+    /// The strategy this deployment runs with (the service's when it started; unset: ROLLING).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+    /// BLUE_GREEN, LINEAR, CANARY: the ECS lifecycle stage reached (RECONCILE_SERVICE … CLEAN_UP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stage: Option<String>,
+    /// When [`Deployment::lifecycle_stage`] (or its latest traffic step) was entered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stage_entered_at: Option<Time>,
+    /// BLUE_GREEN, LINEAR, CANARY: the ECS ServiceDeployment status (PENDING, IN_PROGRESS,
+    /// SUCCESSFUL, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment_status: Option<String>,
+    /// BLUE_GREEN, LINEAR, CANARY: percent of production traffic sent to this deployment's tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_traffic_percent: Option<f64>,
+    /// BLUE_GREEN, LINEAR, CANARY: percent of test traffic sent to this deployment's tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic_percent: Option<f64>,
     /// ECS versionConsistency: the image each container of this deployment runs, pinned to the
     /// digest its first RUNNING task reported (`image@sha256:…`), by ECS container name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -11,6 +11,8 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::plan::{Start, pins};
+use super::strategy::Traffic;
+use super::traffic;
 use crate::api::task::{DesiredStatus, TaskSpec};
 use crate::api::task_definition::TransportProtocol;
 use crate::api::{Service, Task, TaskDefinitionSpec};
@@ -115,9 +117,13 @@ pub fn task(service: &Service, start: &Start, name: String) -> Task {
 
 /// The Kubernetes Services standing for the ECS service's load balancers and service registry,
 /// checked against the task definition the service runs. An error says what is wrong, in ECS words.
+/// With `traffic` (BLUE_GREEN, LINEAR, CANARY), each load balancer selects the tasks in production
+/// traffic, and one with `advancedConfiguration` gets a test Service (the alternate target group)
+/// selecting the tasks in test traffic.
 pub fn kube_services(
     service: &Service,
     td: &TaskDefinitionSpec,
+    traffic: Option<&Traffic>,
 ) -> Result<Vec<KubeService>, String> {
     let mut out = Vec::new();
     let type_ = service
@@ -149,7 +155,23 @@ pub fn kube_services(
                 "loadBalancers[{i}]: two load balancers are both named {name:?}"
             ));
         }
-        out.push(kube_service(service, name, Some(type_.clone()), port));
+        let mut production = kube_service(service, name.clone(), Some(type_.clone()), port.clone());
+        if let Some(t) = traffic {
+            set_selector(&mut production, traffic::production_selector(service, t));
+            if let Some(advanced) = &lb.advanced_configuration {
+                let test_name = target_group_name(&advanced.alternate_target_group_arn)
+                    .unwrap_or_else(|| format!("{name}-test"));
+                if !is_dns_label(&test_name) || !names.insert(test_name.clone()) {
+                    return Err(format!(
+                        "loadBalancers[{i}]: advancedConfiguration alternateTargetGroupArn {test_name:?} cannot name another Kubernetes Service"
+                    ));
+                }
+                let mut test = kube_service(service, test_name, Some(type_.clone()), port);
+                set_selector(&mut test, traffic::test_selector(service, t));
+                out.push(test);
+            }
+        }
+        out.push(production);
     }
     for (i, registry) in service.spec.service_registries.iter().flatten().enumerate() {
         let port = match (
@@ -182,6 +204,12 @@ pub fn kube_services(
         out.push(headless);
     }
     Ok(out)
+}
+
+fn set_selector(svc: &mut KubeService, selector: BTreeMap<String, String>) {
+    if let Some(spec) = svc.spec.as_mut() {
+        spec.selector = Some(selector);
+    }
 }
 
 /// The port of `container` listening on `port`, or why there is none.
@@ -368,7 +396,7 @@ mod tests {
         let s = service(json!({"taskDefinition": "web", "desiredCount": 2,
             "loadBalancers": [{"containerName": "web", "containerPort": 80,
                 "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123:targetgroup/Web-TG/abc"}]}));
-        let svcs = kube_services(&s, &td()).unwrap();
+        let svcs = kube_services(&s, &td(), None).unwrap();
         assert_eq!(svcs.len(), 1);
         let k = &svcs[0];
         assert_eq!(k.metadata.name.as_deref(), Some("web-tg"));
@@ -391,7 +419,7 @@ mod tests {
             LOAD_BALANCER_TYPE.into(),
             "LoadBalancer".into(),
         )]));
-        let svcs = kube_services(&s, &td()).unwrap();
+        let svcs = kube_services(&s, &td(), None).unwrap();
         let spec = svcs[0].spec.as_ref().unwrap();
         assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
         assert_eq!(
@@ -402,7 +430,7 @@ mod tests {
 
         let s = service(json!({"taskDefinition": "web", "desiredCount": 1,
             "loadBalancers": [{"containerName": "web", "containerPort": 8080}]}));
-        let err = kube_services(&s, &td()).unwrap_err();
+        let err = kube_services(&s, &td(), None).unwrap_err();
         assert!(
             err.contains("containerPort 8080 is not in the portMappings of container \"web\""),
             "{err}"
@@ -410,7 +438,7 @@ mod tests {
         let s = service(json!({"taskDefinition": "web", "desiredCount": 1,
             "loadBalancers": [{"containerName": "api", "containerPort": 80}]}));
         assert!(
-            kube_services(&s, &td())
+            kube_services(&s, &td(), None)
                 .unwrap_err()
                 .contains("\"api\" is not a container")
         );
@@ -444,7 +472,7 @@ mod tests {
     fn a_service_registry_is_a_headless_service() {
         let s = service(json!({"taskDefinition": "web", "desiredCount": 1,
             "serviceRegistries": [{"registryArn": "arn:aws:servicediscovery:us-east-1:123:service/srv-abc123"}]}));
-        let svcs = kube_services(&s, &td()).unwrap();
+        let svcs = kube_services(&s, &td(), None).unwrap();
         let spec = svcs[0].spec.as_ref().unwrap();
         assert_eq!(svcs[0].metadata.name.as_deref(), Some("srv-abc123"));
         assert_eq!(spec.cluster_ip.as_deref(), Some("None"));

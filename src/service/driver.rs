@@ -270,6 +270,17 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         now,
         stop_request: stop_request(&svc),
         handled_stop_request: prev.handled_stop_request.clone(),
+        strategy: match svc.spec.scheduling_strategy {
+            crate::api::service::SchedulingStrategy::Replica => {
+                super::strategy::Settings::from_config(
+                    svc.spec.deployment_configuration.as_ref(),
+                    ctx.config.deployment_minute,
+                )
+            }
+            crate::api::service::SchedulingStrategy::Daemon => None,
+        },
+        // Lifecycle hooks: none yet, so every stage's hooks have succeeded.
+        hooks: Default::default(),
     };
     let plan = if eligibility.is_ok() {
         Some(plan::plan(&input))
@@ -319,6 +330,12 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         None => Vec::new(),
     };
 
+    // BLUE_GREEN, LINEAR, CANARY: pods carry what the load balancer selectors below ask for first.
+    let traffic = plan.as_ref().and_then(|p| p.traffic.clone());
+    if let Some(t) = &traffic {
+        super::traffic::label_pods(&ctx.client, &svc, &tasks, t).await?;
+    }
+
     // Load balancers and service registry, for what the PRIMARY runs.
     let primary_td = plan
         .as_ref()
@@ -326,7 +343,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         .unwrap_or(target);
     let mut target_groups = Vec::new();
     if let Some(spec) = specs.get(&primary_td).await? {
-        match build::kube_services(&svc, &spec) {
+        match build::kube_services(&svc, &spec, traffic.as_ref()) {
             Ok(wanted) => {
                 target_groups = wanted
                     .iter()
@@ -453,6 +470,11 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     let again = match (again, expiry) {
         (Some(a), Some(e)) => Some(a.min(e)),
         (a, e) => a.or(e),
+    };
+    let wake = plan.as_ref().and_then(|p| p.wake_after);
+    let again = match (again, wake) {
+        (Some(a), Some(w)) => Some(a.min(w + Duration::from_millis(100))),
+        (a, w) => a.or(w),
     };
     let again = if recording {
         Some(Duration::from_millis(100))
@@ -747,7 +769,14 @@ fn status(
             .clone_from(&plan.handled_stop_request);
     }
     let steady = plan.is_some_and(|p| p.steady) && problems.is_empty();
-    let failed = s.rollout_state.as_deref() == Some(plan::deployments::FAILED);
+    // The newest deployment FAILED: the service is not running what it asks for (the PRIMARY
+    // itself, or a BLUE_GREEN/LINEAR/CANARY deployment rolled back to blue).
+    let newest = s
+        .deployments
+        .iter()
+        .max_by_key(|d| plan::deployments::deployment_number(&d.id));
+    let failed =
+        newest.is_some_and(|d| d.rollout_state.as_deref() == Some(plan::deployments::FAILED));
     let in_progress = s.rollout_state.as_deref() == Some(plan::deployments::IN_PROGRESS);
     let c = &mut s.conditions;
     if steady {
@@ -782,7 +811,7 @@ fn status(
         },
         s.deployments
             .first()
-            .and_then(|d| d.rollout_state_reason.clone())
+            .map(progress_message)
             .unwrap_or_default(),
         generation,
     );
@@ -795,8 +824,7 @@ fn status(
             "Degraded",
             true,
             "DeploymentFailed",
-            s.deployments
-                .first()
+            newest
                 .and_then(|d| d.rollout_state_reason.clone())
                 .unwrap_or_default(),
             generation,
@@ -804,6 +832,17 @@ fn status(
         (None, false) => conditions::set(c, "Degraded", false, "AsExpected", "", generation),
     }
     s
+}
+
+/// The Progressing message: the PRIMARY's rolloutStateReason, and its lifecycle stage if it has one.
+fn progress_message(d: &Deployment) -> String {
+    let reason = d.rollout_state_reason.clone().unwrap_or_default();
+    match (&d.lifecycle_stage, d.rollout_state.as_deref()) {
+        (Some(stage), Some(plan::deployments::IN_PROGRESS)) => {
+            format!("{reason} Lifecycle stage {stage}.")
+        }
+        _ => reason,
+    }
 }
 
 async fn finish(

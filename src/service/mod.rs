@@ -8,5 +8,7 @@ pub mod nodes;
 pub mod placed;
 pub mod plan;
 pub mod retention;
+pub mod strategy;
+pub mod traffic;
 
 pub use driver::run;

@@ -33,8 +33,13 @@ pub fn rollback_reason(to: &str) -> String {
     format!("{ROLLBACK_REASON_PREFIX} deploymentId {to}.")
 }
 
+/// `rolloutStateReason` of a staged deployment rolled back because a lifecycle hook failed.
+pub fn hook_failed_reason(deployment: &str, stage: &str, why: &str) -> String {
+    format!("ECS deployment {deployment} rolled back: a lifecycle hook failed in {stage}: {why}")
+}
+
 /// Something to tell the user, as a service event and a Kubernetes Event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The plan's starts; the message names the tasks, so the driver renders it once it has named
     /// them.
@@ -82,6 +87,22 @@ pub enum Event {
     /// Tasks per zone once balanced again.
     AzBalanced {
         zones: Vec<(String, usize)>,
+    },
+    /// A BLUE_GREEN, LINEAR or CANARY deployment entered a lifecycle stage.
+    LifecycleStage {
+        deployment: String,
+        stage: &'static str,
+    },
+    /// Green's share of production traffic grew (CANARY, LINEAR) short of 100 %.
+    TrafficShifted {
+        deployment: String,
+        percent: f64,
+    },
+    /// A lifecycle hook failed: the deployment rolls back.
+    HookFailed {
+        deployment: String,
+        stage: &'static str,
+        reason: String,
     },
 }
 
@@ -132,6 +153,22 @@ impl Event {
                 "service ({service}) is AZ balanced with {}.",
                 zone_list(zones, true)
             ),
+            Event::LifecycleStage { deployment, stage } => format!(
+                "(service {service}) (deployment {deployment}) entered the {stage} lifecycle stage."
+            ),
+            Event::TrafficShifted {
+                deployment,
+                percent,
+            } => format!(
+                "(service {service}) (deployment {deployment}) shifted {percent:.1}% of production traffic to the new service revision."
+            ),
+            Event::HookFailed {
+                deployment,
+                stage,
+                reason,
+            } => format!(
+                "(service {service}) (deployment {deployment}) lifecycle hook failed in {stage}: {reason}"
+            ),
         }
     }
 
@@ -151,6 +188,9 @@ impl Event {
             Event::NoContainerInstance { .. } => "NoContainerInstance",
             Event::NotAzBalanced { .. } => "RebalancingStarted",
             Event::AzBalanced { .. } => "RebalancingCompleted",
+            Event::LifecycleStage { .. } => "LifecycleStage",
+            Event::TrafficShifted { .. } => "TrafficShifted",
+            Event::HookFailed { .. } => "LifecycleHookFailed",
         }
     }
 
@@ -164,6 +204,7 @@ impl Event {
                 | Event::UnableToStartTasks
                 | Event::UnableToPlaceTask { .. }
                 | Event::NoContainerInstance { .. }
+                | Event::HookFailed { .. }
         )
     }
 }

@@ -71,6 +71,7 @@ mod old;
 pub mod pins;
 mod rollout;
 mod settings;
+mod staged;
 pub mod stop;
 mod tasks;
 mod work;
@@ -79,12 +80,13 @@ mod zones;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::service::{Deployment, DeploymentCircuitBreaker, SchedulingStrategy};
+use crate::service::strategy::{self, HookVerdict, Stage, Traffic};
 
 pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, delay as backoff_delay};
 pub use events::Event;
@@ -134,6 +136,11 @@ pub struct Input {
     pub stop_request: Option<StopRequest>,
     /// `status.handledStopRequest`: the deployment id of the request already acted on.
     pub handled_stop_request: Option<String>,
+    /// BLUE_GREEN, LINEAR, CANARY settings; None: ROLLING.
+    pub strategy: Option<strategy::Settings>,
+    /// The lifecycle hooks' verdicts for the PRIMARY deployment, by stage (a stage without hooks
+    /// is absent).
+    pub hooks: BTreeMap<Stage, HookVerdict>,
 }
 
 /// A task to start.
@@ -187,6 +194,10 @@ pub struct Plan {
     pub handled_stop_request: Option<String>,
     /// Why the pending stop request was not acted on (for a condition and a Warning Event).
     pub stop_request_rejected: Option<String>,
+    /// Where production and test traffic go; None: every ready task serves (ROLLING).
+    pub traffic: Option<Traffic>,
+    /// A staged deployment waits for a bake time or a traffic step: plan again then.
+    pub wake_after: Option<Duration>,
 }
 
 impl Plan {
@@ -207,6 +218,9 @@ pub fn plan(input: &Input) -> Plan {
     let mut next = deployments::next_number(&deployments, tasks);
     if deployments::follow_target(&mut deployments, &input.task_definition, force, next, now) {
         next += 1;
+        if input.scheduling == SchedulingStrategy::Replica {
+            deployments[0].strategy = input.strategy.as_ref().map(|s| s.strategy);
+        }
     }
     // A stop request, acted on once.
     let mut handled_stop_request = input.handled_stop_request.clone();
@@ -216,7 +230,24 @@ pub fn plan(input: &Input) -> Plan {
         .as_ref()
         .filter(|r| input.handled_stop_request.as_ref() != Some(&r.deployment))
     {
-        match stop::decide(request, &deployments) {
+        let decision = match stop::decide(request, &deployments) {
+            stop::Decision::RollBack if staged::cleaning_up(&deployments[0]) => {
+                stop::Decision::Rejected(format!(
+                    "deployment {} is in CLEAN_UP: blue is being removed and can no longer take the traffic back",
+                    request.deployment
+                ))
+            }
+            decision => decision,
+        };
+        match decision {
+            stop::Decision::RollBack if staged::can_roll_back(&deployments) => {
+                let reason = stop::stopped_reason(&deployments[0].id);
+                events.push(Event::DeploymentStopped {
+                    deployment: deployments[0].id.clone(),
+                });
+                staged::roll_back(&mut deployments, reason, now, &mut events);
+                handled_stop_request = Some(request.deployment.clone());
+            }
             stop::Decision::RollBack => {
                 let primary = &mut deployments[0];
                 primary.rollout_state = Some(FAILED.into());
@@ -268,6 +299,7 @@ pub fn plan(input: &Input) -> Plan {
         let primary = &mut deployments[0];
         if input.circuit_breaker.enable
             && is_rollout(primary, IN_PROGRESS)
+            && !staged::cleaning_up(primary)
             && primary.failed_tasks
                 >= failure_threshold(
                     desired_i32,
@@ -277,21 +309,68 @@ pub fn plan(input: &Input) -> Plan {
             // ECS rolls back once: a rollback that fails too leaves the service FAILED, stalled,
             // still keeping away from the definition it rolled back from.
             let was_rollback = deployments::is_rollback(primary);
-            primary.rollout_state = Some(FAILED.into());
-            primary.rollout_state_reason = Some(events::CIRCUIT_BREAKER_REASON.into());
-            events.push(Event::DeploymentFailed {
-                deployment: primary.id.clone(),
-            });
-            if input.circuit_breaker.rollback && !was_rollback {
-                rollback(
+            if staged::can_roll_back(&deployments) {
+                // Blue still runs: a staged deployment goes back to it, rollback asked or not.
+                events.push(Event::DeploymentFailed {
+                    deployment: deployments[0].id.clone(),
+                });
+                staged::roll_back(
                     &mut deployments,
-                    next,
-                    force,
+                    events::CIRCUIT_BREAKER_REASON.into(),
                     now,
                     &mut events,
-                    events::rollback_reason,
                 );
+            } else {
+                let primary = &mut deployments[0];
+                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state_reason = Some(events::CIRCUIT_BREAKER_REASON.into());
+                events.push(Event::DeploymentFailed {
+                    deployment: primary.id.clone(),
+                });
+                if input.circuit_breaker.rollback && !was_rollback {
+                    rollback(
+                        &mut deployments,
+                        next,
+                        force,
+                        now,
+                        &mut events,
+                        events::rollback_reason,
+                    );
+                }
             }
+        }
+    }
+
+    // BLUE_GREEN, LINEAR, CANARY: the stage machine's pass; a failed hook rolls back to blue.
+    let mut stage_out = match input.scheduling {
+        SchedulingStrategy::Replica => staged::step(&mut deployments, input, desired),
+        SchedulingStrategy::Daemon => None,
+    };
+    if let Some(out) = &stage_out {
+        let green = deployments[0].id.clone();
+        for e in &out.events {
+            events.push(match e {
+                strategy::StageEvent::Entered(stage) => Event::LifecycleStage {
+                    deployment: green.clone(),
+                    stage: stage.name(),
+                },
+                strategy::StageEvent::Shifted(percent) => Event::TrafficShifted {
+                    deployment: green.clone(),
+                    percent: *percent,
+                },
+            });
+        }
+        if let Some(why) = &out.rollback
+            && staged::can_roll_back(&deployments)
+        {
+            events.push(Event::HookFailed {
+                deployment: green.clone(),
+                stage: out.stage.name(),
+                reason: why.clone(),
+            });
+            let reason = events::hook_failed_reason(&green, out.stage.name(), why);
+            staged::roll_back(&mut deployments, reason, now, &mut events);
+            stage_out = None;
         }
     }
 
@@ -312,25 +391,37 @@ pub fn plan(input: &Input) -> Plan {
     let ctx = Ctx {
         input,
         desired,
-        max_alive: to_usize(input.percents.max_alive(desired_i32)),
+        max_alive: match stage_out {
+            Some(_) => 2 * desired,
+            None => to_usize(input.percents.max_alive(desired_i32)),
+        },
         primary: &primary,
         launch,
     };
-    let min_healthy = to_usize(input.percents.min_healthy(desired_i32));
+    // A staged deployment's bounds are blue's and green's counts, not minimumHealthyPercent.
+    let min_healthy = match stage_out {
+        Some(_) => 0,
+        None => to_usize(input.percents.min_healthy(desired_i32)),
+    };
     let mut work = Work::new(tasks, min_healthy, &primary.id).protecting_at(now);
-    let outcome = match input.scheduling {
-        SchedulingStrategy::Replica => rollout::plan_replica(&ctx, &mut work),
-        SchedulingStrategy::Daemon => daemon::plan_daemon(&ctx, &mut work),
+    let outcome = match (input.scheduling, &stage_out) {
+        (SchedulingStrategy::Replica, Some(out)) => {
+            let blue = staged::blue(&deployments, &primary.id).cloned();
+            staged::plan_replica(&ctx, &mut work, blue.as_ref(), out)
+        }
+        (SchedulingStrategy::Replica, None) => rollout::plan_replica(&ctx, &mut work),
+        (SchedulingStrategy::Daemon, _) => daemon::plan_daemon(&ctx, &mut work),
     };
 
     let others_alive = tasks
         .iter()
         .any(|t| t.is_alive() && t.deployment != primary.id);
     let mut completed = None;
-    if is_rollout(&deployments[0], IN_PROGRESS)
-        && outcome.primary_healthy >= desired
-        && !others_alive
-    {
+    let done = match &stage_out {
+        Some(out) => out.completed,
+        None => outcome.primary_healthy >= desired && !others_alive,
+    };
+    if is_rollout(&deployments[0], IN_PROGRESS) && done {
         let p = &mut deployments[0];
         p.rollout_state = Some(COMPLETED.into());
         p.rollout_state_reason = Some(events::completed_reason(&p.id));
@@ -339,6 +430,12 @@ pub fn plan(input: &Input) -> Plan {
         });
     }
 
+    staged::finish_rollbacks(&mut deployments, tasks);
+    let traffic = staged::traffic(input.strategy.is_some(), &deployments, stage_out.as_ref());
+    let wake_after = stage_out
+        .as_ref()
+        .and_then(|o| o.wake_at)
+        .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or_default());
     let stopped_now: BTreeSet<&str> = work.stopped.iter().copied().collect();
     let deployments = deployments::finish(
         deployments,
@@ -396,6 +493,8 @@ pub fn plan(input: &Input) -> Plan {
         protection_expires_at,
         handled_stop_request,
         stop_request_rejected,
+        traffic,
+        wake_after,
     }
 }
 

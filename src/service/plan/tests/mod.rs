@@ -9,6 +9,7 @@ mod props;
 mod protection;
 mod rollout;
 mod sim;
+mod staged;
 mod stop;
 mod support;
 mod threshold;

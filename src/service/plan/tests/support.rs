@@ -38,6 +38,8 @@ pub fn input(desired: i32, min: i32, max: i32) -> Input {
         now: at(1000),
         stop_request: None,
         handled_stop_request: None,
+        strategy: None,
+        hooks: Default::default(),
     }
 }
 
