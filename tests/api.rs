@@ -375,7 +375,141 @@ fn invalid_objects() -> Vec<(&'static str, Value, &'static str)> {
             ),
             r#"Unsupported value: "PERCENT""#,
         ),
+        (
+            "canary percent not a multiple of 0.1",
+            service(
+                "s12",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5.05}}}),
+            ),
+            "canaryPercent must be a multiple of 0.1",
+        ),
+        (
+            "canary percent of 0",
+            service(
+                "s13",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0}}}),
+            ),
+            "canaryPercent must be from 0.1 to 100.0",
+        ),
+        (
+            "linear step below 3 %",
+            service(
+                "s14",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.9}}}),
+            ),
+            "stepPercent in body should be greater than or equal to 3",
+        ),
+        (
+            "step bake time above a day",
+            service(
+                "s15",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "LINEAR", "linearConfiguration": {"stepBakeTimeInMinutes": 1441}}}),
+            ),
+            "stepBakeTimeInMinutes in body should be less than or equal to 1440",
+        ),
+        (
+            "bake time above a day",
+            service(
+                "s16",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1441}}),
+            ),
+            "bakeTimeInMinutes in body should be less than or equal to 1440",
+        ),
+        (
+            "canaryConfiguration without strategy CANARY",
+            service(
+                "s17",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "LINEAR", "canaryConfiguration": {"canaryPercent": 10}}}),
+            ),
+            "canaryConfiguration is only valid with strategy CANARY",
+        ),
+        (
+            "linearConfiguration without strategy LINEAR",
+            service(
+                "s18",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"linearConfiguration": {"stepPercent": 10}}}),
+            ),
+            "linearConfiguration is only valid with strategy LINEAR",
+        ),
+        (
+            "blue/green load balancer without advancedConfiguration",
+            service(
+                "s19",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN"},
+            "loadBalancers": [{"containerName": "web", "containerPort": 80}]}),
+            ),
+            "each loadBalancers entry needs advancedConfiguration",
+        ),
+        (
+            "advancedConfiguration without alternateTargetGroupArn",
+            service(
+                "s20",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN"},
+            "loadBalancers": [{"containerName": "web", "containerPort": 80, "advancedConfiguration": {}}]}),
+            ),
+            "alternateTargetGroupArn: Required value",
+        ),
+        (
+            "blue/green with the CODE_DEPLOY controller",
+            service(
+                "s21",
+                json!({"taskDefinition": "web", "desiredCount": 1,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN"}, "deploymentController": {"type": "CODE_DEPLOY"}}),
+            ),
+            "need deploymentController ECS",
+        ),
+        (
+            "canary on a DAEMON service",
+            service(
+                "s22",
+                json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON",
+            "deploymentConfiguration": {"strategy": "CANARY"}}),
+            ),
+            "need schedulingStrategy REPLICA",
+        ),
     ]
+}
+
+#[tokio::test]
+async fn deployment_strategies_in_ecs_json_are_accepted() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "strategies").await;
+    let advanced = json!({"alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123:targetgroup/web-green/1",
+        "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123:listener-rule/app/lb/1/2/3",
+        "testListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123:listener-rule/app/lb/1/2/4",
+        "roleArn": "arn:aws:iam::123:role/ecs-lb"});
+    for (name, config) in [
+        ("bg", json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0})),
+        // Whole numbers as ECS JSON often has them, tenths, and the bounds.
+        ("canary-int", json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5, "canaryBakeTimeInMinutes": 1440}})),
+        ("canary-tenths", json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.3}})),
+        ("linear", json!({"strategy": "LINEAR", "bakeTimeInMinutes": 1440,
+            "linearConfiguration": {"stepPercent": 3.3, "stepBakeTimeInMinutes": 0}})),
+        ("linear-all", json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 100.0}})),
+        ("rolling", json!({"strategy": "ROLLING", "bakeTimeInMinutes": 5})),
+    ] {
+        create(
+            &client,
+            &ns.name,
+            &service(
+                name,
+                json!({"taskDefinition": "web", "desiredCount": 1, "deploymentConfiguration": config,
+                    "loadBalancers": [{"containerName": "web", "containerPort": 80, "advancedConfiguration": advanced}]}),
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
 }
 
 #[tokio::test]
