@@ -489,14 +489,32 @@ async fn deployment_strategies_in_ecs_json_are_accepted() {
         "testListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123:listener-rule/app/lb/1/2/4",
         "roleArn": "arn:aws:iam::123:role/ecs-lb"});
     for (name, config) in [
-        ("bg", json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0})),
+        (
+            "bg",
+            json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0}),
+        ),
         // Whole numbers as ECS JSON often has them, tenths, and the bounds.
-        ("canary-int", json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5, "canaryBakeTimeInMinutes": 1440}})),
-        ("canary-tenths", json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.3}})),
-        ("linear", json!({"strategy": "LINEAR", "bakeTimeInMinutes": 1440,
-            "linearConfiguration": {"stepPercent": 3.3, "stepBakeTimeInMinutes": 0}})),
-        ("linear-all", json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 100.0}})),
-        ("rolling", json!({"strategy": "ROLLING", "bakeTimeInMinutes": 5})),
+        (
+            "canary-int",
+            json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5, "canaryBakeTimeInMinutes": 1440}}),
+        ),
+        (
+            "canary-tenths",
+            json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.3}}),
+        ),
+        (
+            "linear",
+            json!({"strategy": "LINEAR", "bakeTimeInMinutes": 1440,
+            "linearConfiguration": {"stepPercent": 3.3, "stepBakeTimeInMinutes": 0}}),
+        ),
+        (
+            "linear-all",
+            json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 100.0}}),
+        ),
+        (
+            "rolling",
+            json!({"strategy": "ROLLING", "bakeTimeInMinutes": 5}),
+        ),
     ] {
         create(
             &client,

@@ -311,26 +311,8 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             .iter()
             .any(|s| !prev.deployments.iter().any(|d| d.id == s.deployment))
     });
-    // Act: stop first (frees room under maximumPercent in a later pass), then start.
-    let started = match &plan {
-        Some(_) if recording => Vec::new(),
-        Some(plan) => {
-            let acted = act(&svc, &tasks_api, &tasks, &taken, plan, &cleanup.delete).await?;
-            if !acted.foreign.is_empty() {
-                problems.push((
-                    "TaskNameConflict",
-                    format!(
-                        "Tasks {} exist and do not belong to service {name}: they were left untouched and other names used",
-                        acted.foreign.join(", ")
-                    ),
-                ));
-            }
-            acted.started
-        }
-        None => Vec::new(),
-    };
-
-    // BLUE_GREEN, LINEAR, CANARY: pods carry what the load balancer selectors below ask for first.
+    // Traffic first (BLUE_GREEN, LINEAR, CANARY): a rollback moves production back to blue before green's
+    // tasks stop, and pods carry the labels the load balancer selectors below ask for.
     let traffic = plan.as_ref().and_then(|p| p.traffic.clone());
     if let Some(t) = &traffic {
         super::traffic::label_pods(&ctx.client, &svc, &tasks, t).await?;
@@ -367,6 +349,25 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             Err(why) => problems.push(("InvalidLoadBalancer", why)),
         }
     }
+
+    // Act: stop first (frees room under maximumPercent in a later pass), then start.
+    let started = match &plan {
+        Some(_) if recording => Vec::new(),
+        Some(plan) => {
+            let acted = act(&svc, &tasks_api, &tasks, &taken, plan, &cleanup.delete).await?;
+            if !acted.foreign.is_empty() {
+                problems.push((
+                    "TaskNameConflict",
+                    format!(
+                        "Tasks {} exist and do not belong to service {name}: they were left untouched and other names used",
+                        acted.foreign.join(", ")
+                    ),
+                ));
+            }
+            acted.started
+        }
+        None => Vec::new(),
+    };
 
     let mut next = status(&svc, &prev, plan.as_ref(), problems);
     // Tasks the scheduler cannot place: the TasksPlaced condition, and the ECS event once per episode.

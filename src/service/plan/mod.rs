@@ -404,7 +404,25 @@ pub fn plan(input: &Input) -> Plan {
         None => to_usize(input.percents.min_healthy(desired_i32)),
     };
     let mut work = Work::new(tasks, min_healthy, &primary.id).protecting_at(now);
+    // A pass that rolls a staged deployment back to blue only moves the traffic: green's tasks stop
+    // in the next pass, once the load balancer no longer sends them production traffic.
+    let rolled_back_now = deployments.iter().any(|d| {
+        d.service_deployment_status.as_deref() == Some(strategy::status::ROLLBACK_IN_PROGRESS)
+            && input
+                .deployments
+                .iter()
+                .find(|o| o.id == d.id)
+                .is_none_or(|o| o.service_deployment_status != d.service_deployment_status)
+    });
     let outcome = match (input.scheduling, &stage_out) {
+        _ if rolled_back_now => work::Outcome {
+            primary_healthy: tasks
+                .iter()
+                .filter(|t| t.deployment == primary.id && t.is_healthy())
+                .count(),
+            launch_blocked: false,
+            old_targets: None,
+        },
         (SchedulingStrategy::Replica, Some(out)) => {
             let blue = staged::blue(&deployments, &primary.id).cloned();
             staged::plan_replica(&ctx, &mut work, blue.as_ref(), out)
@@ -435,7 +453,8 @@ pub fn plan(input: &Input) -> Plan {
     let wake_after = stage_out
         .as_ref()
         .and_then(|o| o.wake_at)
-        .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or_default());
+        .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or_default())
+        .or(rolled_back_now.then_some(Duration::from_secs(1)));
     let stopped_now: BTreeSet<&str> = work.stopped.iter().copied().collect();
     let deployments = deployments::finish(
         deployments,

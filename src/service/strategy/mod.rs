@@ -301,8 +301,10 @@ pub fn step(input: &Input<'_>) -> Output {
         events.push(StageEvent::Shifted(percent));
     }
     let wake_at = match stage {
-        Stage::ProductionTrafficShift => next_change.map(|d| add(entered_at, d)),
-        Stage::BakeTime => Some(add(entered_at, input.settings.bake_time)),
+        Stage::ProductionTrafficShift if input.blue.is_some() => {
+            next_change.map(|d| add(entered_at, d))
+        }
+        Stage::BakeTime if input.blue.is_some() => Some(add(entered_at, input.settings.bake_time)),
         _ => None,
     }
     .filter(|at| *at > now);
@@ -333,6 +335,8 @@ pub fn step(input: &Input<'_>) -> Output {
 fn stage_done(input: &Input<'_>, stage: Stage, entered_at: Timestamp) -> bool {
     let elapsed = elapsed(entered_at, input.now);
     match stage {
+        // Without blue there is nothing to shift from or to hold: a first deployment does not wait.
+        Stage::ProductionTrafficShift | Stage::BakeTime if input.blue.is_none() => true,
         Stage::ReconcileService => input.others_alive == 0,
         Stage::ScaleUp => input.green.healthy >= input.desired,
         Stage::ProductionTrafficShift => input.settings.production_share(elapsed).0 >= 100.0,

@@ -327,10 +327,12 @@ fn a_failed_hook_in_clean_up_does_not_roll_back() {
 
 #[test]
 fn without_blue_the_first_deployment_walks_the_stages_with_all_traffic_on_green() {
-    let mut w = Walk::new(blue_green());
+    let mut w = Walk::new(settings(serde_json::json!({"strategy": "CANARY",
+        "bakeTimeInMinutes": 60, "canaryConfiguration": {"canaryBakeTimeInMinutes": 60}})));
     w.blue = None;
     let out = w.until(Stage::PostScaleUp);
     assert_eq!(out.production_percent, 100.0, "green is all there is");
+    // No canary bake and no bake time: nothing to hold, no time passes.
     let out = w.until(Stage::CleanUp);
     assert_eq!(out.blue_target, 0);
     assert!(w.step().completed);

@@ -235,7 +235,13 @@ fn a_stop_request_returns_production_to_blue_at_once_and_scales_green_away() {
         green.service_deployment_status.as_deref(),
         Some(status::ROLLBACK_IN_PROGRESS)
     );
-    assert_eq!(plan.stops.len(), 4, "green's tasks go");
+    assert!(
+        plan.stops.is_empty() && plan.starts.is_empty(),
+        "this pass moves the traffic only"
+    );
+    world.advance();
+    let plan = world.step().clone();
+    assert_eq!(plan.stops.len(), 4, "then green's tasks go");
     assert!(
         plan.starts.is_empty(),
         "blue's tasks still run: nothing to start"
@@ -264,7 +270,12 @@ fn a_stop_request_in_clean_up_is_rejected() {
         stop_type: None,
     });
     let plan = plan(&world.input);
-    assert!(plan.stop_request_rejected.clone().unwrap().contains("CLEAN_UP"));
+    assert!(
+        plan.stop_request_rejected
+            .clone()
+            .unwrap()
+            .contains("CLEAN_UP")
+    );
     assert_eq!(plan.primary().id, "ecs-svc/2");
 }
 

@@ -1,0 +1,512 @@
+//! BLUE_GREEN, CANARY and LINEAR deployments on the local control plane: what the production and
+//! test load balancer Services' EndpointSlices show through a deployment, bake time, clean-up,
+//! rollback and the task bound. One bake-time minute lasts one second here
+//! (`Config::deployment_minute`).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ecs_operator::api::{Service, Task, TaskDefinition};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+
+const DEADLINE: Duration = Duration::from_secs(150);
+const BLUE_TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/1a2b";
+const GREEN_TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/3c4d";
+
+struct Setup {
+    ns: TestNamespace,
+    tds: Api<TaskDefinition>,
+    services: Api<Service>,
+    pods: Api<Pod>,
+    _operator: Operator,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start_with(
+        &client,
+        &ns.name,
+        ecs_operator::context::Config {
+            healthy_after_running: Duration::from_secs(1),
+            deployment_minute: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    Setup {
+        tds: ns.api(),
+        services: ns.api(),
+        pods: ns.api(),
+        ns,
+        _operator: operator,
+    }
+}
+
+impl Setup {
+    async fn register(&self, image: &str, revision: i64) {
+        let td: TaskDefinition = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+            "metadata": {"name": "web"},
+            "spec": {"containerDefinitions": [{"name": "web", "image": image, "portMappings": [{"containerPort": 80}]}]}
+        }))
+        .unwrap();
+        self.tds
+            .patch(
+                "web",
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&td),
+            )
+            .await
+            .unwrap();
+        wait_for(&self.tds, "web", move |td: Option<&TaskDefinition>| {
+            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
+        })
+        .await;
+    }
+
+    /// Service `web` with `desired` tasks, `config` as its deploymentConfiguration, and a load
+    /// balancer whose production target group is web-blue and alternate one web-green.
+    async fn apply_service(&self, desired: i32, config: serde_json::Value) {
+        let svc: Service = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"taskDefinition": "web", "desiredCount": desired, "deploymentConfiguration": config,
+                "loadBalancers": [{"containerName": "web", "containerPort": 80, "targetGroupArn": BLUE_TG,
+                    "advancedConfiguration": {"alternateTargetGroupArn": GREEN_TG,
+                        "roleArn": "arn:aws:iam::123456789012:role/ecs-lb"}}]}
+        }))
+        .unwrap();
+        self.services
+            .patch(
+                "web",
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&svc),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Waits until deployment `id` has rollout state `state` and the service is Ready.
+    async fn settled(&self, id: &str, state: &str) -> Service {
+        let (id, state) = (id.to_string(), state.to_string());
+        wait_for_within(
+            &self.services,
+            "web",
+            move |s: Option<&Service>| {
+                let Some(st) = s.and_then(|s| s.status.as_ref()) else {
+                    return false;
+                };
+                st.deployments
+                    .iter()
+                    .any(|d| d.id == id && d.rollout_state.as_deref() == Some(state.as_str()))
+                    && st
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            },
+            DEADLINE,
+        )
+        .await
+    }
+
+    /// Pod IPs of a deployment's live tasks (`ecs-svc-N`).
+    async fn ips_of(&self, deployment: &str) -> BTreeSet<String> {
+        self.pods
+            .list(
+                &ListParams::default().labels(&format!("ecs.operator.dev/deployment={deployment}")),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.status?.pod_ip)
+            .collect()
+    }
+
+    fn service_messages(svc: &Service) -> Vec<String> {
+        // Oldest first.
+        let mut m: Vec<String> = svc
+            .status
+            .iter()
+            .flat_map(|s| &s.events)
+            .map(|e| e.message.clone())
+            .collect();
+        m.reverse();
+        m
+    }
+}
+
+/// Every distinct set of ready endpoint addresses a Kubernetes Service's EndpointSlices showed, in
+/// order (recorded by a watch until dropped).
+struct Endpoints {
+    seen: Arc<Mutex<Vec<BTreeSet<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Endpoints {
+    fn watch(ns: &TestNamespace, service: &str) -> Self {
+        let api: Api<EndpointSlice> = ns.api();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let config =
+            watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+        let task = tokio::spawn(async move {
+            let mut slices: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut stream = watcher(api, config).boxed();
+            while let Some(event) = stream.next().await {
+                let ready = |s: &EndpointSlice| -> BTreeSet<String> {
+                    s.endpoints
+                        .iter()
+                        .flatten()
+                        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                        .flat_map(|e| e.addresses.clone())
+                        .collect()
+                };
+                match event {
+                    Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::InitApply(s)) => {
+                        slices.insert(s.name_any(), ready(&s));
+                    }
+                    Ok(watcher::Event::Delete(s)) => {
+                        slices.remove(&s.name_any());
+                    }
+                    Ok(watcher::Event::Init) => slices.clear(),
+                    _ => continue,
+                }
+                let now: BTreeSet<String> = slices.values().flatten().cloned().collect();
+                let mut seen = record.lock().unwrap();
+                if seen.last() != Some(&now) {
+                    seen.push(now);
+                }
+            }
+        });
+        Endpoints { seen, task }
+    }
+
+    fn seen(&self) -> Vec<BTreeSet<String>> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until the endpoints are exactly `ips`.
+    async fn wait_for(&self, ips: &BTreeSet<String>) {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        while self.seen().last() != Some(ips) {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "endpoints {:?} never became {ips:?}",
+                self.seen().last()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Endpoints {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The most tasks of service `web` alive (not STOPPED) at once, watched until dropped.
+struct TaskBound {
+    max: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TaskBound {
+    fn watch(ns: &TestNamespace) -> Self {
+        let api: Api<Task> = ns.api();
+        let max = Arc::new(Mutex::new(0));
+        let record = max.clone();
+        let task = tokio::spawn(async move {
+            let mut alive: BTreeSet<String> = BTreeSet::new();
+            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(t)) | Ok(watcher::Event::InitApply(t)) => {
+                        let stopped = t.status.as_ref().and_then(|s| s.last_status.as_deref())
+                            == Some("STOPPED");
+                        if stopped {
+                            alive.remove(&t.name_any());
+                        } else {
+                            alive.insert(t.name_any());
+                        }
+                    }
+                    Ok(watcher::Event::Delete(t)) => {
+                        alive.remove(&t.name_any());
+                    }
+                    _ => continue,
+                }
+                let mut max = record.lock().unwrap();
+                *max = (*max).max(alive.len());
+            }
+        });
+        TaskBound { max, task }
+    }
+
+    fn max(&self) -> usize {
+        *self.max.lock().unwrap()
+    }
+}
+
+impl Drop for TaskBound {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Green's share of a set of endpoints.
+fn green_share(ips: &BTreeSet<String>, green: &BTreeSet<String>) -> f64 {
+    if ips.is_empty() {
+        return 0.0;
+    }
+    ips.intersection(green).count() as f64 / ips.len() as f64
+}
+
+#[tokio::test]
+async fn blue_green_switches_production_endpoints_at_once_after_the_test_service_and_bake_time() {
+    let s = setup("bg").await;
+    s.register("nginx:1.27", 1).await;
+    s.apply_service(3, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4}))
+        .await;
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let blue = s.ips_of("ecs-svc-1").await;
+    assert_eq!(blue.len(), 3);
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    let test = Endpoints::watch(&s.ns, "web-green");
+    production.wait_for(&blue).await;
+    test.wait_for(&blue).await;
+    let bound = TaskBound::watch(&s.ns);
+
+    s.register("nginx:1.28", 2).await;
+    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let green = s.ips_of("ecs-svc-2").await;
+    assert_eq!(green.len(), 3);
+    production.wait_for(&green).await;
+
+    // Production: blue, then green, never a mix.
+    let seen = production.seen();
+    let mixed: Vec<_> = seen
+        .iter()
+        .filter(|ips| !ips.is_disjoint(&green) && !ips.is_disjoint(&blue))
+        .collect();
+    assert!(
+        mixed.is_empty(),
+        "production mixed blue and green: {seen:?}"
+    );
+    assert!(
+        seen.contains(&blue) && seen.last() == Some(&green),
+        "{seen:?}"
+    );
+    // The test Service showed all of green while production still showed blue.
+    let test_seen = test.seen();
+    assert!(test_seen.contains(&green), "{test_seen:?}");
+    // The stages in ECS order, bake time between the shift and clean-up, blue stopped in clean-up.
+    let messages = Setup::service_messages(&svc);
+    let at = |needle: &str| {
+        messages
+            .iter()
+            .position(|m| m.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {messages:#?}"))
+    };
+    let order = [
+        "entered the RECONCILE_SERVICE",
+        "entered the SCALE_UP",
+        "entered the TEST_TRAFFIC_SHIFT",
+        "entered the PRODUCTION_TRAFFIC_SHIFT",
+        "entered the BAKE_TIME",
+        "entered the CLEAN_UP",
+        "(deployment ecs-svc/2) deployment completed",
+    ];
+    let positions: Vec<usize> = order.iter().map(|n| at(n)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{messages:#?}");
+    let time_of = |needle: &str| {
+        svc.status
+            .as_ref()
+            .unwrap()
+            .events
+            .iter()
+            .find(|e| e.message.contains(needle))
+            .and_then(|e| e.created_at.clone())
+            .unwrap()
+            .0
+    };
+    let baked = time_of("entered the CLEAN_UP").duration_since(time_of("entered the BAKE_TIME"));
+    assert!(
+        baked.as_secs() >= 4,
+        "bake time of 4 (test) minutes, was {baked:?}"
+    );
+    let stopped_blue = messages
+        .iter()
+        .position(|m| m.contains("has stopped 3 running tasks"))
+        .expect("blue stopped");
+    assert!(stopped_blue > at("entered the CLEAN_UP"), "{messages:#?}");
+    assert!(bound.max() <= 6, "{} tasks alive at once", bound.max());
+    let deployment = &svc.status.as_ref().unwrap().deployments[0];
+    assert_eq!(deployment.lifecycle_stage.as_deref(), Some("CLEAN_UP"));
+    assert_eq!(
+        deployment.service_deployment_status.as_deref(),
+        Some("SUCCESSFUL")
+    );
+    assert_eq!(deployment.production_traffic_percent, Some(100.0));
+}
+
+#[tokio::test]
+async fn canary_shows_canary_percent_of_endpoints_on_green_then_all() {
+    let s = setup("canary").await;
+    s.register("nginx:1.27", 1).await;
+    s.apply_service(
+        4,
+        json!({"strategy": "CANARY",
+            "canaryConfiguration": {"canaryPercent": 25.0, "canaryBakeTimeInMinutes": 5}}),
+    )
+    .await;
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let blue = s.ips_of("ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    production.wait_for(&blue).await;
+    let bound = TaskBound::watch(&s.ns);
+
+    s.register("nginx:1.28", 2).await;
+    s.settled("ecs-svc/2", "COMPLETED").await;
+    let green = s.ips_of("ecs-svc-2").await;
+    production.wait_for(&green).await;
+    let seen = production.seen();
+    let canary = seen
+        .iter()
+        .position(|ips| ips.len() == 4 && ips.intersection(&green).count() == 1)
+        .unwrap_or_else(|| panic!("no endpoint set of 3 blue and 1 green: {seen:?}"));
+    assert!(
+        seen[..canary]
+            .iter()
+            .all(|ips| green_share(ips, &green) <= 0.25),
+        "{seen:?}"
+    );
+    assert!(bound.max() <= 8, "{} tasks alive at once", bound.max());
+}
+
+#[tokio::test]
+async fn linear_moves_endpoints_to_green_step_by_step() {
+    let s = setup("linear").await;
+    s.register("nginx:1.27", 1).await;
+    s.apply_service(
+        4,
+        json!({"strategy": "LINEAR",
+            "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 4}}),
+    )
+    .await;
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let blue = s.ips_of("ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    production.wait_for(&blue).await;
+
+    s.register("nginx:1.28", 2).await;
+    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let green = s.ips_of("ecs-svc-2").await;
+    production.wait_for(&green).await;
+    // 25 % (1 of 4), 50 % (4 of 8), 75 % (3 of 4) in order, each a full set of ready endpoints.
+    let seen = production.seen();
+    let steps: Vec<f64> = seen
+        .iter()
+        .filter(|ips| ips.is_subset(&blue.union(&green).cloned().collect()))
+        .map(|ips| green_share(ips, &green))
+        .collect();
+    let mut wanted = [0.25, 0.5, 0.75, 1.0].into_iter().peekable();
+    for share in &steps {
+        if wanted.peek().is_some_and(|w| (w - share).abs() < 1e-9) {
+            wanted.next();
+        }
+    }
+    assert!(wanted.peek().is_none(), "green's shares {steps:?}");
+    let messages = Setup::service_messages(&svc);
+    for percent in ["25.0%", "50.0%", "75.0%"] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(&format!("shifted {percent} of production traffic"))),
+            "{messages:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
+    let s = setup("bg-stop").await;
+    s.register("nginx:1.27", 1).await;
+    s.apply_service(
+        3,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 600}),
+    )
+    .await;
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let blue = s.ips_of("ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    production.wait_for(&blue).await;
+
+    s.register("nginx:1.28", 2).await;
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
+                .is_some_and(|d| d.lifecycle_stage.as_deref() == Some("BAKE_TIME"))
+        },
+        DEADLINE,
+    )
+    .await;
+    let green = s.ips_of("ecs-svc-2").await;
+    production.wait_for(&green).await;
+    let switched = production.seen().len();
+
+    let patch =
+        json!({"metadata": {"annotations": {"ecs.operator.dev/stop-deployment": "ecs-svc/2"}}});
+    s.services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    production.wait_for(&blue).await;
+    let after = &production.seen()[switched..];
+    assert_eq!(after, [blue.clone()], "straight back to all of blue");
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.id == "ecs-svc/2"
+                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                })
+            })
+        },
+        DEADLINE,
+    )
+    .await;
+    let st = svc.status.unwrap();
+    assert_eq!(st.deployments[0].id, "ecs-svc/1");
+    assert_eq!(st.task_definition.as_deref(), Some("web:1"));
+    let degraded = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.status, "True", "{degraded:?}");
+    assert!(s.ips_of("ecs-svc-2").await.is_empty(), "green scaled away");
+    assert_eq!(
+        s.ips_of("ecs-svc-1").await,
+        blue,
+        "blue's own tasks serve again"
+    );
+}
