@@ -638,6 +638,8 @@ fn operator_service_account_can_do_its_work_and_read_no_secrets() {
         ("create", "pods", None),
         ("delete", "pods", None),
         ("watch", "pods", None),
+        // The deployment and production-traffic labels of BLUE_GREEN, LINEAR and CANARY services.
+        ("patch", "pods", None),
         ("create", "tasks.ecs.operator.dev", None),
         ("delete", "tasks.ecs.operator.dev", None),
         ("patch", "tasks.ecs.operator.dev", Some("status")),
@@ -688,7 +690,6 @@ fn operator_service_account_can_do_its_work_and_read_no_secrets() {
         ("get", "secrets", None, elsewhere),
         ("list", "secrets", None, elsewhere),
         ("watch", "secrets", None, elsewhere),
-        ("patch", "pods", None, elsewhere),
         ("create", "pods", Some("exec"), elsewhere),
         (
             "update",

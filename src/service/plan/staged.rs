@@ -232,15 +232,17 @@ pub(crate) fn plan_replica<'a>(
     }
 }
 
-/// Where production and test traffic go: None for a ROLLING service whose PRIMARY is ROLLING (its
-/// load balancer selects every ready task, as before strategies existed).
+/// Where production and test traffic go: None while the PRIMARY is a ROLLING deployment, unless the
+/// service now uses a traffic-shifting strategy and that deployment has COMPLETED (a ROLLING load
+/// balancer selects every ready task, as before strategies existed; a rolling deployment in progress
+/// keeps it so).
 pub(crate) fn traffic(
     service_staged: bool,
     deployments: &[Deployment],
     out: Option<&strategy::Output>,
 ) -> Option<Traffic> {
     let primary = &deployments[0];
-    if !service_staged && !is_staged(primary) {
+    if !is_staged(primary) && !(service_staged && is_rollout(primary, COMPLETED)) {
         return None;
     }
     let blue = out.and_then(|_| blue(deployments, &primary.id));

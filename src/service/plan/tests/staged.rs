@@ -397,3 +397,20 @@ proptest! {
         prop_assert!(matches!(green.rollout_state.as_deref(), Some(COMPLETED) | Some(FAILED)));
     }
 }
+
+#[test]
+fn a_rolling_deployment_in_progress_keeps_every_task_serving_when_the_service_turns_blue_green() {
+    let mut world = World::steady(3, 100, 200);
+    world.input.task_definition = TD2.into();
+    world.step();
+    world.advance();
+    // Switched to BLUE_GREEN while ecs-svc/2 rolls: it finishes ROLLING, every ready task serving.
+    world.input.strategy = Some(settings(serde_json::json!({"strategy": "BLUE_GREEN"})));
+    assert_eq!(world.step().traffic, None);
+    run_until(&mut world, 20, |w| w.plans.last().unwrap().steady);
+    assert_eq!(
+        world.plans.last().unwrap().traffic,
+        Some(Traffic::all_to("ecs-svc/2")),
+        "then the load balancer selects the PRIMARY's tasks"
+    );
+}
