@@ -391,7 +391,7 @@ fn invalid_objects() -> Vec<(&'static str, Value, &'static str)> {
                 json!({"taskDefinition": "web", "desiredCount": 1,
             "deploymentConfiguration": {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0}}}),
             ),
-            "canaryPercent must be from 0.1 to 100.0",
+            "must be greater than or equal to 0.1",
         ),
         (
             "linear step below 3 %",

@@ -479,7 +479,11 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         .unwrap();
     production.wait_for(&blue).await;
     let after = &production.seen()[switched..];
-    assert_eq!(after, [blue.clone()], "straight back to all of blue");
+    assert_eq!(
+        after,
+        std::slice::from_ref(&blue),
+        "straight back to all of blue"
+    );
     let svc = wait_for_within(
         &s.services,
         "web",

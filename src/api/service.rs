@@ -263,7 +263,7 @@ pub struct CanaryConfiguration {
     #[x_kube(
         validation = Rule::new(TENTHS_RULE).message("canaryPercent must be a multiple of 0.1"),
         // The schema minimum is compared as a whole number when the value is one (0 passes 0.1).
-        validation = Rule::new("self >= 0.1").message("canaryPercent must be from 0.1 to 100.0"),
+        validation = Rule::new("self >= 0.1").message("canaryPercent must be greater than or equal to 0.1"),
     )]
     pub canary_percent: Option<f64>,
     /// Minutes the canary share runs before the rest moves, 0-1440 (default 10).

@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn pods_already_serving_keep_serving() {
-        let mut pods = vec![
+        let mut pods = [
             pod("b0", "ecs-svc/1", true),
             pod("b1", "ecs-svc/1", true),
             pod("g0", "ecs-svc/2", true),

@@ -242,7 +242,7 @@ pub(crate) fn traffic(
     out: Option<&strategy::Output>,
 ) -> Option<Traffic> {
     let primary = &deployments[0];
-    if !is_staged(primary) && !(service_staged && is_rollout(primary, COMPLETED)) {
+    if !(is_staged(primary) || service_staged && is_rollout(primary, COMPLETED)) {
         return None;
     }
     let blue = out.and_then(|_| blue(deployments, &primary.id));

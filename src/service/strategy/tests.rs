@@ -95,7 +95,7 @@ impl Walk {
     }
 
     fn wait(&mut self, secs: i64) {
-        self.now = self.now + SignedDuration::from_secs(secs);
+        self.now += SignedDuration::from_secs(secs);
     }
 }
 
