@@ -34,6 +34,11 @@ struct Setup {
 }
 
 async fn setup(prefix: &str) -> Setup {
+    setup_with(prefix, Duration::from_secs(1)).await
+}
+
+/// `healthy_after_running`: how long a task without a health check must run to count as healthy.
+async fn setup_with(prefix: &str, healthy_after_running: Duration) -> Setup {
     let client = client().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, prefix).await;
@@ -41,7 +46,7 @@ async fn setup(prefix: &str) -> Setup {
         &client,
         &ns.name,
         ecs_operator::context::Config {
-            healthy_after_running: Duration::from_secs(1),
+            healthy_after_running,
             deployment_minute: Duration::from_secs(1),
             ..Default::default()
         },
@@ -513,4 +518,54 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         blue,
         "blue's own tasks serve again"
     );
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_redeploying() {
+    // Crashing tasks must not count as healthy before they crash (kwok crashes them within seconds).
+    let s = setup_with("bg-breaker", Duration::from_secs(10)).await;
+    s.register("nginx:1.27", 1).await;
+    s.apply_service(
+        3,
+        json!({"strategy": "BLUE_GREEN",
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true}}),
+    )
+    .await;
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let blue = s.ips_of("ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    production.wait_for(&blue).await;
+
+    // Revision 2 crashes wherever it runs.
+    s.register("ecs-operator.test/crash", 2).await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.id == "ecs-svc/2"
+                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                })
+            })
+        },
+        Duration::from_secs(180),
+    )
+    .await;
+    let st = svc.status.unwrap();
+    assert_eq!(st.deployments[0].id, "ecs-svc/1", "{:#?}", st.deployments);
+    assert!(
+        st.deployments.iter().all(|d| d.id != "ecs-svc/3"),
+        "blue's tasks still run: nothing is redeployed"
+    );
+    let green = st.deployments.iter().find(|d| d.id == "ecs-svc/2").unwrap();
+    assert_eq!(green.rollout_state.as_deref(), Some("FAILED"));
+    assert_eq!(green.failed_tasks, 3);
+    // Production never left blue's own tasks.
+    assert!(
+        production.seen().iter().all(|ips| ips.is_subset(&blue)),
+        "{:?}",
+        production.seen()
+    );
+    assert_eq!(s.ips_of("ecs-svc-1").await, blue);
 }

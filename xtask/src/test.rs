@@ -131,6 +131,8 @@ fn tests(info: &ClusterInfo, real_node: bool) -> Result<()> {
             "--test",
             "services",
             "--test",
+            "strategies",
+            "--test",
             "autoscaling",
         ])
         .env("KUBECONFIG", &info.kubeconfig)
@@ -140,7 +142,7 @@ fn tests(info: &ClusterInfo, real_node: bool) -> Result<()> {
             format!("system:serviceaccount:{OPERATOR_NAMESPACE}:ecs-operator"),
         );
     step(
-        "task, service and autoscaling tests as the chart's ServiceAccount",
+        "task, service, strategy and autoscaling tests as the chart's ServiceAccount",
         || least_privilege.status(),
     )
 }
