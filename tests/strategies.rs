@@ -410,7 +410,7 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
     s.apply_service(
         4,
         json!({"strategy": "LINEAR",
-            "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 4}}),
+            "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 10}}),
     )
     .await;
     s.settled("ecs-svc/1", "COMPLETED").await;
@@ -422,7 +422,9 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
     let svc = s.settled("ecs-svc/2", "COMPLETED").await;
     let green = s.ips_of("ecs-svc-2").await;
     production.wait_for(&green).await;
-    // 25 % (1 of 4), 50 % (4 of 8), 75 % (3 of 4) in order, each a full set of ready endpoints.
+    // 25 % (1 of 4), 50 % (4 of 8), 75 % (3 of 4) in order, each a full set of ready endpoints. The
+    // labels of a step are written one pod at a time, so shares in between show up too; a step lasts
+    // long enough (10 s) for the EndpointSlice controller to catch up with each.
     let seen = production.seen();
     let steps: Vec<f64> = seen
         .iter()
@@ -568,4 +570,113 @@ async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_
         production.seen()
     );
     assert_eq!(s.ips_of("ecs-svc-1").await, blue);
+}
+
+/// The route `web-prod` as a user writes it: blue (web-blue) and green (web-green) backends of one rule.
+fn production_route() -> kube::api::DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web-prod"},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "rules": [{"backendRefs": [
+                {"name": "web-blue", "port": 80, "weight": 1},
+                {"name": "web-green", "port": 80, "weight": 0}
+            ]}]
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_the_production_service()
+ {
+    let s = setup("canary-route").await;
+    let routes: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        s.services.clone().into_client(),
+        &s.ns.name,
+        &ecs_operator::traffic::httproute::api_resource(),
+    );
+    routes
+        .create(&kube::api::PostParams::default(), &production_route())
+        .await
+        .expect("the Gateway API CRDs (cargo xtask cluster up installs them)");
+    s.register("nginx:1.27", 1).await;
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 4,
+            "deploymentConfiguration": {"strategy": "CANARY",
+                "canaryConfiguration": {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 6}},
+            "loadBalancers": [{"containerName": "web", "containerPort": 80, "targetGroupArn": BLUE_TG,
+                "advancedConfiguration": {"alternateTargetGroupArn": GREEN_TG,
+                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/lb/1/2/web-prod"}}]}
+    }))
+    .unwrap();
+    s.services
+        .patch(
+            "web",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&svc),
+        )
+        .await
+        .unwrap();
+    s.settled("ecs-svc/1", "COMPLETED").await;
+    let weights = |r: &kube::api::DynamicObject| -> Vec<i64> {
+        r.data["spec"]["rules"][0]["backendRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["weight"].as_i64().unwrap_or(1))
+            .collect()
+    };
+    let route = routes.get("web-prod").await.unwrap();
+    assert_eq!(
+        weights(&route),
+        vec![1000, 0],
+        "all to the production Service"
+    );
+    let blue = s.ips_of("ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue");
+    production.wait_for(&blue).await;
+
+    s.register("nginx:1.28", 2).await;
+    wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
+                .is_some_and(|d| d.production_traffic_percent == Some(5.0))
+        },
+        DEADLINE,
+    )
+    .await;
+    let route = wait_for_within(
+        &routes,
+        "web-prod",
+        |r: Option<&kube::api::DynamicObject>| r.is_some_and(|r| weights(r) == vec![950, 50]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(weights(&route), vec![950, 50]);
+    // The canary's share is the route's: the production Service still shows all of blue, and the
+    // alternate one green.
+    assert_eq!(production.seen().last(), Some(&blue));
+    s.settled("ecs-svc/2", "COMPLETED").await;
+    let green = s.ips_of("ecs-svc-2").await;
+    production.wait_for(&green).await;
+    let route = routes.get("web-prod").await.unwrap();
+    assert_eq!(
+        weights(&route),
+        vec![1000, 0],
+        "back to the production Service, now green"
+    );
+    assert!(
+        production
+            .seen()
+            .iter()
+            .all(|ips| ips.is_subset(&blue) || ips.is_subset(&green)),
+        "no endpoint mix: the route carries the split {:?}",
+        production.seen()
+    );
 }

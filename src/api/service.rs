@@ -410,12 +410,14 @@ pub struct AdvancedConfiguration {
     /// ARN's target group name). It selects green from TEST_TRAFFIC_SHIFT on.
     #[schemars(length(min = 1, max = 2048))]
     pub alternate_target_group_arn: String,
-    /// The production listener rule. Accepted; with no Gateway API route the production Service's
-    /// endpoints carry the shift.
+    /// The production listener rule: a Gateway API HTTPRoute in the namespace (its name, or an ARN
+    /// ending in it) whose weights between the production and the alternate Service carry the
+    /// shift. Unset: the production Service's endpoints carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub production_listener_rule: Option<String>,
-    /// The test listener rule. Accepted; the test Service is the test listener.
+    /// The test listener rule: an HTTPRoute (as `productionListenerRule`) sending all its traffic to
+    /// the alternate Service. Unset: the alternate Service is the test listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub test_listener_rule: Option<String>,

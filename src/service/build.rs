@@ -137,14 +137,16 @@ pub fn kube_services(
         ));
     }
     let mut names = BTreeSet::new();
-    for (i, lb) in service.spec.load_balancers.iter().flatten().enumerate() {
+    for (i, (lb, (name, _))) in service
+        .spec
+        .load_balancers
+        .iter()
+        .flatten()
+        .zip(target_groups(service))
+        .enumerate()
+    {
         let port = container_port(td, &lb.container_name, lb.container_port)
             .map_err(|why| format!("loadBalancers[{i}]: {why}"))?;
-        let name = lb
-            .load_balancer_name
-            .clone()
-            .or_else(|| lb.target_group_arn.as_deref().and_then(target_group_name))
-            .unwrap_or_else(|| format!("{}-{}", service.name_any(), lb.container_port));
         if !is_dns_label(&name) {
             return Err(format!(
                 "loadBalancers[{i}]: {name:?} cannot name a Kubernetes Service (lowercase letters, digits and '-', at most 63)"
@@ -157,7 +159,10 @@ pub fn kube_services(
         }
         let mut production = kube_service(service, name.clone(), Some(type_.clone()), port.clone());
         if let Some(t) = traffic {
-            set_selector(&mut production, traffic::production_selector(service, t));
+            set_selector(
+                &mut production,
+                traffic::production_selector(service, t, routed(lb)),
+            );
             if let Some(advanced) = &lb.advanced_configuration {
                 let test_name = target_group_name(&advanced.alternate_target_group_arn)
                     .unwrap_or_else(|| format!("{name}-test"));
@@ -204,6 +209,39 @@ pub fn kube_services(
         out.push(headless);
     }
     Ok(out)
+}
+
+/// Each load balancer's Kubernetes Service names: the production one (`loadBalancerName`, the
+/// target group name of `targetGroupArn`, or `<service>-<containerPort>`) and, with
+/// `advancedConfiguration`, the alternate one (the target group name of `alternateTargetGroupArn`, or
+/// `<production>-test`).
+pub fn target_groups(service: &Service) -> Vec<(String, Option<String>)> {
+    service
+        .spec
+        .load_balancers
+        .iter()
+        .flatten()
+        .map(|lb| {
+            let name = lb
+                .load_balancer_name
+                .clone()
+                .or_else(|| lb.target_group_arn.as_deref().and_then(target_group_name))
+                .unwrap_or_else(|| format!("{}-{}", service.name_any(), lb.container_port));
+            let alternate = lb.advanced_configuration.as_ref().map(|a| {
+                target_group_name(&a.alternate_target_group_arn)
+                    .unwrap_or_else(|| format!("{name}-test"))
+            });
+            (name, alternate)
+        })
+        .collect()
+}
+
+/// Whether a Gateway API HTTPRoute (`productionListenerRule`) carries the load balancer's split: its
+/// production Service then keeps selecting blue and the route's weights move the traffic.
+pub fn routed(lb: &crate::api::service::LoadBalancer) -> bool {
+    lb.advanced_configuration
+        .as_ref()
+        .is_some_and(|a| a.production_listener_rule.is_some())
 }
 
 fn set_selector(svc: &mut KubeService, selector: BTreeMap<String, String>) {

@@ -349,6 +349,10 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             Err(why) => problems.push(("InvalidLoadBalancer", why)),
         }
     }
+    // Listener rules that are Gateway API HTTPRoutes get the split as weights.
+    if let Some(t) = &traffic {
+        problems.extend(super::routes::shift(&ctx.client, &svc, t).await?);
+    }
 
     // Act: stop first (frees room under maximumPercent in a later pass), then start.
     let started = match &plan {

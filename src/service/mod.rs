@@ -8,6 +8,7 @@ pub mod nodes;
 pub mod placed;
 pub mod plan;
 pub mod retention;
+pub mod routes;
 pub mod strategy;
 pub mod traffic;
 

@@ -29,14 +29,32 @@ pub fn deployment_label(id: &str) -> String {
 }
 
 /// The production Service's selector: one deployment's tasks, or while split the tasks labelled
-/// [`PRODUCTION`].
-pub fn production_selector(service: &Service, traffic: &Traffic) -> BTreeMap<String, String> {
+/// [`PRODUCTION`] — or, when an HTTPRoute's weights carry the split (`routed`), blue's tasks (the
+/// alternate Service has green's).
+pub fn production_selector(
+    service: &Service,
+    traffic: &Traffic,
+    routed: bool,
+) -> BTreeMap<String, String> {
     let mut s = BTreeMap::from([(labels::SERVICE.to_string(), service.name_any())]);
     match traffic.production.as_slice() {
         [(only, _)] => s.insert(DEPLOYMENT.into(), deployment_label(only)),
+        [(blue, _), ..] if routed => s.insert(DEPLOYMENT.into(), deployment_label(blue)),
         _ => s.insert(PRODUCTION.into(), "true".into()),
     };
     s
+}
+
+/// The share of an HTTPRoute's production traffic for the alternate Service (which selects
+/// `traffic.test`): none while the production Service selects the same deployment.
+pub fn alternate_share(traffic: &Traffic) -> f64 {
+    match traffic.production.as_slice() {
+        [_] => 0.0,
+        entries => entries
+            .iter()
+            .find(|(d, _)| *d == traffic.test)
+            .map_or(0.0, |(_, p)| *p),
+    }
 }
 
 /// The test Service's selector: the tasks of the deployment taking test traffic.
@@ -53,12 +71,15 @@ pub fn test_selector(service: &Service, traffic: &Traffic) -> BTreeMap<String, S
 pub fn wanted_labels(
     pods: &[PodView],
     traffic: &Traffic,
+    split_by_endpoints: bool,
 ) -> BTreeMap<String, (String, Option<&'static str>)> {
     let mut out: BTreeMap<String, (String, Option<&'static str>)> = pods
         .iter()
         .map(|p| (p.name.clone(), (deployment_label(&p.deployment), None)))
         .collect();
-    if let [(blue, blue_percent), (green, _)] = traffic.production.as_slice() {
+    if let [(blue, blue_percent), (green, _)] = traffic.production.as_slice()
+        && split_by_endpoints
+    {
         let ready = |id: &str| {
             let mut v: Vec<&PodView> = pods
                 .iter()
@@ -95,6 +116,13 @@ pub async fn label_pods(
     tasks: &[Task],
     traffic: &Traffic,
 ) -> Result<(), Error> {
+    // Endpoint counts carry a split unless every load balancer has an HTTPRoute doing it.
+    let split_by_endpoints = !service
+        .spec
+        .load_balancers
+        .iter()
+        .flatten()
+        .all(super::build::routed);
     let ns = service.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pods = api
@@ -122,7 +150,7 @@ pub async fn label_pods(
             })
         })
         .collect();
-    let wanted = wanted_labels(&views, traffic);
+    let wanted = wanted_labels(&views, traffic, split_by_endpoints);
     for pod in &pods {
         let Some((deployment, production)) = wanted.get(&pod.name_any()) else {
             continue;
@@ -179,7 +207,7 @@ mod tests {
             production: vec![("ecs-svc/1".into(), 80.0), ("ecs-svc/2".into(), 20.0)],
             test: "ecs-svc/2".into(),
         };
-        let wanted = wanted_labels(&pods, &traffic);
+        let wanted = wanted_labels(&pods, &traffic, true);
         let serving = |prefix: &str| {
             wanted
                 .iter()
@@ -207,7 +235,7 @@ mod tests {
             production: vec![("ecs-svc/1".into(), 50.0), ("ecs-svc/2".into(), 50.0)],
             test: "ecs-svc/2".into(),
         };
-        let wanted = wanted_labels(&pods[..], &traffic);
+        let wanted = wanted_labels(&pods[..], &traffic, true);
         assert_eq!(wanted["g1"].1, Some("true"));
     }
 
@@ -219,7 +247,22 @@ mod tests {
         }))
         .unwrap();
         let t = Traffic::all_to("ecs-svc/4");
-        assert_eq!(production_selector(&svc, &t)[DEPLOYMENT], "ecs-svc-4");
+        assert_eq!(
+            production_selector(&svc, &t, false)[DEPLOYMENT],
+            "ecs-svc-4"
+        );
+        let split = Traffic {
+            production: vec![("ecs-svc/4".into(), 95.0), ("ecs-svc/5".into(), 5.0)],
+            test: "ecs-svc/5".into(),
+        };
+        assert_eq!(production_selector(&svc, &split, false)[PRODUCTION], "true");
+        // An HTTPRoute carries the split: blue behind the production Service, 5 % by weight.
+        assert_eq!(
+            production_selector(&svc, &split, true)[DEPLOYMENT],
+            "ecs-svc-4"
+        );
+        assert_eq!(alternate_share(&split), 5.0);
+        assert_eq!(alternate_share(&t), 0.0);
         assert_eq!(test_selector(&svc, &t)[DEPLOYMENT], "ecs-svc-4");
     }
 }
