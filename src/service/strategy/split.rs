@@ -10,12 +10,19 @@
 /// How many of `blue_ready` and `green_ready` tasks serve production so that green's share of them
 /// is nearest `percent`. Strictly between 0 and 100 with tasks on both sides, both get at least one;
 /// among equally near choices the one with more tasks serving wins (more capacity). At 0 and 100 %
-/// all of one revision serves.
+/// all of one revision serves; a revision with no ready task gets nothing, whatever the percentage.
 pub fn counts(blue_ready: usize, green_ready: usize, percent: f64) -> (usize, usize) {
-    if percent <= 0.0 || green_ready == 0 {
+    // A revision with no ready task takes nothing; the other takes everything.
+    if green_ready == 0 {
         return (blue_ready, 0);
     }
-    if percent >= 100.0 || blue_ready == 0 {
+    if blue_ready == 0 {
+        return (0, green_ready);
+    }
+    if percent <= 0.0 {
+        return (blue_ready, 0);
+    }
+    if percent >= 100.0 {
         return (0, green_ready);
     }
     let p = percent / 100.0;
@@ -58,6 +65,7 @@ mod tests {
         assert_eq!(counts(5, 5, 100.0), (0, 5));
         assert_eq!(counts(0, 5, 30.0), (0, 5), "no blue ready: green serves");
         assert_eq!(counts(5, 0, 30.0), (5, 0), "no green ready: blue serves");
+        assert_eq!(counts(0, 1, 0.0), (0, 1), "no blue ready: green serves, even at 0 %");
     }
 
     proptest! {
