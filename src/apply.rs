@@ -11,13 +11,13 @@ use tracing::warn;
 
 /// Applies `status` to the named object's status subresource (server-side apply, forced: the field
 /// manager is this controller's and nobody else writes status), if the object is still the version
-/// `obj` was read at.
+/// `obj` was read at. Returns the resourceVersion the write made.
 pub async fn status<K>(
     client: &kube::Client,
     obj: &K,
     manager: &str,
     status: &impl Serialize,
-) -> Result<(), kube::Error>
+) -> Result<Option<String>, kube::Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -41,8 +41,8 @@ where
         &PatchParams::apply(manager).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
-    Ok(())
+    .await
+    .map(|written| written.resource_version())
 }
 
 /// Publishes an Event about `obj`; a failure is logged, never fatal (events are best effort).

@@ -49,6 +49,7 @@ pub async fn run(
         watches::name("nodes", &node_api),
         options.admin.clone(),
     )
+    .modify(trim_node)
     .reflect(writer)
     .applied_objects()
     .for_each(|_| async {})
@@ -87,8 +88,7 @@ pub async fn run(
                 Api::<Decoded<Task>>::namespaced(client.clone(), ns),
                 Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), ns),
                 Api::<Decoded<Service>>::namespaced(client.clone(), ns),
-                Api::<PartialObjectMeta<KubeService>>::namespaced(client.clone(), ns),
-                Api::<PartialObjectMeta<Task>>::namespaced(client.clone(), ns),
+                Api::<KubeService>::namespaced(client.clone(), ns),
             ),
             None => (
                 Api::all(client.clone()),
@@ -97,10 +97,9 @@ pub async fn run(
                 Api::all(client.clone()),
                 Api::all(client.clone()),
                 Api::all(client.clone()),
-                Api::all(client.clone()),
             ),
         };
-        let (task_definitions, revisions, tasks, pods, services, lbs, task_metadata) = api(&client);
+        let (task_definitions, revisions, tasks, pods, services, lbs) = api(&client);
         info!(
             namespace = ns.as_deref().unwrap_or("*"),
             "starting controllers"
@@ -120,7 +119,7 @@ pub async fn run(
         )));
         controllers.push(tokio::spawn(crate::service::run(
             services,
-            task_metadata,
+            tasks,
             lbs,
             task_definitions,
             ctx.clone(),
@@ -150,6 +149,18 @@ pub async fn run(
     tokio::select! {
         _ = stopped => {}
         _ = drained => info!("in-flight reconciles finished; stopping"),
+    }
+}
+
+/// A cached node keeps what decisions read (labels, spec, conditions, allocatable): not its
+/// managedFields, image list, volumes or system info, which make up most of a Node.
+fn trim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    if let Some(status) = node.status.as_mut() {
+        status.images = None;
+        status.node_info = None;
+        status.volumes_attached = None;
+        status.volumes_in_use = None;
     }
 }
 

@@ -1,5 +1,6 @@
 //! The operator's own endpoints and its API manners: /healthz, /readyz and /metrics are served and
-//! scraped; a converged task costs no API writes.
+//! scraped; a converged task costs no API writes; a node update no service can be affected by
+//! reconciles none.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ecs_operator::admin::ControllerLabels;
 use ecs_operator::api::{Service, Task, TaskDefinition};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::{Operator, TestNamespace, client, install_crds, wait_for};
@@ -292,5 +293,167 @@ async fn a_converged_service_costs_no_writes() {
         lbs.get("web-80").await.unwrap().metadata.resource_version,
         lb_before,
         "the load balancer was written"
+    );
+}
+
+/// Node labels written by [`a_node_update_reconciles_only_the_services_it_can_affect`], removed when
+/// dropped (even on failure): the nodes are shared by every test on the cluster.
+struct NodeLabel {
+    nodes: Api<Node>,
+    names: Vec<String>,
+}
+
+const IRRELEVANT: &str = "bench/irrelevant";
+
+impl Drop for NodeLabel {
+    fn drop(&mut self) {
+        let (nodes, names) = (self.nodes.clone(), self.names.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                for name in names {
+                    let _ = nodes
+                        .patch(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"metadata": {"labels": {IRRELEVANT: null}}})),
+                        )
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn a_node_update_reconciles_only_the_services_it_can_affect() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "node-fanout").await;
+    let config = ecs_operator::context::Config {
+        healthy_after_running: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let operator = Operator::start_with(&client, &ns.name, config);
+    let tds: Api<TaskDefinition> = ns.api();
+    let td: TaskDefinition = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": "web"},
+        "spec": {"containerDefinitions": [{"name": "web", "image": "nginx"}]}
+    }))
+    .unwrap();
+    tds.patch("web", &PatchParams::apply("test"), &Patch::Apply(&td))
+        .await
+        .unwrap();
+    let services: Api<Service> = ns.api();
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"taskDefinition": "web", "desiredCount": 1}
+    }))
+    .unwrap();
+    services
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+    wait_for(&services, "web", |s: Option<&Service>| {
+        s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+            st.running_count == 1
+                && st
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    })
+    .await;
+    let tasks: Api<Task> = ns.api();
+    let placed = tasks
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find_map(|t| t.status?.container_instance)
+        .expect("the running task has a node");
+    let nodes: Api<Node> = Api::all(client.clone());
+    let other = nodes
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(ecs_operator::service::nodes::is_eligible)
+        .map(|n| n.metadata.name.unwrap())
+        .find(|n| *n != placed)
+        .expect("another schedulable node");
+    let _restore = NodeLabel {
+        nodes: nodes.clone(),
+        names: vec![other.clone(), placed.clone()],
+    };
+
+    let labels = ControllerLabels {
+        controller: "service",
+    };
+    let reconciles = || {
+        operator
+            .admin
+            .metrics
+            .reconciles
+            .get_or_create(&labels)
+            .get()
+    };
+    let in_flight = || {
+        operator
+            .admin
+            .metrics
+            .in_flight
+            .get_or_create(&labels)
+            .get()
+    };
+    let label = |node: String, value: String| {
+        let nodes = nodes.clone();
+        async move {
+            nodes
+                .patch(
+                    &node,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": {IRRELEVANT: value}}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // Settled: nothing in flight and the count unchanged over a few polls (a pass requeued for the
+    // health check's first judgement may still be due).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stable = (reconciles(), 0);
+    while stable.1 < 20 || in_flight() > 0 {
+        assert!(Instant::now() < deadline, "the service never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = reconciles();
+        stable = if now == stable.0 {
+            (now, stable.1 + 1)
+        } else {
+            (now, 0)
+        };
+    }
+    let before = reconciles();
+    // Label changes on a node the service has no task on, and heartbeats meanwhile: nothing to do.
+    for i in 0..5 {
+        label(other.clone(), i.to_string()).await;
+    }
+    // Then a change on the node its task runs on, which reconciles it: node events are handled in
+    // order, so once that reconcile has finished the five before it have been handled too.
+    label(placed.clone(), "x".into()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciles() == before || in_flight() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a label change on the task's node did not reconcile the service"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        reconciles() - before,
+        1,
+        "node updates the service cannot be affected by reconciled it"
     );
 }

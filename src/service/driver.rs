@@ -9,16 +9,17 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::core::PartialObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
 use super::build;
+use super::cache::{self, Caches};
 use super::digests;
 use super::eligibility::Eligibility;
+use super::expect::Wrote;
 use super::placed;
 use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
 use super::retention::{self, Retention};
@@ -41,8 +42,8 @@ const STATUS_EVENTS: usize = 50;
 /// Runs the controller for `services` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
     services: Api<Decoded<Service>>,
-    tasks: Api<PartialObjectMeta<Task>>,
-    lbs: Api<PartialObjectMeta<KubeService>>,
+    tasks: Api<Decoded<Task>>,
+    lbs: Api<KubeService>,
     task_definitions: Api<Decoded<TaskDefinition>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -58,43 +59,58 @@ pub async fn run(
     )
     .reflect(writer)
     .applied_objects();
-    let managed = || watcher::Config::default().labels(labels::MANAGED_SELECTOR);
+    // Decisions read these caches, not the API: every task with a service label (what a service's
+    // reconcile used to list), the operator's load balancer Services, the task definitions.
+    let (task_store, task_writer) = reflector::store();
     let tasks = watches::watch(
         tasks.clone(),
-        managed(),
+        watcher::Config::default().labels(labels::SERVICE),
         watches::name("service", &tasks),
         admin.clone(),
     )
+    .modify(cache::trim_task)
+    .reflect(task_writer)
     .touched_objects();
+    let (lb_store, lb_writer) = reflector::store();
     let lbs = watches::watch(
         lbs.clone(),
-        managed(),
+        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
         watches::name("service", &lbs),
         admin.clone(),
     )
+    .modify(cache::trim_lb)
+    .reflect(lb_writer)
     .touched_objects();
+    let (td_store, td_writer) = reflector::store();
     let task_definitions = watches::watch(
         task_definitions.clone(),
         watcher::Config::default(),
         watches::name("service", &task_definitions),
         admin.clone(),
     )
+    .reflect(td_writer)
     .touched_objects();
-    let node_api = Api::<PartialObjectMeta<Node>>::all(ctx.client.clone());
-    let nodes = watches::watch(
-        node_api.clone(),
-        watcher::Config::default(),
-        watches::name("service", &node_api),
-        admin.clone(),
-    )
-    .touched_objects();
+    let caches = Arc::new(Caches::new(task_store, lb_store, td_store));
+    let node_api = Api::<Node>::all(ctx.client.clone());
+    let nodes = super::fanout::triggers(
+        watches::watch(
+            node_api.clone(),
+            watcher::Config::default(),
+            watches::name("service", &node_api),
+            admin.clone(),
+        ),
+        store.clone(),
+        caches.clone(),
+    );
     {
-        let (store, ctx) = (store.clone(), ctx.clone());
+        let (store, ctx, caches) = (store.clone(), ctx.clone(), caches.clone());
         tokio::spawn(async move {
             crate::context::wait_synced(&store).await;
+            caches.wait_synced().await;
             ctx.cache_synced();
             // Keep the deployments-by-rolloutState gauge current.
             loop {
+                caches.retain(&store.state());
                 let mut counts = BTreeMap::<String, i64>::new();
                 for svc in store.state() {
                     let Some(svc) = crate::controller::decoded(&svc) else {
@@ -111,7 +127,6 @@ pub async fn run(
         });
     }
     let by_family = store.clone();
-    let all = store.clone();
     let policy = kind.clone();
     Controller::for_stream(watched, store)
         // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
@@ -138,18 +153,19 @@ pub async fn run(
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
         })
-        // Nodes coming and going change zones and daemon placements.
-        .watches_stream(nodes, move |_: PartialObjectMeta<Node>| {
-            all.state()
-                .into_iter()
-                .map(|s| ObjectRef::from_obj(s.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        // Nodes coming and going change zones and daemon placements: only the services a node
+        // event can affect are reconciled (`fanout`).
+        .reconcile_on(nodes)
         .graceful_shutdown_on(shutdown)
         .run(
             move |svc, ctx| {
-                let kind = kind.clone();
-                async move { crate::controller::reconcile(svc, ctx, &kind, reconcile).await }
+                let (kind, caches) = (kind.clone(), caches.clone());
+                async move {
+                    crate::controller::reconcile(svc, ctx, &kind, |svc, ctx| {
+                        reconcile(svc, ctx, caches)
+                    })
+                    .await
+                }
             },
             move |svc, error, ctx| crate::controller::error_policy(&policy, svc, error, ctx),
             ctx,
@@ -158,14 +174,19 @@ pub async fn run(
         .await;
 }
 
-async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(
+    cached: Arc<Service>,
+    ctx: Arc<Context>,
+    caches: Arc<Caches>,
+) -> Result<Action, Error> {
+    if !caches.synced() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let ns = cached.namespace().unwrap_or_default();
     let name = cached.name_any();
-    // Decide on a fresh read: the breaker state and deployments in status must not go back in time.
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(svc) = services.get_opt(&name).await? else {
-        return Ok(Action::await_change());
-    };
+    // Decide on the cache, or on this controller's last status write while the cache lags it: the
+    // breaker state and deployments in status must not go back in time.
+    let svc = caches.service_to_decide_on(&cached);
     if svc.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -174,8 +195,8 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
 
     // The task definition the service asks for now; while it cannot be resolved, the service keeps
     // what its PRIMARY deployment runs.
-    let mut specs = RevisionSpecs::new(&ctx, &ns);
-    let target = match resolve(&svc, &ctx).await? {
+    let mut specs = RevisionSpecs::new(&ctx, &caches, &ns);
+    let target = match resolve(&svc, &caches) {
         Ok(target) => Some(target),
         Err((reason, message)) => {
             problems.push((reason, message));
@@ -186,6 +207,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         return finish(
             &svc,
             &ctx,
+            &caches,
             &prev,
             status(&svc, &prev, None, problems),
             Some(Duration::from_secs(60)),
@@ -193,17 +215,23 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
         .await;
     };
 
-    // Tasks of this service, read fresh: counts decide how many more to start.
+    // Tasks of this service, from the cache with what this controller wrote and the cache has not
+    // shown yet: counts decide how many more to start.
     let tasks_api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
-    let (tasks, others): (Vec<Task>, Vec<Task>) = tasks_api
-        .list(&ListParams::default().labels(&format!("{}={name}", labels::SERVICE)))
-        .await?
-        .items
-        .into_iter()
-        .partition(|t| build::controlled_by(t, &svc));
+    let mut seen = Vec::new();
     // Tasks with this service's label that it does not control (e.g. left by an earlier service of
-    // the same name deleted with --cascade=orphan) are never adopted, but their names are taken.
-    let taken: BTreeSet<String> = others.iter().map(|t| t.name_any()).collect();
+    // the same name deleted with --cascade=orphan) are never adopted, but their names are taken; so
+    // are those of tasks that do not decode.
+    let mut taken = BTreeSet::new();
+    for t in caches.tasks_of(&svc) {
+        match crate::controller::decoded(&t) {
+            Some(t) if build::controlled_by(t, &svc) => seen.push(t.clone()),
+            _ => {
+                taken.insert(t.name_any());
+            }
+        }
+    }
+    let tasks = caches.merged(&svc, seen);
     let now = crate::time::now().0;
     let grace = Duration::from_secs(
         svc.spec
@@ -231,7 +259,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
             .placement_constraints
             .as_deref()
             .unwrap_or_default(),
-        definition.as_ref(),
+        definition.as_deref(),
         &build::selector(&svc),
     );
     if let Err(e) = &eligibility {
@@ -334,7 +362,7 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
                     })
                     .map(|k| k.name_any())
                     .collect();
-                let conflicts = apply_load_balancers(&svc, &ctx, wanted).await?;
+                let conflicts = apply_load_balancers(&svc, &ctx, &caches, wanted).await?;
                 target_groups.retain(|g| !conflicts.contains(g));
                 if !conflicts.is_empty() {
                     problems.push((
@@ -358,7 +386,16 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     let started = match &plan {
         Some(_) if recording => Vec::new(),
         Some(plan) => {
-            let acted = act(&svc, &tasks_api, &tasks, &taken, plan, &cleanup.delete).await?;
+            let acted = act(
+                &svc,
+                &caches,
+                &tasks_api,
+                &tasks,
+                &taken,
+                plan,
+                &cleanup.delete,
+            )
+            .await?;
             if !acted.foreign.is_empty() {
                 problems.push((
                     "TaskNameConflict",
@@ -486,7 +523,14 @@ async fn reconcile(cached: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Er
     } else {
         again
     };
-    finish(&svc, &ctx, &prev, next, again).await
+    caches.summarize(
+        &svc,
+        eligibility
+            .as_ref()
+            .map_or(true, |e| *e != Eligibility::default()),
+        &tasks,
+    );
+    finish(&svc, &ctx, &caches, &prev, next, again).await
 }
 
 /// The planner's view of each task, how many are healthy load balancer targets, and when health may
@@ -573,6 +617,7 @@ const NAME_TRIES: usize = 10;
 /// stopped tasks past their retention (`expired`).
 async fn act(
     svc: &Service,
+    caches: &Caches,
     tasks_api: &Api<Task>,
     tasks: &[Task],
     taken: &BTreeSet<String>,
@@ -594,7 +639,7 @@ async fn act(
             )
             .await
         {
-            Ok(_) => {}
+            Ok(stopped) => caches.wrote_task(svc, &stop.task, Wrote::Updated(stopped)),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
         }
@@ -633,11 +678,19 @@ async fn act(
                     )
                     .await
                 {
-                    Ok(_) => return Ok(Some(name)),
+                    Ok(created) => {
+                        caches.wrote_task(svc, &name, Wrote::Created(created));
+                        return Ok(Some(name));
+                    }
+                    // The name is deterministic: a duplicate create (a replay from a view the
+                    // cache had not caught up with) is refused, and only then is the task read.
                     Err(e) if is_conflict(&e) => match tasks_api.get_opt(&name).await? {
-                        // Ours under the name planned: a replay from a stale view; the next pass
-                        // counts it. Past a skipped name, it is another start's of this pass.
-                        Some(t) if build::controlled_by(&t, svc) && !skipped => return Ok(None),
+                        // Ours under the name planned: a replay from a stale view; counted from
+                        // now on. Past a skipped name, it is another start's of this pass.
+                        Some(t) if build::controlled_by(&t, svc) && !skipped => {
+                            caches.wrote_task(svc, &name, Wrote::Created(t));
+                            return Ok(None);
+                        }
                         Some(t) if build::controlled_by(&t, svc) => {}
                         // Someone else's: never touched; the next name is tried.
                         Some(_) => {
@@ -661,7 +714,7 @@ async fn act(
     if !plan.starts.is_empty() || !plan.stops.is_empty() {
         info!(service = %svc.name_any(), started = plan.starts.len(), stopped = plan.stops.len(), "planned");
     }
-    delete_stopped(tasks_api, expired).await?;
+    delete_stopped(svc, caches, tasks_api, expired).await?;
     let mut foreign = foreign.into_inner().expect("not poisoned");
     foreign.sort();
     foreign.dedup();
@@ -853,6 +906,7 @@ fn progress_message(d: &Deployment) -> String {
 async fn finish(
     svc: &Service,
     ctx: &Context,
+    caches: &Caches,
     prev: &ServiceStatus,
     status: ServiceStatus,
     again: Option<Duration>,
@@ -869,16 +923,14 @@ async fn finish(
         publish(ctx, svc, true, &reason, &message).await;
     }
     if svc.status.as_ref() != Some(&status) {
-        crate::apply::status(&ctx.client, svc, STATUS_MANAGER, &status).await?;
+        let written = crate::apply::status(&ctx.client, svc, STATUS_MANAGER, &status).await?;
+        caches.wrote_status(svc, written, &status);
     }
     Ok(again.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// The `family:revision` the service asks for now, or why it cannot have it.
-async fn resolve(
-    svc: &Service,
-    ctx: &Context,
-) -> Result<Result<String, (&'static str, String)>, Error> {
+fn resolve(svc: &Service, caches: &Caches) -> Result<String, (&'static str, String)> {
     let ns = svc.namespace().unwrap_or_default();
     // The revision the PRIMARY runs stays usable when it is deregistered (ECS).
     let primary = svc
@@ -892,12 +944,10 @@ async fn resolve(
                 .is_some_and(|r| r.family == p.family)
         })
         .and_then(|p| p.revision);
-    Ok(
-        crate::task_definition::resolve(ctx, &ns, &svc.spec.task_definition, in_use)
-            .await?
-            .map(|(family, revision)| format!("{family}:{revision}"))
-            .map_err(|why| (why.reason, why.message)),
-    )
+    caches
+        .resolve(&ns, &svc.spec.task_definition, in_use)
+        .map(|(family, revision)| format!("{family}:{revision}"))
+        .map_err(|why| (why.reason, why.message))
 }
 
 /// Applies the wanted load balancer Services and deletes this service's others. A name held by a
@@ -905,18 +955,12 @@ async fn resolve(
 async fn apply_load_balancers(
     svc: &Service,
     ctx: &Context,
+    caches: &Caches,
     wanted: Vec<KubeService>,
 ) -> Result<Vec<String>, Error> {
     let ns = svc.namespace().unwrap_or_default();
     let api: Api<KubeService> = Api::namespaced(ctx.client.clone(), &ns);
-    let existing = api
-        .list(&ListParams::default().labels(&format!(
-            "{}={},{}",
-            labels::SERVICE,
-            svc.name_any(),
-            labels::MANAGED_SELECTOR
-        )))
-        .await?;
+    let existing = caches.lbs_of(svc);
     let names: BTreeSet<String> = wanted
         .iter()
         .filter_map(|s| s.metadata.name.clone())
@@ -925,7 +969,7 @@ async fn apply_load_balancers(
     for lb in wanted {
         let name = lb.name_any();
         // Ours only if we control it: labels can be copied, the controller UID cannot.
-        let current = match existing.items.iter().find(|e| e.name_any() == name) {
+        let current = match existing.iter().find(|e| e.name_any() == name) {
             Some(found) => Some(found.clone()),
             None => api.get_opt(&name).await?,
         };
@@ -974,7 +1018,6 @@ async fn apply_load_balancers(
         }
     }
     for old in existing
-        .items
         .iter()
         .filter(|e| !names.contains(&e.name_any()) && build::controlled_by(*e, svc))
     {
@@ -1021,10 +1064,15 @@ fn same_service(existing: &KubeService, wanted: &KubeService) -> bool {
 }
 
 /// Deletes the stopped tasks [`retention::select`] chose.
-async fn delete_stopped(api: &Api<Task>, names: &[String]) -> Result<(), Error> {
+async fn delete_stopped(
+    svc: &Service,
+    caches: &Caches,
+    api: &Api<Task>,
+    names: &[String],
+) -> Result<(), Error> {
     for name in names {
         match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => {}
+            Ok(_) => caches.wrote_task(svc, name, Wrote::Deleted),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
         }
@@ -1032,23 +1080,25 @@ async fn delete_stopped(api: &Api<Task>, names: &[String]) -> Result<(), Error> 
     Ok(())
 }
 
-/// Registered specs by `family:revision`, read once per pass.
+/// Registered specs by `family:revision`, looked up once per pass (from [`Caches`]).
 struct RevisionSpecs<'a> {
     ctx: &'a Context,
+    caches: &'a Caches,
     ns: &'a str,
-    cache: HashMap<String, Option<TaskDefinitionSpec>>,
+    cache: HashMap<String, Option<Arc<TaskDefinitionSpec>>>,
 }
 
 impl<'a> RevisionSpecs<'a> {
-    fn new(ctx: &'a Context, ns: &'a str) -> Self {
+    fn new(ctx: &'a Context, caches: &'a Caches, ns: &'a str) -> Self {
         Self {
             ctx,
+            caches,
             ns,
             cache: HashMap::new(),
         }
     }
 
-    async fn get(&mut self, reference: &str) -> Result<Option<TaskDefinitionSpec>, Error> {
+    async fn get(&mut self, reference: &str) -> Result<Option<Arc<TaskDefinitionSpec>>, Error> {
         if let Some(spec) = self.cache.get(reference) {
             return Ok(spec.clone());
         }
@@ -1057,7 +1107,8 @@ impl<'a> RevisionSpecs<'a> {
                 family,
                 revision: Some(revision),
             }) => {
-                crate::task_definition::registered_spec(self.ctx, self.ns, &family, revision)
+                self.caches
+                    .registered_spec(self.ctx, self.ns, &family, revision)
                     .await?
             }
             _ => None,

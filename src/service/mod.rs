@@ -1,8 +1,11 @@
 pub mod az_rebalancing;
 pub mod build;
+mod cache;
 pub mod digests;
 mod driver;
 pub mod eligibility;
+pub mod expect;
+pub mod fanout;
 pub mod hooks;
 pub mod nodes;
 pub mod placed;
