@@ -9,7 +9,10 @@
 //! - `BENCH_AUDIT_LOG`: the API server's audit log.
 //! - `BENCH_SIZES`: comma-separated task counts (default `100,1000`).
 //! - `BENCH_REPLACEMENTS`: pod deletes per size for the replacement latency (default 20).
+//! - `BENCH_SERVICES`: `SxR`, many services: S Services of R tasks side by side with S Deployments of
+//!   R replicas ([`many`]); not run when unset.
 
+mod many;
 mod meters;
 mod pods;
 
@@ -102,7 +105,20 @@ async fn main() -> Result<()> {
         eprintln!("{ecs:?}");
         results.push((n, deployment, ecs));
     }
-    print!("{}", table(&results));
+    let mut out = table(&results);
+    if let Some((s, r)) = std::env::var("BENCH_SERVICES")
+        .ok()
+        .and_then(|v| many::parse(&v))
+    {
+        eprintln!("== {s} × {r}: Deployments");
+        let d = many::deployments(&env, s, r).await?;
+        eprintln!("{d:?}");
+        eprintln!("== {s} × {r}: ECS Services");
+        let e = many::services(&env, s, r).await?;
+        eprintln!("{e:?}");
+        out.push_str(&many::rows(s, r, &d, &e));
+    }
+    print!("{out}");
     Ok(())
 }
 
@@ -222,6 +238,26 @@ async fn run_deployment(env: &Env, n: usize) -> Result<Figures> {
 /// The operator as its own process, watching one namespace.
 struct Operator(Child);
 
+impl Operator {
+    fn start(env: &Env, ns: &str) -> Result<Self> {
+        Ok(Operator(
+            Command::new(&env.operator)
+                .args(["run", "--namespace", ns, "--admin-address", "127.0.0.1:0"])
+                // Healthy as soon as RUNNING, like a Deployment's minReadySeconds 0 (ECS waits 40 s).
+                .args([
+                    "--healthy-after-running-seconds",
+                    "0",
+                    "--log-level",
+                    "warn",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("starting the operator")?,
+        ))
+    }
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -232,21 +268,7 @@ impl Drop for Operator {
 async fn run_service(env: &Env, n: usize) -> Result<Figures> {
     let ns = format!("bench-ecs-{n}");
     fresh_namespace(&env.client, &ns).await?;
-    let operator = Operator(
-        Command::new(&env.operator)
-            .args(["run", "--namespace", &ns, "--admin-address", "127.0.0.1:0"])
-            // Healthy as soon as RUNNING, like a Deployment's minReadySeconds 0 (ECS waits 40 s).
-            .args([
-                "--healthy-after-running-seconds",
-                "0",
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting the operator")?,
-    );
+    let operator = Operator::start(env, &ns)?;
     let pid = operator.0.id();
     let pods = Pods::watch(&env.client, &ns);
     let td = |image: &str| {

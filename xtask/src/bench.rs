@@ -17,7 +17,13 @@ pub struct Budget {
     pub burst: Option<u32>,
 }
 
-pub fn run(sizes: &str, replacements: usize, keep: bool, budget: Budget) -> Result<()> {
+pub fn run(
+    sizes: &str,
+    replacements: usize,
+    services: Option<&str>,
+    keep: bool,
+    budget: Budget,
+) -> Result<()> {
     // A cluster of its own: the test cluster's leftovers would weigh on the figures.
     if std::env::var_os(cluster::DIR_ENV).is_none() {
         let dir = util::cache_root()?.join("bench-cluster");
@@ -50,6 +56,9 @@ pub fn run(sizes: &str, replacements: usize, keep: bool, budget: Budget) -> Resu
     }
     if let Some(burst) = budget.burst {
         bench.env("KUBE_API_BURST", burst.to_string());
+    }
+    if let Some(services) = services {
+        bench.env("BENCH_SERVICES", services);
     }
     let output = bench
         .env("KUBECONFIG", &info.kubeconfig)

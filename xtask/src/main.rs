@@ -45,6 +45,10 @@ enum Command {
         /// Pod deletes per size for the replacement latency.
         #[arg(long, default_value_t = 20)]
         replacements: usize,
+        /// Many services too: `SxR`, S Services of R tasks beside S Deployments of R replicas
+        /// (e.g. `500x4`).
+        #[arg(long)]
+        services: Option<String>,
         /// Leave the benchmark's cluster running afterwards.
         #[arg(long)]
         keep: bool,
@@ -117,12 +121,14 @@ fn main() -> anyhow::Result<()> {
         Command::Bench {
             sizes,
             replacements,
+            services,
             keep,
             kube_api_qps,
             kube_api_burst,
         } => bench::run(
             &sizes,
             replacements,
+            services.as_deref(),
             keep,
             bench::Budget {
                 qps: kube_api_qps,
