@@ -4,14 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::pods::{Pods, ready};
 use crate::{DEADLINE, Env, IMAGE_1, Operator, drop_namespace, fresh_namespace, meters};
+
+/// The node whose labels change: tainted, so that it runs no pod.
+const SPARE: &str = "bench-spare";
 
 /// `500x4` → (500, 4).
 pub fn parse(spec: &str) -> Option<(usize, usize)> {
@@ -112,23 +115,27 @@ pub async fn services(env: &Env, services: usize, tasks: usize) -> Result<Many> 
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    // A label on a node that runs no task of the benchmark's: no service can be affected.
+    // A label on a node that runs no task (tainted: no pod goes there): no service can be affected.
     let nodes: Api<Node> = Api::all(env.client.clone());
-    let spare = nodes
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .find(|n| !pods.snapshot().values().any(|p| p.node.as_deref() == Some(n)))
-        .context("no node without benchmark pods")?;
+    let spare: Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": SPARE, "annotations": {"kwok.x-k8s.io/node": "fake"}, "labels": {
+            "kubernetes.io/hostname": SPARE, "type": "kwok", "topology.kubernetes.io/zone": "zone-a"}},
+        "spec": {"taints": [{"key": "bench.ecs-operator.dev/spare", "effect": "NoSchedule"}]}
+    }))?;
+    match nodes.create(&PostParams::default(), &spare).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let r0 = meters::reads(&env.client).await?;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let r1 = meters::reads(&env.client).await?;
     for i in 0..10 {
         let patch = json!({"metadata": {"labels": {"bench.ecs-operator.dev/tick": i.to_string()}}});
         nodes
-            .patch(&spare, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(SPARE, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -136,6 +143,7 @@ pub async fn services(env: &Env, services: usize, tasks: usize) -> Result<Many> 
     let r2 = meters::reads(&env.client).await?;
     let baseline = (r1 - r0) * 1.3;
     f.reads_per_node_update = Some(((r2 - r1 - baseline) / 10.0).max(0.0));
+    nodes.delete(SPARE, &Default::default()).await?;
     drop(pods);
     drop(operator);
     drop_namespace(&env.client, &ns).await?;

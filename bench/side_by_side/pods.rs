@@ -16,8 +16,6 @@ pub struct PodInfo {
     pub ready: bool,
     pub deleting: bool,
     pub image: String,
-    /// The node it was scheduled to.
-    pub node: Option<String>,
     /// When the watch first saw it.
     pub seen: Instant,
 }
@@ -110,7 +108,6 @@ fn info(p: &Pod, seen: Instant) -> PodInfo {
             .and_then(|s| s.containers.first())
             .and_then(|c| c.image.clone())
             .unwrap_or_default(),
-        node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
         seen,
     }
 }
