@@ -93,16 +93,13 @@ pub fn zones<'a>(nodes: impl IntoIterator<Item = &'a Fingerprint>) -> BTreeSet<S
 /// The services (keys of `services`) to reconcile after node `node` went from `before` to `after`
 /// (`None`: absent), given the fingerprints of the other nodes (`others`). Services not summarized
 /// yet are the caller's to add.
-pub fn affected<'a, K: Clone>(
+pub fn affected<'a, K: Clone + 'a>(
     node: &str,
     before: Option<&Fingerprint>,
     after: Option<&Fingerprint>,
     others: &BTreeSet<String>,
     services: impl IntoIterator<Item = (&'a K, &'a Summary)>,
-) -> Vec<K>
-where
-    K: 'a,
-{
+) -> Vec<K> {
     if before == after {
         return Vec::new();
     }
