@@ -65,7 +65,11 @@ mod tests {
         assert_eq!(counts(5, 5, 100.0), (0, 5));
         assert_eq!(counts(0, 5, 30.0), (0, 5), "no blue ready: green serves");
         assert_eq!(counts(5, 0, 30.0), (5, 0), "no green ready: blue serves");
-        assert_eq!(counts(0, 1, 0.0), (0, 1), "no blue ready: green serves, even at 0 %");
+        assert_eq!(
+            counts(0, 1, 0.0),
+            (0, 1),
+            "no blue ready: green serves, even at 0 %"
+        );
     }
 
     proptest! {
