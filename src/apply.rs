@@ -11,13 +11,13 @@ use tracing::warn;
 
 /// Applies `status` to the named object's status subresource (server-side apply, forced: the field
 /// manager is this controller's and nobody else writes status), if the object is still the version
-/// `obj` was read at. Returns the resourceVersion the write made.
+/// `obj` was read at. Returns the object as written (its new resourceVersion).
 pub async fn status<K>(
     client: &kube::Client,
     obj: &K,
     manager: &str,
     status: &impl Serialize,
-) -> Result<Option<String>, kube::Error>
+) -> Result<K, kube::Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -42,7 +42,6 @@ where
         &Patch::Apply(&patch),
     )
     .await
-    .map(|written| written.resource_version())
 }
 
 /// Publishes an Event about `obj`; a failure is logged, never fatal (events are best effort).

@@ -86,7 +86,7 @@ pub async fn run(
                 Api::<Decoded<TaskDefinition>>::namespaced(client.clone(), ns),
                 Api::<PartialObjectMeta<ControllerRevision>>::namespaced(client.clone(), ns),
                 Api::<Decoded<Task>>::namespaced(client.clone(), ns),
-                Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), ns),
+                Api::<Pod>::namespaced(client.clone(), ns),
                 Api::<Decoded<Service>>::namespaced(client.clone(), ns),
                 Api::<KubeService>::namespaced(client.clone(), ns),
             ),

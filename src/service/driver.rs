@@ -924,7 +924,7 @@ async fn finish(
     }
     if svc.status.as_ref() != Some(&status) {
         let written = crate::apply::status(&ctx.client, svc, STATUS_MANAGER, &status).await?;
-        caches.wrote_status(svc, written, &status);
+        caches.wrote_status(svc, written.resource_version(), &status);
     }
     Ok(again.map_or_else(Action::await_change, Action::requeue))
 }

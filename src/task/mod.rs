@@ -2,9 +2,11 @@
 //! is never restarted or replaced; stopped standalone tasks are deleted after the retention period.
 
 pub mod build;
+pub mod caches;
 pub mod create;
 pub mod lifecycle;
 pub mod protection;
+pub mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -21,13 +22,14 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use crate::api::task::DesiredStatus;
-use crate::api::{Service, Task, TaskDefinition, TaskStatus};
+use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec, TaskStatus};
 use crate::context::Context;
 use crate::controller::decode::Decoded;
 use crate::controller::{Kind, watches};
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
+use caches::Caches;
 use create::{CreateFailure, Existing};
 use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
 
@@ -37,7 +39,7 @@ const STATUS_MANAGER: &str = "ecs-operator/task-status";
 /// Runs the controller for `tasks` (one namespace, or all) until `shutdown` resolves.
 pub async fn run(
     tasks: Api<Decoded<Task>>,
-    pods: Api<PartialObjectMeta<Pod>>,
+    pods: Api<Pod>,
     task_definitions: Api<Decoded<TaskDefinition>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -53,21 +55,32 @@ pub async fn run(
     )
     .reflect(writer)
     .applied_objects();
+    let (pod_store, pod_writer) = reflector::store();
     let pods = watches::watch(
         pods.clone(),
         watcher::Config::default().labels(labels::MANAGED_SELECTOR),
         watches::name("task", &pods),
         admin.clone(),
     )
+    .modify(caches::trim)
+    .reflect(pod_writer)
     .touched_objects();
+    let (definition_store, definition_writer) = reflector::store();
     let definitions = watches::watch(
         task_definitions.clone(),
         watcher::Config::default(),
         watches::name("task", &task_definitions),
         admin.clone(),
     )
+    .reflect(definition_writer)
     .touched_objects();
-    tokio::spawn(watch_cache(store.clone(), ctx.clone()));
+    let caches = Arc::new(Caches::new(
+        store.clone(),
+        pod_store,
+        definition_store,
+        ctx.client.clone(),
+    ));
+    tokio::spawn(watch_cache(caches.clone(), ctx.clone()));
     let waiting = store.clone();
     let policy = kind.clone();
     Controller::for_stream(watched, store)
@@ -102,7 +115,13 @@ pub async fn run(
         .run(
             move |task, ctx| {
                 let kind = kind.clone();
-                async move { crate::controller::reconcile(task, ctx, &kind, reconcile).await }
+                let caches = caches.clone();
+                async move {
+                    crate::controller::reconcile(task, ctx, &kind, |task, ctx| {
+                        reconcile(task, ctx, caches)
+                    })
+                    .await
+                }
             },
             move |task, error, ctx| crate::controller::error_policy(&policy, task, error, ctx),
             ctx,
@@ -111,13 +130,14 @@ pub async fn run(
         .await;
 }
 
-/// Marks the cache synced once, then keeps the tasks-by-lastStatus gauge current.
-async fn watch_cache(store: kube::runtime::reflector::Store<Decoded<Task>>, ctx: Arc<Context>) {
-    crate::context::wait_synced(&store).await;
+/// Marks the caches synced once, then keeps the tasks-by-lastStatus gauge current and forgets what
+/// is kept for tasks that are gone.
+async fn watch_cache(caches: Arc<Caches>, ctx: Arc<Context>) {
+    caches.synced().await;
     ctx.cache_synced();
     loop {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
-        for t in store.state() {
+        for t in caches.tasks.state() {
             let Some(t) = crate::controller::decoded(&t) else {
                 continue;
             };
@@ -129,41 +149,82 @@ async fn watch_cache(store: kube::runtime::reflector::Store<Decoded<Task>>, ctx:
             *counts.entry(state).or_default() += 1;
         }
         crate::admin::Metrics::set_states(&ctx.admin.metrics.tasks, counts);
+        caches.prune();
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }
 
-async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = cached.namespace().unwrap_or_default();
-    let name = cached.name_any();
-    // Decide on a fresh read: the cache can lag this controller's own last status write, and deciding
-    // from it could rewrite a recorded stop cause or forget the pod was already created.
-    let tasks: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(task) = tasks.get_opt(&name).await? else {
-        return Ok(Action::await_change());
-    };
+/// How long a pass that finds the caches not listed yet waits before it runs again.
+const CACHES_WAIT: Duration = Duration::from_millis(500);
+
+async fn reconcile(
+    cached: Arc<Task>,
+    ctx: Arc<Context>,
+    caches: Arc<Caches>,
+) -> Result<Action, Error> {
+    if !caches.ready() {
+        return Ok(Action::requeue(CACHES_WAIT));
+    }
+    // Dereference: everything from the caches; a cache behind this controller's own status write is
+    // read as what was written.
+    let task = caches.current(cached);
     let prev = task.status.clone().unwrap_or_default();
 
     if prev.last_status.as_deref() == Some(STOPPED) {
         return retain_or_delete(&task, &ctx).await;
     }
 
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let pod = pods.get_opt(&name).await?.filter(|p| owned_by(p, &task));
+    let name = task.name_any();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
     let had_pod = prev.pod_name.is_some();
+    let expected = caches.expected(&task);
+    let pod = match (caches.pod(&task), &expected) {
+        (Some(pod), _) => Some(pod),
+        // Created a moment ago: its watch event is on its way (and reconciles the task).
+        (None, Some(created)) if !had_pod && created.at.elapsed() < settle::SETTLE => {
+            return Ok(Action::requeue(settle::SETTLE - created.at.elapsed()));
+        }
+        // Created, not seen for a while: status says the pod was created, as a slow start shows it.
+        (None, Some(created)) if !had_pod => {
+            write_status(&task, &ctx, &caches, &prev, created.status.clone(), None).await?;
+            return Ok(Action::requeue(TRANSITION_RECHECK));
+        }
+        (None, None) if !had_pod => return start(&task, &ctx, &caches, &pods).await,
+        // Status records a pod the cache does not hold: gone, or a cache that never saw it (it was
+        // created by an earlier leader). Asked once, at the end of the task's life.
+        (None, _) => pods
+            .get_opt(&name)
+            .await?
+            .filter(|p| owned_by(p, &task))
+            .map(Arc::new),
+    };
 
-    if pod.is_none() && !had_pod {
-        return start(&task, &ctx, &pods).await;
-    }
-
-    let containers = pod.as_ref().map(build::containers_of).unwrap_or_default();
+    // Decide. A pod seen before status recorded its creation: the lifecycle starts from what the
+    // start decided (the task definition's cpu and memory, the group).
+    let base = match (&expected, had_pod, &pod) {
+        (_, true, _) | (_, _, None) => None,
+        (Some(created), false, _) => Some(created.status.clone()),
+        (None, false, Some(pod)) => started_from_pod(&task, &caches, pod).await?,
+    };
+    let observed_task = base.map(|base| {
+        let mut t = (*task).clone();
+        t.status = Some(TaskStatus {
+            conditions: prev.conditions.clone(),
+            ..base
+        });
+        t
+    });
+    let containers = pod
+        .as_deref()
+        .map(build::containers_of)
+        .unwrap_or_default();
     let zone = pod
         .as_ref()
         .and_then(|p| p.spec.as_ref()?.node_name.clone())
         .and_then(|n| ctx.zone_of(&n));
     let outcome = lifecycle::observe(&Observed {
-        task: &task,
-        pod: pod.as_ref(),
+        task: observed_task.as_ref().unwrap_or(&task),
+        pod: pod.as_deref(),
         containers: &containers,
         zone,
         now: k8s_openapi::jiff::Timestamp::now(),
@@ -181,9 +242,15 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
         outcome.status.last_status.as_deref(),
         Some(lifecycle::RUNNING | STOPPED)
     );
+    let pod_age = pod.as_deref().map(|p| {
+        expected.as_ref().map_or_else(
+            || age_of(p),
+            |created| created.at.elapsed(),
+        )
+    });
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.
-    write_status(&task, &ctx, &prev, outcome.status).await?;
+    let held = write_status(&task, &ctx, &caches, &prev, outcome.status, pod_age).await?;
     if outcome.stop_pod
         && let Some(pod) = &pod
     {
@@ -217,18 +284,83 @@ async fn reconcile(cached: Arc<Task>, ctx: Arc<Context>) -> Result<Action, Error
             .unwrap_or_default()
             + Duration::from_secs(1)
     });
-    let recheck = match (recheck, expiry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let recheck = [recheck, expiry, held].into_iter().flatten().min();
     Ok(recheck.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// How old a pod is, from its creation timestamp (whole seconds).
+fn age_of(pod: &Pod) -> Duration {
+    pod.metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| {
+            Duration::try_from(k8s_openapi::jiff::Timestamp::now().duration_since(t.0)).ok()
+        })
+        .unwrap_or_default()
+}
+
+/// What the start decided, for a pod found without a status recording it (the start's memory is
+/// gone: an earlier leader created it): from the task definition revision the pod was built from.
+async fn started_from_pod(
+    task: &Task,
+    caches: &Caches,
+    pod: &Pod,
+) -> Result<Option<TaskStatus>, Error> {
+    let Some(reference) = pod
+        .annotations()
+        .get(labels::TASK_DEFINITION_REF)
+        .and_then(|r| TaskDefinitionRef::parse(r))
+    else {
+        return Ok(None);
+    };
+    let Some(revision) = reference.revision else {
+        return Ok(None);
+    };
+    let ns = task.namespace().unwrap_or_default();
+    let spec = caches
+        .definitions
+        .spec(&ns, &reference.family, revision)
+        .await?;
+    Ok(spec.map(|spec| {
+        let mut status = started(task, &reference.family, revision, &spec);
+        status.pod_name = pod.metadata.name.clone();
+        status
+    }))
+}
+
+/// The status of a task whose pod is being created from `family:revision`.
+fn started(task: &Task, family: &str, revision: i64, spec: &TaskDefinitionSpec) -> TaskStatus {
+    let prev = task.status.clone().unwrap_or_default();
+    let overrides = task.spec.overrides.as_ref();
+    let mut status = TaskStatus {
+        last_status: Some(PROVISIONING.to_string()),
+        created_at: task.metadata.creation_timestamp.clone(),
+        started_by: task.spec.started_by.clone(),
+        observed_generation: task.metadata.generation,
+        conditions: prev.conditions.clone(),
+        version: prev.version,
+        task_definition: Some(format!("{family}:{revision}")),
+        group: Some(build::group_of(task, family)),
+        cpu: overrides.and_then(|o| o.cpu.clone()).or(spec.cpu.clone()),
+        memory: overrides
+            .and_then(|o| o.memory.clone())
+            .or(spec.memory.clone()),
+        ..Default::default()
+    };
+    status.desired_status = Some(lifecycle::RUNNING.to_string());
+    status
 }
 
 /// How long a task between states waits for an event before it looks at its pod again.
 const TRANSITION_RECHECK: Duration = Duration::from_secs(10);
 
 /// Resolves the task definition and creates the pod — or explains, in a condition, why it cannot.
-async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Error> {
+async fn start(
+    task: &Task,
+    ctx: &Context,
+    caches: &Caches,
+    pods: &Api<Pod>,
+) -> Result<Action, Error> {
     let prev = task.status.clone().unwrap_or_default();
     let mut status = TaskStatus {
         last_status: Some(PROVISIONING.to_string()),
@@ -250,11 +382,11 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
             owned_by_service: owned_by_service(task),
             node_unavailable: false,
         });
-        write_status(task, ctx, &prev, outcome.status).await?;
+        write_status(task, ctx, caches, &prev, outcome.status, None).await?;
         return Ok(Action::await_change());
     }
 
-    let resolved = match resolve(task, ctx).await? {
+    let resolved = match resolve(task, caches).await? {
         Ok(resolved) => resolved,
         Err((reason, message)) => {
             // Waiting, not failed: the definition may be applied after the task (GitOps order).
@@ -266,25 +398,16 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
                 &message,
                 task.metadata.generation,
             );
-            write_status(task, ctx, &prev, status).await?;
+            write_status(task, ctx, caches, &prev, status, None).await?;
             return Ok(Action::requeue(Duration::from_secs(60)));
         }
     };
     let (family, revision, spec) = resolved;
-    status.task_definition = Some(format!("{family}:{revision}"));
-    status.group = Some(build::group_of(task, &family));
-    status.cpu = task
-        .spec
-        .overrides
-        .as_ref()
-        .and_then(|o| o.cpu.clone())
-        .or(spec.cpu.clone());
-    status.memory = task
-        .spec
-        .overrides
-        .as_ref()
-        .and_then(|o| o.memory.clone())
-        .or(spec.memory.clone());
+    let started = started(task, &family, revision, &spec);
+    status = TaskStatus {
+        desired_status: None,
+        ..started.clone()
+    };
 
     let (pod, _) = match build::build_pod(task, &family, revision, &spec) {
         Ok(built) => built,
@@ -294,59 +417,60 @@ async fn start(task: &Task, ctx: &Context, pods: &Api<Pod>) -> Result<Action, Er
                 format!("Task definition {family}:{revision} cannot run on Kubernetes: {why}"),
                 task.metadata.generation,
             );
-            write_status(task, ctx, &prev, status).await?;
+            write_status(task, ctx, caches, &prev, status, None).await?;
             return Ok(Action::await_change());
         }
     };
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let created = match pods.create(&PostParams::default(), &pod).await {
-        Ok(_) => {
-            info!(task = %task.name_any(), taskdefinition = %format!("{family}:{revision}"), "pod created");
-            Ok(())
-        }
-        Err(e) => Err(create::classify_error(&e)),
-    };
-    let blocked = match created {
-        Ok(()) => None,
-        Err(CreateFailure::NameTaken) => match pods.get_opt(&pod_name).await? {
-            // Gone again already: try once more on the next pass.
-            None => Some(Blocked::Wait(format!(
-                "pod {pod_name} existed a moment ago and is gone: starting again"
-            ))),
-            Some(existing) => match create::classify_existing(&existing, task) {
-                Existing::Ours => None,
-                Existing::EarlierTask => Some(Blocked::Wait(format!(
-                    "pod {pod_name} of an earlier task with this name is still terminating"
-                ))),
-                Existing::Foreign => Some(Blocked::Refused {
-                    stopped_reason: create::foreign_reason(&pod_name),
-                    api_message: None,
-                }),
-            },
-        },
-        Err(CreateFailure::Refused { stopped_reason }) => Some(Blocked::Refused {
-            api_message: stopped_reason
-                .strip_prefix(&format!("{}: ", create::CANNOT_CREATE_POD))
-                .map(str::to_string),
-            stopped_reason,
-        }),
-        Err(CreateFailure::Transient { message }) => Some(Blocked::Retry(message)),
-    };
-    if let Some(blocked) = blocked {
-        return not_created(task, ctx, &prev, status, blocked).await;
-    }
-    status.pod_name = pod.metadata.name.clone();
-    status.desired_status = Some(lifecycle::RUNNING.to_string());
+    let mut created = started;
+    created.pod_name = pod.metadata.name.clone();
     crate::conditions::set(
-        &mut status.conditions,
+        &mut created.conditions,
         "Ready",
         false,
         "Provisioning",
         format!("pod created for {family}:{revision}"),
         task.metadata.generation,
     );
-    write_status(task, ctx, &prev, status).await?;
-    Ok(Action::await_change())
+    let blocked = match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => {
+            info!(task = %task.name_any(), taskdefinition = %format!("{family}:{revision}"), "pod created");
+            // Its watch event follows within moments and reconciles the task: the first status
+            // written is what the pod shows then (see `settle`), not "created".
+            caches.expect(task, created);
+            return Ok(Action::requeue(settle::SETTLE));
+        }
+        // The name is deterministic (the task's): a pod the cache has not shown yet answers 409.
+        Err(e) => match create::classify_error(&e) {
+            CreateFailure::NameTaken => match pods.get_opt(&pod_name).await? {
+                // Gone again already: try once more on the next pass.
+                None => Blocked::Wait(format!(
+                    "pod {pod_name} existed a moment ago and is gone: starting again"
+                )),
+                Some(existing) => match create::classify_existing(&existing, task) {
+                    Existing::Ours => {
+                        write_status(task, ctx, caches, &prev, created, None).await?;
+                        return Ok(Action::await_change());
+                    }
+                    Existing::EarlierTask => Blocked::Wait(format!(
+                        "pod {pod_name} of an earlier task with this name is still terminating"
+                    )),
+                    Existing::Foreign => Blocked::Refused {
+                        stopped_reason: create::foreign_reason(&pod_name),
+                        api_message: None,
+                    },
+                },
+            },
+            CreateFailure::Refused { stopped_reason } => Blocked::Refused {
+                api_message: stopped_reason
+                    .strip_prefix(&format!("{}: ", create::CANNOT_CREATE_POD))
+                    .map(str::to_string),
+                stopped_reason,
+            },
+            CreateFailure::Transient { message } => Blocked::Retry(message),
+        },
+    };
+    not_created(task, ctx, caches, &prev, status, blocked).await
 }
 
 /// Why a task's pod was not created in this pass.
@@ -373,6 +497,7 @@ const RETRY_CREATE: Duration = Duration::from_secs(10);
 async fn not_created(
     task: &Task,
     ctx: &Context,
+    caches: &Caches,
     prev: &TaskStatus,
     mut status: TaskStatus,
     blocked: Blocked,
@@ -406,7 +531,7 @@ async fn not_created(
                 .await;
             }
             fail_to_start(&mut status, stopped_reason, generation);
-            write_status(task, ctx, prev, status).await?;
+            write_status(task, ctx, caches, prev, status, None).await?;
             return Ok(Action::await_change());
         }
         Blocked::Wait(message) | Blocked::Retry(message) if waited >= timeout => {
@@ -415,7 +540,7 @@ async fn not_created(
                 timeout.as_secs()
             );
             fail_to_start(&mut status, why, generation);
-            write_status(task, ctx, prev, status).await?;
+            write_status(task, ctx, caches, prev, status, None).await?;
             return Ok(Action::await_change());
         }
         Blocked::Wait(message) => ("WaitingForEarlierPod", message, WAIT_FOR_EARLIER_POD),
@@ -439,7 +564,7 @@ async fn not_created(
         let warning = reason == "PodCreateFailed";
         crate::apply::event(&ctx.task_events, task, warning, reason, &message, "Create").await;
     }
-    write_status(task, ctx, prev, status).await?;
+    write_status(task, ctx, caches, prev, status, None).await?;
     // Never beyond the start timeout, which then fails the task.
     Ok(Action::requeue(
         again
@@ -465,30 +590,27 @@ fn fail_to_start(status: &mut TaskStatus, stopped_reason: String, generation: Op
     status.stopped_reason = Some(stopped_reason);
 }
 
-type Resolved = (String, i64, crate::api::TaskDefinitionSpec);
+type Resolved = (String, i64, Arc<TaskDefinitionSpec>);
 
 /// The task definition revision and its registered spec, or why the task must wait.
 async fn resolve(
     task: &Task,
-    ctx: &Context,
+    caches: &Caches,
 ) -> Result<Result<Resolved, (&'static str, String)>, Error> {
     let ns = task.namespace().unwrap_or_default();
     // A service keeps starting tasks of the revision it runs even once it is deregistered (ECS).
     let in_use = owned_by_service(task)
         .then(|| TaskDefinitionRef::parse(&task.spec.task_definition)?.revision)
         .flatten();
-    let (family, revision) = match crate::task_definition::resolve(
-        ctx,
-        &ns,
-        &task.spec.task_definition,
-        in_use,
-    )
-    .await?
-    {
-        Ok(found) => found,
-        Err(why) => return Ok(Err((why.reason, why.message))),
-    };
-    match crate::task_definition::registered_spec(ctx, &ns, &family, revision).await? {
+    let (family, revision) =
+        match caches
+            .definitions
+            .resolve(&ns, &task.spec.task_definition, in_use)
+        {
+            Ok(found) => found,
+            Err(why) => return Ok(Err((why.reason, why.message))),
+        };
+    match caches.definitions.spec(&ns, &family, revision).await? {
         Some(spec) => Ok(Ok((family, revision, spec))),
         None => Ok(Err((
             "TaskDefinitionNotFound",
@@ -497,20 +619,39 @@ async fn resolve(
     }
 }
 
-/// Writes the status when it changed (never otherwise), and publishes events for transitions.
+/// Writes the status when it changed (never otherwise) and publishes events for transitions. A new
+/// pod's brief state waits for its next step instead (see `settle`): how long is returned.
 async fn write_status(
     task: &Task,
     ctx: &Context,
+    caches: &Caches,
     prev: &TaskStatus,
     mut status: TaskStatus,
-) -> Result<(), Error> {
+    pod_age: Option<Duration>,
+) -> Result<Option<Duration>, Error> {
     with_protection(task, &mut status);
-    if task.status.as_ref() == Some(&status) {
-        return Ok(());
+    match settle::decide(task.status.as_ref(), &status, pod_age) {
+        settle::Write::Unchanged => return Ok(None),
+        settle::Write::After(wait) => return Ok(Some(wait)),
+        settle::Write::Now => {}
     }
     events(task, ctx, prev, &status).await;
-    crate::apply::status(&ctx.client, task, STATUS_MANAGER, &status).await?;
-    Ok(())
+    match crate::apply::status(&ctx.client, task, STATUS_MANAGER, &status).await {
+        Ok(written) => {
+            if status.pod_name.is_some() {
+                // Status records the pod now: no more expectation of it.
+                caches.observed(task);
+            }
+            caches.wrote(task, written);
+            Ok(None)
+        }
+        Err(e) => {
+            if is_conflict(&e) {
+                caches.forget_written(task);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// `status.protection` and the `ScaleInProtection` condition from the task's annotation.

@@ -1,6 +1,7 @@
 //! The TaskDefinition controller: registers a new immutable revision for every spec change and keeps
 //! the status (revisions, ACTIVE/INACTIVE, fields not honoured) up to date.
 
+pub mod read;
 pub mod revision;
 pub mod status;
 
@@ -315,7 +316,7 @@ pub struct Unresolved {
 }
 
 impl Unresolved {
-    fn new(reason: &'static str, message: String) -> Self {
+    pub(crate) fn new(reason: &'static str, message: String) -> Self {
         Self { reason, message }
     }
 }

@@ -1,0 +1,284 @@
+//! What the Task controller reads instead of the API server: its tasks, their pods and the task
+//! definitions from watch caches, and what it wrote itself and the cache may not show yet.
+//!
+//! A cache can lag the controller's own writes. Two memories cover that, the Kubernetes way:
+//! - the status last written per task, with the resourceVersions it was written over: while the
+//!   cache still shows one of those, the task is decided on what was written (never on the older
+//!   view, which would take status back in time); the write's precondition is the version written;
+//! - the pods created and not seen yet (an expectation): no second create while the first is on its
+//!   way to the cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::api::task::TaskStatus;
+use crate::api::{Task, TaskDefinition};
+use crate::controller::decode::Decoded;
+use crate::task_definition::read::Reader;
+
+/// The Task controller's caches.
+pub struct Caches {
+    pub tasks: Store<Decoded<Task>>,
+    /// The operator's pods (label `app.kubernetes.io/managed-by`), trimmed to what decisions read.
+    pub pods: Store<Pod>,
+    pub definitions: Reader,
+    listed: AtomicBool,
+    written: Mutex<HashMap<String, Written>>,
+    created: Mutex<HashMap<String, Created>>,
+}
+
+/// A status this controller wrote.
+struct Written {
+    /// The task's versions it was written over (the cache may still show them).
+    superseded: Vec<String>,
+    /// The task as written.
+    task: Arc<Task>,
+}
+
+/// A pod created and not seen in the cache yet.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub at: Instant,
+    /// The status saying so, written if the pod is not seen soon.
+    pub status: TaskStatus,
+}
+
+impl Caches {
+    pub fn new(
+        tasks: Store<Decoded<Task>>,
+        pods: Store<Pod>,
+        definitions: Store<Decoded<TaskDefinition>>,
+        client: kube::Client,
+    ) -> Self {
+        Self {
+            tasks,
+            pods,
+            definitions: Reader::new(client, definitions),
+            listed: AtomicBool::new(false),
+            written: Mutex::default(),
+            created: Mutex::default(),
+        }
+    }
+
+    /// Waits until every cache has its first list.
+    pub async fn synced(&self) {
+        crate::context::wait_synced(&self.tasks).await;
+        crate::context::wait_synced(&self.pods).await;
+        crate::context::wait_synced(self.definitions.definitions()).await;
+        self.listed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether every cache has its first list (a pass before it would take "not listed yet" for
+    /// "absent" and create pods that exist).
+    pub fn ready(&self) -> bool {
+        self.listed.load(Ordering::SeqCst)
+    }
+
+    /// The task to decide on: the cached one, or what this controller wrote if the cache is behind.
+    pub fn current(&self, cached: Arc<Task>) -> Arc<Task> {
+        let Some(uid) = cached.uid() else {
+            return cached;
+        };
+        let mut written = lock(&self.written);
+        match written.get(&uid) {
+            Some(w) if cached.resource_version().is_some_and(|rv| w.superseded.contains(&rv)) => {
+                w.task.clone()
+            }
+            // The cache shows the write, or something newer (which keeps the status written).
+            Some(_) => {
+                written.remove(&uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    /// Records a status write: `before` is the task it was decided on, `after` the API's answer.
+    pub fn wrote(&self, before: &Task, after: Task) {
+        let (Some(uid), Some(rv)) = (before.uid(), before.resource_version()) else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        let entry = written.entry(uid).or_insert_with(|| Written {
+            superseded: Vec::new(),
+            task: Arc::new(after.clone()),
+        });
+        entry.superseded.push(rv);
+        entry.task = Arc::new(after);
+    }
+
+    /// Forgets what was written for a task (a write conflicted: someone else wrote; the cache
+    /// will show it).
+    pub fn forget_written(&self, task: &Task) {
+        if let Some(uid) = task.uid() {
+            lock(&self.written).remove(&uid);
+        }
+    }
+
+    /// The task's pod, if the cache holds it and it is this task's.
+    pub fn pod(&self, task: &Task) -> Option<Arc<Pod>> {
+        let ns = task.namespace().unwrap_or_default();
+        self.pods
+            .get(&ObjectRef::new(&task.name_any()).within(&ns))
+            .filter(|p| super::owned_by(p, task))
+    }
+
+    /// Records a pod created for `task`.
+    pub fn expect(&self, task: &Task, status: TaskStatus) {
+        if let Some(uid) = task.uid() {
+            lock(&self.created).insert(
+                uid,
+                Created {
+                    at: Instant::now(),
+                    status,
+                },
+            );
+        }
+    }
+
+    /// The pod created for `task` and not seen yet, if any.
+    pub fn expected(&self, task: &Task) -> Option<Created> {
+        lock(&self.created).get(&task.uid()?).cloned()
+    }
+
+    /// The pod is seen (or its creation recorded in status): nothing expected any more.
+    pub fn observed(&self, task: &Task) {
+        if let Some(uid) = task.uid() {
+            lock(&self.created).remove(&uid);
+        }
+    }
+
+    /// Forgets whatever is kept for tasks and task definitions the caches no longer hold.
+    pub fn prune(&self) {
+        let live: std::collections::HashSet<String> = self
+            .tasks
+            .state()
+            .iter()
+            .filter_map(|t| t.0.as_ref().ok()?.uid())
+            .collect();
+        lock(&self.written).retain(|uid, _| live.contains(uid));
+        lock(&self.created).retain(|uid, _| live.contains(uid));
+        self.definitions.prune();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A pod as the Task controller keeps it: what its decisions never read is dropped (the cache holds
+/// every pod of every task).
+pub fn trim(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.volumes = None;
+        spec.affinity = None;
+        spec.tolerations = None;
+        spec.topology_spread_constraints = None;
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            c.env = None;
+            c.env_from = None;
+            c.volume_mounts = None;
+            c.command = None;
+            c.args = None;
+            c.liveness_probe = None;
+            c.readiness_probe = None;
+            c.startup_probe = None;
+            c.resources = None;
+            c.security_context = None;
+            c.lifecycle = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn task(rv: &str, last: &str) -> Task {
+        let mut t = Task::new(
+            "web",
+            serde_json::from_value(serde_json::json!({"taskDefinition": "web"})).unwrap(),
+        );
+        t.metadata = ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("ns".into()),
+            uid: Some("u1".into()),
+            resource_version: Some(rv.into()),
+            ..Default::default()
+        };
+        t.status = Some(TaskStatus {
+            last_status: Some(last.into()),
+            ..Default::default()
+        });
+        t
+    }
+
+    fn caches() -> Caches {
+        let (tasks, _) = kube::runtime::reflector::store();
+        let (pods, _) = kube::runtime::reflector::store();
+        let (tds, _) = kube::runtime::reflector::store();
+        // Never used for a request in these tests.
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_cache_behind_our_own_writes_is_read_as_what_was_written() {
+        let c = caches();
+        let v1 = task("1", "PENDING");
+        c.wrote(&v1, task("2", "ACTIVATING"));
+        c.wrote(&task("2", "ACTIVATING"), task("3", "RUNNING"));
+        // The cache still shows either version written over: decide on the last write.
+        for stale in ["1", "2"] {
+            let current = c.current(Arc::new(task(stale, "PENDING")));
+            assert_eq!(current.resource_version().as_deref(), Some("3"));
+        }
+        // The cache caught up (or moved on): it is read again, and the memory goes.
+        let caught_up = c.current(Arc::new(task("3", "RUNNING")));
+        assert_eq!(caught_up.resource_version().as_deref(), Some("3"));
+        let again = c.current(Arc::new(task("1", "PENDING")));
+        assert_eq!(again.resource_version().as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn a_conflicting_write_is_forgotten() {
+        let c = caches();
+        c.wrote(&task("1", "PENDING"), task("2", "RUNNING"));
+        c.forget_written(&task("1", "PENDING"));
+        let current = c.current(Arc::new(task("1", "PENDING")));
+        assert_eq!(current.resource_version().as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_trimmed_pod_keeps_what_the_lifecycle_reads() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "annotations": {"a": "b"}, "managedFields": [{"manager": "x"}]},
+            "spec": {"nodeName": "n1", "containers": [{"name": "web", "image": "nginx",
+                "ports": [{"containerPort": 80}], "env": [{"name": "A", "value": "1"}]}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1"}
+        }))
+        .unwrap();
+        let before = pod.clone();
+        trim(&mut pod);
+        assert_eq!(pod.metadata.managed_fields, None);
+        assert_eq!(pod.metadata.annotations, before.metadata.annotations);
+        assert_eq!(pod.status, before.status);
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert_eq!(spec.containers[0].image.as_deref(), Some("nginx"));
+        assert!(spec.containers[0].ports.is_some());
+        assert_eq!(spec.containers[0].env, None);
+    }
+}

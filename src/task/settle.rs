@@ -1,0 +1,123 @@
+//! When a decided task status is written: pure.
+//!
+//! A pod usually goes from created to RUNNING within a second or two (scheduled, images present,
+//! containers started), and each step is a pod event. Writing PENDING, then ACTIVATING, then RUNNING
+//! would be three status writes for what the user sees as one start. So a young pod's brief states
+//! wait [`SETTLE`] (from the pod's creation) for the next step; the pass that settles them writes
+//! whatever the pod shows then. Whatever needs saying is written at once: RUNNING, a stop, the
+//! scheduler's verdict that the pod cannot be placed, a reason for waiting. A pod slower than
+//! [`SETTLE`] (an image pull, no room) shows PENDING or ACTIVATING, as before, after [`SETTLE`].
+
+use std::time::Duration;
+
+use crate::api::task::TaskStatus;
+use crate::conditions;
+
+use super::lifecycle::{ACTIVATING, PENDING, PROVISIONING, UNSCHEDULABLE};
+
+/// How long a new pod's brief states (PROVISIONING with the pod created, PENDING, ACTIVATING) wait
+/// for the pod's next step before they are written.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// What to do with a decided status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// It is what is stored: nothing to write.
+    Unchanged,
+    /// Write it now.
+    Now,
+    /// Not yet: look again after this long (the pod's next event usually comes first).
+    After(Duration),
+}
+
+/// Whether to write `next` over `stored`, for a task whose pod is `pod_age` old (None: no pod).
+pub fn decide(stored: Option<&TaskStatus>, next: &TaskStatus, pod_age: Option<Duration>) -> Write {
+    if stored == Some(next) {
+        return Write::Unchanged;
+    }
+    match pod_age {
+        Some(age) if age < SETTLE && brief(next) => Write::After(SETTLE - age),
+        _ => Write::Now,
+    }
+}
+
+/// A state a starting task normally passes through within moments, with nothing to tell the user.
+fn brief(status: &TaskStatus) -> bool {
+    let starting = matches!(
+        status.last_status.as_deref(),
+        Some(PROVISIONING | PENDING | ACTIVATING)
+    );
+    let ready = conditions::get(&status.conditions, "Ready");
+    starting
+        && status.stop_code.is_none()
+        && ready.is_none_or(|c| c.reason != UNSCHEDULABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::task::TaskStatus;
+    use crate::task::lifecycle::{RUNNING, STOPPED};
+
+    fn status(last: &str, ready_reason: &str) -> TaskStatus {
+        let mut s = TaskStatus {
+            last_status: Some(last.to_string()),
+            ..Default::default()
+        };
+        crate::conditions::set(&mut s.conditions, "Ready", false, ready_reason, "", Some(1));
+        s
+    }
+
+    const YOUNG: Option<Duration> = Some(Duration::from_millis(300));
+    const OLD: Option<Duration> = Some(Duration::from_secs(3));
+
+    #[test]
+    fn a_young_pods_brief_states_wait_for_its_next_step() {
+        for last in [PROVISIONING, PENDING, ACTIVATING] {
+            let next = status(last, "Pending");
+            assert_eq!(
+                decide(None, &next, YOUNG),
+                Write::After(SETTLE - Duration::from_millis(300)),
+                "{last}"
+            );
+        }
+    }
+
+    #[test]
+    fn running_and_stops_are_written_at_once() {
+        assert_eq!(decide(None, &status(RUNNING, "Running"), YOUNG), Write::Now);
+        assert_eq!(
+            decide(None, &status(STOPPED, "TaskFailedToStart"), YOUNG),
+            Write::Now
+        );
+        let mut deactivating = status(PENDING, "Pending");
+        deactivating.stop_code = Some("UserInitiated".into());
+        assert_eq!(decide(None, &deactivating, YOUNG), Write::Now);
+    }
+
+    #[test]
+    fn the_schedulers_verdict_is_not_held_back() {
+        assert_eq!(
+            decide(None, &status(PENDING, UNSCHEDULABLE), YOUNG),
+            Write::Now
+        );
+    }
+
+    #[test]
+    fn a_slow_pod_shows_its_state_once_settled() {
+        assert_eq!(decide(None, &status(PENDING, "Pending"), OLD), Write::Now);
+        assert_eq!(decide(None, &status(ACTIVATING, "Activating"), OLD), Write::Now);
+        // No pod (waiting for a task definition, a failed create): said at once.
+        assert_eq!(
+            decide(None, &status(PROVISIONING, "TaskDefinitionNotFound"), None),
+            Write::Now
+        );
+    }
+
+    #[test]
+    fn what_is_stored_is_never_written_again() {
+        let s = status(PENDING, "Pending");
+        assert_eq!(decide(Some(&s), &s, OLD), Write::Unchanged);
+        assert_eq!(decide(Some(&s), &s, YOUNG), Write::Unchanged);
+    }
+}
