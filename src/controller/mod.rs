@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod decode;
+pub mod frame;
 pub mod invalid;
 pub mod slow_start;
 pub mod watches;

@@ -6,13 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service as KubeService};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{info, warn};
 
 use super::build;
@@ -28,7 +27,8 @@ use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
 use crate::context::Context;
 use crate::controller::decode::Decoded;
-use crate::controller::{Kind, watches};
+use crate::controller::Kind;
+use crate::controller::frame::Frame;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
@@ -48,57 +48,38 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let kind = Arc::new(Kind::new("service", true, |ctx| &ctx.service_events));
-    let admin = &ctx.admin;
-    let (store, writer) = reflector::store();
-    let watched = watches::watch(
-        services.clone(),
-        watcher::Config::default(),
-        watches::name("service", &services),
-        admin.clone(),
-    )
-    .reflect(writer)
-    .applied_objects();
+    let frame = Frame::new(
+        Kind::new("service", true, |ctx| &ctx.service_events),
+        services,
+        ctx.clone(),
+    );
+    let store = frame.store();
     // Decisions read these caches, not the API: every task with a service label (what a service's
     // reconcile used to list), the operator's load balancer Services, the task definitions.
     let (task_store, task_writer) = reflector::store();
-    let tasks = watches::watch(
-        tasks.clone(),
-        watcher::Config::default().labels(labels::SERVICE),
-        watches::name("service", &tasks),
-        admin.clone(),
-    )
-    .modify(cache::trim_task)
-    .reflect(task_writer)
-    .touched_objects();
+    let tasks = frame
+        .watch(&tasks, watcher::Config::default().labels(labels::SERVICE))
+        .modify(cache::trim_task)
+        .reflect(task_writer)
+        .touched_objects();
     let (lb_store, lb_writer) = reflector::store();
-    let lbs = watches::watch(
-        lbs.clone(),
-        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        watches::name("service", &lbs),
-        admin.clone(),
-    )
-    .modify(cache::trim_lb)
-    .reflect(lb_writer)
-    .touched_objects();
+    let lbs = frame
+        .watch(
+            &lbs,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        .modify(cache::trim_lb)
+        .reflect(lb_writer)
+        .touched_objects();
     let (td_store, td_writer) = reflector::store();
-    let task_definitions = watches::watch(
-        task_definitions.clone(),
-        watcher::Config::default(),
-        watches::name("service", &task_definitions),
-        admin.clone(),
-    )
-    .reflect(td_writer)
-    .touched_objects();
+    let task_definitions = frame
+        .watch(&task_definitions, watcher::Config::default())
+        .reflect(td_writer)
+        .touched_objects();
     let caches = Arc::new(Caches::new(task_store, lb_store, td_store));
     let node_api = Api::<Node>::all(ctx.client.clone());
     let nodes = super::fanout::triggers(
-        watches::watch(
-            node_api.clone(),
-            watcher::Config::default(),
-            watches::name("service", &node_api),
-            admin.clone(),
-        ),
+        frame.watch(&node_api, watcher::Config::default()),
         store.clone(),
         caches.clone(),
     );
@@ -106,8 +87,6 @@ pub async fn run(
         let (store, ctx, caches) = (store.clone(), ctx.clone(), caches.clone());
         tokio::spawn(async move {
             crate::context::wait_synced(&store).await;
-            caches.wait_synced().await;
-            ctx.cache_synced();
             // Keep the deployments-by-rolloutState gauge current.
             loop {
                 caches.retain(&store.state());
@@ -126,51 +105,39 @@ pub async fn run(
             }
         });
     }
-    let by_family = store.clone();
-    let policy = kind.clone();
-    Controller::for_stream(watched, store)
-        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
-        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
-        .trigger_backoff(crate::controller::watches::Retry::new(
-            "service triggers".into(),
-        ))
-        .owns_stream(tasks)
-        .owns_stream(lbs)
-        // A new revision of the family a service follows starts a deployment.
-        .watches_stream(task_definitions, move |td: Decoded<TaskDefinition>| {
-            let family = td.name_any();
-            let ns = td.namespace();
-            by_family
-                .state()
-                .into_iter()
-                .filter(move |s| {
-                    crate::controller::decoded(s).is_some_and(|s| {
-                        s.namespace() == ns
-                            && TaskDefinitionRef::parse(&s.spec.task_definition)
-                                .is_some_and(|r| r.family == family)
-                    })
+    let by_family = store;
+    let synced = {
+        let caches = caches.clone();
+        async move { caches.wait_synced().await }
+    };
+    frame
+        .triggers(|c| {
+            c.owns_stream(tasks)
+                .owns_stream(lbs)
+                // A new revision of the family a service follows starts a deployment.
+                .watches_stream(task_definitions, move |td: Decoded<TaskDefinition>| {
+                    let family = td.name_any();
+                    let ns = td.namespace();
+                    by_family
+                        .state()
+                        .into_iter()
+                        .filter(move |s| {
+                            crate::controller::decoded(s).is_some_and(|s| {
+                                s.namespace() == ns
+                                    && TaskDefinitionRef::parse(&s.spec.task_definition)
+                                        .is_some_and(|r| r.family == family)
+                            })
+                        })
+                        .map(|s| ObjectRef::from_obj(s.as_ref()))
+                        .collect::<Vec<_>>()
                 })
-                .map(|s| ObjectRef::from_obj(s.as_ref()))
-                .collect::<Vec<_>>()
+                // Nodes coming and going change zones and daemon placements: only the services a
+                // node event can affect are reconciled (`fanout`).
+                .reconcile_on(nodes)
         })
-        // Nodes coming and going change zones and daemon placements: only the services a node
-        // event can affect are reconciled (`fanout`).
-        .reconcile_on(nodes)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            move |svc, ctx| {
-                let (kind, caches) = (kind.clone(), caches.clone());
-                async move {
-                    crate::controller::reconcile(svc, ctx, &kind, |svc, ctx| {
-                        reconcile(svc, ctx, caches)
-                    })
-                    .await
-                }
-            },
-            move |svc, error, ctx| crate::controller::error_policy(&policy, svc, error, ctx),
-            ctx,
-        )
-        .for_each(|_| async {})
+        .run(synced, shutdown, move |svc, ctx| {
+            reconcile(svc, ctx, caches.clone())
+        })
         .await;
 }
 

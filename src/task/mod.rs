@@ -11,10 +11,9 @@ pub mod settle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -25,7 +24,8 @@ use crate::api::task::DesiredStatus;
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec, TaskStatus};
 use crate::context::Context;
 use crate::controller::decode::Decoded;
-use crate::controller::{Kind, watches};
+use crate::controller::Kind;
+use crate::controller::frame::Frame;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
@@ -44,97 +44,71 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let kind = Arc::new(Kind::new("task", true, |ctx| &ctx.task_events));
-    let admin = &ctx.admin;
-    let (store, writer) = reflector::store();
-    let watched = watches::watch(
-        tasks.clone(),
-        watcher::Config::default(),
-        watches::name("task", &tasks),
-        admin.clone(),
-    )
-    .reflect(writer)
-    .applied_objects();
+    let frame = Frame::new(
+        Kind::new("task", true, |ctx| &ctx.task_events),
+        tasks,
+        ctx.clone(),
+    );
     let (pod_store, pod_writer) = reflector::store();
-    let pods = watches::watch(
-        pods.clone(),
-        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        watches::name("task", &pods),
-        admin.clone(),
-    )
-    .modify(caches::trim)
-    .reflect(pod_writer)
-    .touched_objects();
+    let pods = frame
+        .watch(
+            &pods,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        .modify(caches::trim)
+        .reflect(pod_writer)
+        .touched_objects();
     let (definition_store, definition_writer) = reflector::store();
-    let definitions = watches::watch(
-        task_definitions.clone(),
-        watcher::Config::default(),
-        watches::name("task", &task_definitions),
-        admin.clone(),
-    )
-    .reflect(definition_writer)
-    .touched_objects();
+    let definitions = frame
+        .watch(&task_definitions, watcher::Config::default())
+        .reflect(definition_writer)
+        .touched_objects();
     let caches = Arc::new(Caches::new(
-        store.clone(),
+        frame.store(),
         pod_store,
         definition_store,
         ctx.client.clone(),
     ));
-    tokio::spawn(watch_cache(caches.clone(), ctx.clone()));
-    let waiting = store.clone();
-    let policy = kind.clone();
-    Controller::for_stream(watched, store)
-        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
-        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
-        .trigger_backoff(crate::controller::watches::Retry::new(
-            "task triggers".into(),
-        ))
-        .owns_stream(pods)
-        // A task waiting for its task definition starts as soon as the definition (or a revision) appears.
-        .watches_stream(definitions, move |td: Decoded<TaskDefinition>| {
-            let family = td.name_any();
-            let ns = td.namespace();
-            waiting
-                .state()
-                .into_iter()
-                .filter(move |t| {
-                    crate::controller::decoded(t).is_some_and(|t| {
-                        t.namespace() == ns
-                            && TaskDefinitionRef::parse(&t.spec.task_definition)
-                                .is_some_and(|r| r.family == family)
-                            && t.status
-                                .as_ref()
-                                .and_then(|s| s.pod_name.as_ref())
-                                .is_none()
-                    })
+    tokio::spawn(gauge_and_prune(caches.clone(), ctx));
+    let waiting = frame.store();
+    let synced = caches.clone();
+    frame
+        .triggers(|c| {
+            c.owns_stream(pods)
+                // A task waiting for its task definition starts as soon as the definition (or a
+                // revision) appears.
+                .watches_stream(definitions, move |td: Decoded<TaskDefinition>| {
+                    let family = td.name_any();
+                    let ns = td.namespace();
+                    waiting
+                        .state()
+                        .into_iter()
+                        .filter(move |t| {
+                            crate::controller::decoded(t).is_some_and(|t| {
+                                t.namespace() == ns
+                                    && TaskDefinitionRef::parse(&t.spec.task_definition)
+                                        .is_some_and(|r| r.family == family)
+                                    && t.status
+                                        .as_ref()
+                                        .and_then(|s| s.pod_name.as_ref())
+                                        .is_none()
+                            })
+                        })
+                        .map(|t| ObjectRef::from_obj(t.as_ref()))
+                        .collect::<Vec<_>>()
                 })
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
         })
-        .graceful_shutdown_on(shutdown)
         .run(
-            move |task, ctx| {
-                let kind = kind.clone();
-                let caches = caches.clone();
-                async move {
-                    crate::controller::reconcile(task, ctx, &kind, |task, ctx| {
-                        reconcile(task, ctx, caches)
-                    })
-                    .await
-                }
-            },
-            move |task, error, ctx| crate::controller::error_policy(&policy, task, error, ctx),
-            ctx,
+            async move { synced.synced().await },
+            shutdown,
+            move |task, ctx| reconcile(task, ctx, caches.clone()),
         )
-        .for_each(|_| async {})
         .await;
 }
 
-/// Marks the caches synced once, then keeps the tasks-by-lastStatus gauge current and forgets what
-/// is kept for tasks that are gone.
-async fn watch_cache(caches: Arc<Caches>, ctx: Arc<Context>) {
+/// Keeps the tasks-by-lastStatus gauge current and forgets what is kept for tasks that are gone.
+async fn gauge_and_prune(caches: Arc<Caches>, ctx: Arc<Context>) {
     caches.synced().await;
-    ctx.cache_synced();
     loop {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
         for t in caches.tasks.state() {
@@ -178,7 +152,7 @@ async fn reconcile(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
     let had_pod = prev.pod_name.is_some();
     let expected = caches.expected(&task);
-    let pod = match (caches.pod(&task), &expected) {
+    let mut pod = match (caches.pod(&task), &expected) {
         (Some(pod), _) => Some(pod),
         // Created a moment ago: its watch event is on its way (and reconciles the task).
         (None, Some(created)) if !had_pod && created.at.elapsed() < settle::SETTLE => {
@@ -214,34 +188,29 @@ async fn reconcile(
         });
         t
     });
-    let containers = pod
-        .as_deref()
-        .map(build::containers_of)
-        .unwrap_or_default();
-    let zone = pod
-        .as_ref()
-        .and_then(|p| p.spec.as_ref()?.node_name.clone())
-        .and_then(|n| ctx.zone_of(&n));
-    let outcome = lifecycle::observe(&Observed {
-        task: observed_task.as_ref().unwrap_or(&task),
-        pod: pod.as_deref(),
-        containers: &containers,
-        zone,
-        now: k8s_openapi::jiff::Timestamp::now(),
-        start_timeout: ctx.config.start_timeout,
-        owned_by_service: owned_by_service(&task),
-        node_unavailable: prev
-            .container_instance
-            .as_deref()
-            .is_some_and(|node| !ctx.node_available(node)),
-    });
+    let observing = observed_task.as_ref().unwrap_or(&task);
+    let mut outcome = decide(observing, pod.as_deref(), &ctx);
     // A task on its way to RUNNING or to STOPPED looks at its pod again within a while even if no
     // event comes: after an API server restart, watches can stay silent for half a minute while the
     // new server's watch cache fills, and the task (and the service waiting for it) would wait too.
-    let transitional = !matches!(
-        outcome.status.last_status.as_deref(),
-        Some(lifecycle::RUNNING | STOPPED)
-    );
+    let transitional = |o: &lifecycle::Outcome| {
+        !matches!(
+            o.status.last_status.as_deref(),
+            Some(lifecycle::RUNNING | STOPPED)
+        )
+    };
+    // So a pod between states for longer than that is read fresh, in case its watch is silent.
+    if let Some(cached) = pod.as_deref()
+        && transitional(&outcome)
+        && age_of(cached) > TRANSITION_RECHECK
+    {
+        let fresh = pods.get_opt(&name).await?.filter(|p| owned_by(p, &task));
+        if fresh.as_ref().map(ResourceExt::resource_version) != Some(cached.resource_version()) {
+            pod = fresh.map(Arc::new);
+            outcome = decide(observing, pod.as_deref(), &ctx);
+        }
+    }
+    let transitional = transitional(&outcome);
     let pod_age = pod.as_deref().map(|p| {
         expected.as_ref().map_or_else(
             || age_of(p),
@@ -286,6 +255,28 @@ async fn reconcile(
     });
     let recheck = [recheck, expiry, held].into_iter().flatten().min();
     Ok(recheck.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The lifecycle's verdict on `task` and its pod (None: gone).
+fn decide(task: &Task, pod: Option<&Pod>, ctx: &Context) -> lifecycle::Outcome {
+    let containers = pod.map(build::containers_of).unwrap_or_default();
+    let zone = pod
+        .and_then(|p| p.spec.as_ref()?.node_name.clone())
+        .and_then(|n| ctx.zone_of(&n));
+    lifecycle::observe(&Observed {
+        task,
+        pod,
+        containers: &containers,
+        zone,
+        now: k8s_openapi::jiff::Timestamp::now(),
+        start_timeout: ctx.config.start_timeout,
+        owned_by_service: owned_by_service(task),
+        node_unavailable: task
+            .status
+            .as_ref()
+            .and_then(|s| s.container_instance.as_deref())
+            .is_some_and(|node| !ctx.node_available(node)),
+    })
 }
 
 /// How old a pod is, from its creation timestamp (whole seconds).

@@ -9,21 +9,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
 use crate::controller::decode::Decoded;
-use crate::controller::{Kind, watches};
+use crate::controller::Kind;
+use crate::controller::frame::Frame;
 use crate::error::{Error, is_conflict};
 use crate::labels;
 use revision::{TaskDefinitionRef, object_name, parse_inactive, spec_hash};
@@ -40,50 +40,20 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let kind = Arc::new(Kind::new("taskdefinition", false, |ctx| {
-        &ctx.task_definition_events
-    }));
-    let admin = &ctx.admin;
-    let (store, writer) = reflector::store();
-    let watched = watches::watch(
-        api.clone(),
-        watcher::Config::default(),
-        watches::name("taskdefinition", &api),
-        admin.clone(),
-    )
-    .reflect(writer)
-    .applied_objects();
-    let revisions = watches::watch(
-        revisions.clone(),
-        watcher::Config::default().labels(labels::MANAGED_SELECTOR),
-        watches::name("taskdefinition", &revisions),
-        admin.clone(),
-    )
-    .touched_objects();
-    let synced = ctx.clone();
-    let cache = store.clone();
-    tokio::spawn(async move {
-        crate::context::wait_synced(&cache).await;
-        synced.cache_synced();
-    });
-    let policy = kind.clone();
-    Controller::for_stream(watched, store)
-        // Each watch retries on its own (`watches::RETRY`); kube's default here would pause every
-        // trigger for up to a minute after errors such as the 410s that follow an API server restart.
-        .trigger_backoff(crate::controller::watches::Retry::new(
-            "taskdefinition triggers".into(),
-        ))
-        .owns_stream(revisions)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            move |td, ctx| {
-                let kind = kind.clone();
-                async move { crate::controller::reconcile(td, ctx, &kind, reconcile).await }
-            },
-            move |td, error, ctx| crate::controller::error_policy(&policy, td, error, ctx),
-            ctx,
+    let frame = Frame::new(
+        Kind::new("taskdefinition", false, |ctx| &ctx.task_definition_events),
+        api,
+        ctx,
+    );
+    let revisions = frame
+        .watch(
+            &revisions,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
         )
-        .for_each(|_| async {})
+        .touched_objects();
+    frame
+        .triggers(|c| c.owns_stream(revisions))
+        .run(async {}, shutdown, reconcile)
         .await;
 }
 
