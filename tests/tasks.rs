@@ -134,6 +134,79 @@ async fn task_reaches_running_and_reports_its_zone() {
     );
 }
 
+/// A task whose pod starts within moments writes its status once (RUNNING), not once per step on the
+/// way (PROVISIONING with the pod created, PENDING, ACTIVATING).
+#[tokio::test]
+async fn a_task_whose_pod_starts_at_once_writes_its_status_once() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::runtime::watcher;
+
+    let s = setup("task-writes").await;
+    s.registered(
+        "web",
+        json!({"containerDefinitions": [{"name": "web", "image": "nginx"}]}),
+        1,
+    )
+    .await;
+    // Every version of the task from its creation on: the watch is listening before the create.
+    let mut events = watcher(
+        s.tasks.clone(),
+        watcher::Config::default().fields("metadata.name=web-1"),
+    )
+    .boxed();
+    while !matches!(
+        events.try_next().await.unwrap(),
+        Some(watcher::Event::InitDone)
+    ) {}
+    s.tasks
+        .create(
+            &PostParams::default(),
+            &task("web-1", json!({"taskDefinition": "web"})),
+        )
+        .await
+        .unwrap();
+    let mut written = Vec::new();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(event) = events.try_next().await.unwrap() {
+            let watcher::Event::Apply(t) = event else {
+                continue;
+            };
+            if t.status.is_some() && written.last() != Some(&t.status) {
+                written.push(t.status.clone());
+            }
+            if is("RUNNING")(Some(&t)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "not RUNNING within 60 s: {written:?}");
+    // kwok starts containers at once; on a loaded machine the pod may take longer than the moment a
+    // brief state waits for, and then PENDING or ACTIVATING is rightly written too.
+    let pod = s.pods.get("web-1").await.unwrap();
+    let created = pod.metadata.creation_timestamp.clone().unwrap().0;
+    let ready = pod
+        .status
+        .and_then(|st| st.conditions)
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready" && c.status == "True")
+        .and_then(|c| c.last_transition_time)
+        .expect("the pod is Ready")
+        .0;
+    let took = ready.duration_since(created).as_secs();
+    let steps: Vec<_> = written
+        .iter()
+        .map(|s| s.as_ref().and_then(|s| s.last_status.clone()))
+        .collect();
+    if took < 1 {
+        assert_eq!(steps, vec![Some("RUNNING".to_string())], "{written:#?}");
+    } else {
+        eprintln!("the pod took {took} s to be Ready: statuses written {steps:?}");
+        assert!(steps.len() <= 3, "{steps:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_pod_runs_what_the_task_definition_says() {
     let s = setup("task-pod").await;
