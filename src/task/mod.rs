@@ -4,6 +4,7 @@
 pub mod build;
 pub mod caches;
 pub mod create;
+pub mod expect;
 pub mod lifecycle;
 pub mod protection;
 pub mod settle;
@@ -31,6 +32,7 @@ use crate::labels;
 use crate::task_definition::revision::TaskDefinitionRef;
 use caches::Caches;
 use create::{CreateFailure, Existing};
+use expect::PodStep;
 use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
 
 /// Field manager of the status this controller writes.
@@ -152,21 +154,25 @@ async fn reconcile(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
     let had_pod = prev.pod_name.is_some();
     let expected = caches.expected(&task);
-    let mut pod = match (caches.pod(&task), &expected) {
-        (Some(pod), _) => Some(pod),
+    let cached_pod = caches.pod(&task);
+    let step = expect::pod_step(
+        cached_pod.is_some(),
+        expected.as_ref().map(|c| c.at.elapsed()),
+        had_pod,
+    );
+    let mut pod = match step {
+        PodStep::Observe => cached_pod,
         // Created a moment ago: its watch event is on its way (and reconciles the task).
-        (None, Some(created)) if !had_pod && created.at.elapsed() < settle::SETTLE => {
-            return Ok(Action::requeue(settle::SETTLE - created.at.elapsed()));
-        }
-        // Created, not seen for a while: status says the pod was created, as a slow start shows it.
-        (None, Some(created)) if !had_pod => {
-            write_status(&task, &ctx, &caches, &prev, created.status.clone(), None).await?;
+        PodStep::Wait(rest) => return Ok(Action::requeue(rest)),
+        PodStep::RecordCreated => {
+            if let Some(created) = &expected {
+                write_status(&task, &ctx, &caches, &prev, created.status.clone(), None).await?;
+            }
             return Ok(Action::requeue(TRANSITION_RECHECK));
         }
-        (None, None) if !had_pod => return start(&task, &ctx, &caches, &pods).await,
-        // Status records a pod the cache does not hold: gone, or a cache that never saw it (it was
-        // created by an earlier leader). Asked once, at the end of the task's life.
-        (None, _) => pods
+        PodStep::Start => return start(&task, &ctx, &caches, &pods).await,
+        // Asked once, at the end of the task's life (or after a change of leader).
+        PodStep::Confirm => pods
             .get_opt(&name)
             .await?
             .filter(|p| owned_by(p, &task))
