@@ -87,7 +87,11 @@ impl Caches {
         };
         let mut written = lock(&self.written);
         match written.get(&uid) {
-            Some(w) if cached.resource_version().is_some_and(|rv| w.superseded.contains(&rv)) => {
+            Some(w)
+                if cached
+                    .resource_version()
+                    .is_some_and(|rv| w.superseded.contains(&rv)) =>
+            {
                 w.task.clone()
             }
             // The cache shows the write, or something newer (which keeps the status written).

@@ -24,8 +24,8 @@ use tracing::info;
 use crate::api::task::DesiredStatus;
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec, TaskStatus};
 use crate::context::Context;
-use crate::controller::decode::Decoded;
 use crate::controller::Kind;
+use crate::controller::decode::Decoded;
 use crate::controller::frame::Frame;
 use crate::error::{Error, is_conflict, is_not_found};
 use crate::labels;
@@ -218,10 +218,9 @@ async fn reconcile(
     }
     let transitional = transitional(&outcome);
     let pod_age = pod.as_deref().map(|p| {
-        expected.as_ref().map_or_else(
-            || age_of(p),
-            |created| created.at.elapsed(),
-        )
+        expected
+            .as_ref()
+            .map_or_else(|| age_of(p), |created| created.at.elapsed())
     });
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.

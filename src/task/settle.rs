@@ -48,9 +48,7 @@ fn brief(status: &TaskStatus) -> bool {
         Some(PROVISIONING | PENDING | ACTIVATING)
     );
     let ready = conditions::get(&status.conditions, "Ready");
-    starting
-        && status.stop_code.is_none()
-        && ready.is_none_or(|c| c.reason != UNSCHEDULABLE)
+    starting && status.stop_code.is_none() && ready.is_none_or(|c| c.reason != UNSCHEDULABLE)
 }
 
 #[cfg(test)]
@@ -106,7 +104,10 @@ mod tests {
     #[test]
     fn a_slow_pod_shows_its_state_once_settled() {
         assert_eq!(decide(None, &status(PENDING, "Pending"), OLD), Write::Now);
-        assert_eq!(decide(None, &status(ACTIVATING, "Activating"), OLD), Write::Now);
+        assert_eq!(
+            decide(None, &status(ACTIVATING, "Activating"), OLD),
+            Write::Now
+        );
         // No pod (waiting for a task definition, a failed create): said at once.
         assert_eq!(
             decide(None, &status(PROVISIONING, "TaskDefinitionNotFound"), None),

@@ -21,8 +21,8 @@ use tracing::info;
 
 use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
-use crate::controller::decode::Decoded;
 use crate::controller::Kind;
+use crate::controller::decode::Decoded;
 use crate::controller::frame::Frame;
 use crate::error::{Error, is_conflict};
 use crate::labels;
@@ -286,35 +286,54 @@ pub struct Unresolved {
 }
 
 impl Unresolved {
-    pub(crate) fn new(reason: &'static str, message: String) -> Self {
+    fn new(reason: &'static str, message: String) -> Self {
         Self { reason, message }
     }
 }
 
-/// Resolves a reference in `ns` (never another namespace): `family` → its latest ACTIVE revision,
-/// `family:N` → N, refused when INACTIVE or not registered — except `in_use`, a revision of the family
-/// the caller already runs (see [`pick`]). Returns `(family, revision)`.
+/// Resolves a reference in `ns` (never another namespace) on a fresh read of its TaskDefinition:
+/// see [`resolve_on`]. Returns `(family, revision)`. (The Task controller resolves on its cache with
+/// [`read::Reader`].)
 pub async fn resolve(
     ctx: &Context,
     ns: &str,
     reference: &str,
     in_use: Option<i64>,
 ) -> Result<Result<(String, i64), Unresolved>, Error> {
+    let family = TaskDefinitionRef::parse(reference).map(|r| r.family);
+    let td = match family {
+        Some(family) => {
+            let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), ns);
+            api.get_opt(&family).await?
+        }
+        None => None,
+    };
+    Ok(resolve_on(reference, td.as_ref(), ns, in_use))
+}
+
+/// Resolves `reference` on its family's TaskDefinition `td` (None: there is none): `family` → its
+/// latest ACTIVE revision, `family:N` → N, refused when INACTIVE or not registered — except `in_use`,
+/// a revision of the family the caller already runs (see [`pick`]).
+pub fn resolve_on(
+    reference: &str,
+    td: Option<&TaskDefinition>,
+    ns: &str,
+    in_use: Option<i64>,
+) -> Result<(String, i64), Unresolved> {
     let Some(reference) = TaskDefinitionRef::parse(reference) else {
-        return Ok(Err(Unresolved::new(
+        return Err(Unresolved::new(
             "InvalidTaskDefinition",
             format!("taskDefinition {reference:?} is not 'family' or 'family:revision'"),
-        )));
+        ));
     };
-    let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(td) = api.get_opt(&reference.family).await? else {
-        return Ok(Err(Unresolved::new(
+    let Some(td) = td else {
+        return Err(Unresolved::new(
             "TaskDefinitionNotFound",
             format!("task definition {reference} not found in namespace {ns}"),
-        )));
+        ));
     };
-    let status = td.status.unwrap_or_default();
-    Ok(pick(&reference, &status, ns, in_use).map(|revision| (reference.family, revision)))
+    let status = td.status.clone().unwrap_or_default();
+    pick(&reference, &status, ns, in_use).map(|revision| (reference.family, revision))
 }
 
 /// The revision `reference` means, from the family's status. `in_use` is a revision the caller
@@ -416,6 +435,26 @@ mod tests {
             in_use,
         )
         .map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn a_reference_resolves_on_its_familys_task_definition() {
+        let mut td = TaskDefinition::new(
+            "web",
+            serde_json::from_value(
+                serde_json::json!({"containerDefinitions": [{"name": "web", "image": "nginx"}]}),
+            )
+            .unwrap(),
+        );
+        td.status = Some(family(3, &[3]));
+        let on = |reference: &str, td: Option<&TaskDefinition>| {
+            resolve_on(reference, td, "ns", None).map_err(|e| e.reason)
+        };
+        assert_eq!(on("web", Some(&td)), Ok(("web".to_string(), 2)));
+        assert_eq!(on("web:1", Some(&td)), Ok(("web".to_string(), 1)));
+        assert_eq!(on("web:3", Some(&td)), Err("TaskDefinitionInactive"));
+        assert_eq!(on("web", None), Err("TaskDefinitionNotFound"));
+        assert_eq!(on("web:0", Some(&td)), Err("InvalidTaskDefinition"));
     }
 
     #[test]

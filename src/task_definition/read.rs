@@ -10,8 +10,8 @@ use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
+use super::Unresolved;
 use super::revision::{TaskDefinitionRef, object_name};
-use super::{Unresolved, pick};
 use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::controller::decode::Decoded;
 use crate::error::Error;
@@ -43,34 +43,20 @@ impl Reader {
 
     /// The TaskDefinition of `family` in `ns`, if the cache holds it (and it decodes).
     pub fn definition(&self, ns: &str, family: &str) -> Option<Arc<TaskDefinition>> {
-        let found = self
-            .definitions
-            .get(&ObjectRef::new(family).within(ns))?;
+        let found = self.definitions.get(&ObjectRef::new(family).within(ns))?;
         found.0.as_ref().ok().cloned()
     }
 
-    /// Resolves `reference` in `ns` (see [`super::resolve`], which does the same with a fresh read):
-    /// `(family, revision)` or why it cannot be used now.
+    /// Resolves `reference` in `ns` on the cache (see [`super::resolve_on`]): `(family, revision)` or
+    /// why it cannot be used now.
     pub fn resolve(
         &self,
         ns: &str,
         reference: &str,
         in_use: Option<i64>,
     ) -> Result<(String, i64), Unresolved> {
-        let Some(reference) = TaskDefinitionRef::parse(reference) else {
-            return Err(Unresolved::new(
-                "InvalidTaskDefinition",
-                format!("taskDefinition {reference:?} is not 'family' or 'family:revision'"),
-            ));
-        };
-        let Some(td) = self.definition(ns, &reference.family) else {
-            return Err(Unresolved::new(
-                "TaskDefinitionNotFound",
-                format!("task definition {reference} not found in namespace {ns}"),
-            ));
-        };
-        let status = td.status.clone().unwrap_or_default();
-        pick(&reference, &status, ns, in_use).map(|revision| (reference.family, revision))
+        let td = TaskDefinitionRef::parse(reference).and_then(|r| self.definition(ns, &r.family));
+        super::resolve_on(reference, td.as_deref(), ns, in_use)
     }
 
     /// The spec registered as `family:revision` in `ns`. Read once, then kept: a revision is
