@@ -206,7 +206,8 @@ async fn reconcile(
         )
     };
     // So a pod between states for longer than that is read fresh, in case its watch is silent.
-    if let Some(cached) = pod.as_deref()
+    if step == PodStep::Observe
+        && let Some(cached) = pod.as_deref()
         && transitional(&outcome)
         && age_of(cached) > TRANSITION_RECHECK
     {
