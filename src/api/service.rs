@@ -214,10 +214,12 @@ pub struct DeploymentConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1440))]
     pub bake_time_in_minutes: Option<i32>,
-    /// Accepted; not honoured.
+    /// BLUE_GREEN, LINEAR, CANARY: hooks run at lifecycle stages of a deployment (a task of a
+    /// TaskDefinition, or a PAUSE until ContinueServiceDeployment); a failed one rolls back
+    /// (docs/deployments.md). ROLLING deployments have no lifecycle stages and run none (ECS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10))]
-    pub lifecycle_hooks: Option<Vec<Opaque>>,
+    pub lifecycle_hooks: Option<Vec<crate::api::lifecycle_hook::LifecycleHook>>,
     /// LINEAR: the production traffic step and the wait between steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linear_configuration: Option<LinearConfiguration>,
@@ -569,6 +571,11 @@ pub struct Deployment {
     /// BLUE_GREEN, LINEAR, CANARY: percent of test traffic sent to this deployment's tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_traffic_percent: Option<f64>,
+    /// BLUE_GREEN, LINEAR, CANARY: the lifecycle hooks run so far in this deployment (ECS
+    /// DescribeServiceDeployments `lifecycleHookDetails`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 70))]
+    pub lifecycle_hook_details: Vec<crate::api::lifecycle_hook::LifecycleHookDetail>,
     /// ECS versionConsistency: the image each container of this deployment runs, pinned to the
     /// digest its first RUNNING task reported (`image@sha256:…`), by ECS container name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -54,6 +54,14 @@ pub async fn run(
         ctx.clone(),
     );
     let store = frame.store();
+    // Lifecycle hook tasks carry no service label: their own watch wakes the Service (their owner)
+    // when one stops.
+    let hook_tasks = frame
+        .watch(
+            &tasks,
+            watcher::Config::default().labels(labels::LIFECYCLE_HOOK_OF),
+        )
+        .touched_objects();
     // Decisions read these caches, not the API: every task with a service label (what a service's
     // reconcile used to list), the operator's load balancer Services, the task definitions.
     let (task_store, task_writer) = reflector::store();
@@ -114,6 +122,7 @@ pub async fn run(
         .triggers(|c| {
             c.owns_stream(tasks)
                 .owns_stream(lbs)
+                .owns_stream(hook_tasks)
                 // A new revision of the family a service follows starts a deployment.
                 .watches_stream(task_definitions, move |td: Decoded<TaskDefinition>| {
                     let family = td.name_any();
@@ -237,6 +246,9 @@ async fn reconcile(
         .as_ref()
         .map(|e| e.split(all_nodes.iter().map(|n| n.as_ref())))
         .unwrap_or_default();
+    // Lifecycle hooks of the stage the PRIMARY is in: their verdict holds or fails the stage.
+    let hooks = super::hook_stage::run(&ctx, &svc, &prev.deployments, now).await?;
+    problems.extend(hooks.problem.clone());
     let input = Input {
         service: name.clone(),
         scheduling: svc.spec.scheduling_strategy,
@@ -274,8 +286,7 @@ async fn reconcile(
             }
             crate::api::service::SchedulingStrategy::Daemon => None,
         },
-        // Lifecycle hooks: none yet, so every stage's hooks have succeeded.
-        hooks: Default::default(),
+        hooks: hooks.verdicts.clone(),
     };
     let plan = if eligibility.is_ok() {
         Some(plan::plan(&input))
@@ -386,6 +397,11 @@ async fn reconcile(
     );
     placed::set_condition(&mut next.conditions, &verdict, svc.metadata.generation);
     pin_images(&mut next.deployments, &tasks, &mut specs).await?;
+    if let Some((id, details)) = &hooks.details
+        && let Some(d) = next.deployments.iter_mut().find(|d| &d.id == id)
+    {
+        d.lifecycle_hook_details.clone_from(details);
+    }
     // Healthy tasks are the ready endpoints of the load balancer Services: report what changed.
     let mut target_events = Vec::new();
     if !target_groups.is_empty() {
@@ -409,6 +425,10 @@ async fn reconcile(
     }
     if let Some(plan) = &plan {
         let mut messages = Vec::new();
+        for (warning, reason, message) in &hooks.events {
+            publish(&ctx, &svc, *warning, reason, message).await;
+            messages.push(message.clone());
+        }
         for event in &plan.events {
             // Nothing was started or stopped in a recording pass: the next pass says so.
             if recording
@@ -467,6 +487,10 @@ async fn reconcile(
     let again = match (again, recheck) {
         (Some(a), Some(r)) => Some(a.min(r)),
         (a, r) => a.or(r),
+    };
+    let again = match (again, hooks.wake) {
+        (Some(a), Some(w)) => Some(a.min(w)),
+        (a, w) => a.or(w),
     };
     // What task scale-in protection held back may go once it expires.
     let expiry = plan

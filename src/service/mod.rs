@@ -6,6 +6,7 @@ mod driver;
 pub mod eligibility;
 pub mod expect;
 pub mod fanout;
+mod hook_stage;
 pub mod hooks;
 pub mod nodes;
 pub mod placed;
