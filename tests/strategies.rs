@@ -680,3 +680,367 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
         production.seen()
     );
 }
+
+/// Lifecycle hooks: TaskDefinition `check` runs `image` (the hook's task).
+impl Setup {
+    async fn register_check(&self, image: &str) {
+        let td: TaskDefinition = serde_json::from_value(json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
+            "metadata": {"name": "check"},
+            "spec": {"containerDefinitions": [{"name": "check", "image": image}]}
+        }))
+        .unwrap();
+        self.tds
+            .patch(
+                "check",
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&td),
+            )
+            .await
+            .unwrap();
+        wait_for(&self.tds, "check", |td: Option<&TaskDefinition>| {
+            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(1)
+        })
+        .await;
+    }
+
+    /// A BLUE_GREEN service whose blue (ecs-svc/1, nginx:1.27) is COMPLETED and serving, with
+    /// `hooks` as its lifecycleHooks from then on (so they run for ecs-svc/2); returns blue's IPs and
+    /// a watch of production endpoints.
+    async fn blue_with_hooks(&self, hooks: serde_json::Value) -> (BTreeSet<String>, Endpoints) {
+        self.register("nginx:1.27", 1).await;
+        self.apply_service(3, json!({"strategy": "BLUE_GREEN"}))
+            .await;
+        self.settled("ecs-svc/1", "COMPLETED").await;
+        let blue = self.ips_of("ecs-svc-1").await;
+        let production = Endpoints::watch(&self.ns, "web-blue");
+        production.wait_for(&blue).await;
+        self.apply_service(
+            3,
+            json!({"strategy": "BLUE_GREEN", "lifecycleHooks": hooks}),
+        )
+        .await;
+        (blue, production)
+    }
+
+    /// Waits until ecs-svc/2 was rolled back to blue.
+    async fn rolled_back(&self) -> Service {
+        wait_for_within(
+            &self.services,
+            "web",
+            |svc: Option<&Service>| {
+                svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                    st.deployments.iter().any(|d| {
+                        d.id == "ecs-svc/2"
+                            && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                    })
+                })
+            },
+            DEADLINE,
+        )
+        .await
+    }
+
+    async fn annotate(&self, key: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        self.services
+            .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+}
+
+fn green_of(svc: &Service) -> ecs_operator::api::service::Deployment {
+    svc.status
+        .as_ref()
+        .unwrap()
+        .deployments
+        .iter()
+        .find(|d| d.id == "ecs-svc/2")
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hook_task_exiting_1_at_post_scale_up_rolls_back_with_production_never_leaving_blue() {
+    let s = setup("hook-fail").await;
+    s.register_check("ecs-operator.test/crash").await;
+    let (blue, production) = s
+        .blue_with_hooks(json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]))
+        .await;
+
+    s.register("nginx:1.28", 2).await;
+    let svc = s.rolled_back().await;
+    let st = svc.status.as_ref().unwrap();
+    assert_eq!(st.deployments[0].id, "ecs-svc/1", "{:#?}", st.deployments);
+    let green = green_of(&svc);
+    assert_eq!(green.rollout_state.as_deref(), Some("FAILED"));
+    assert_eq!(green.lifecycle_stage.as_deref(), Some("POST_SCALE_UP"));
+    let hook = &green.lifecycle_hook_details[0];
+    assert_eq!(hook.hook_id, "ecs-svc/2/POST_SCALE_UP/0");
+    assert_eq!(
+        serde_json::to_value(hook.status).unwrap(),
+        json!("FAILED"),
+        "{hook:?}"
+    );
+    assert!(
+        hook.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("exited with 1")),
+        "{hook:?}"
+    );
+    // The hook ran as a standalone task of `check`, owned by the Service (not as its controller).
+    let task: Task =
+        s.ns.api()
+            .get(hook.task_name.as_deref().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(task.spec.task_definition, "check:1");
+    let owner = &task.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Service", Some(false))
+    );
+    let messages = Setup::service_messages(&svc);
+    assert!(
+        messages.iter().any(
+            |m| m.contains("lifecycle hook ecs-svc/2/POST_SCALE_UP/0 at POST_SCALE_UP started")
+        ),
+        "{messages:#?}"
+    );
+    assert!(
+        production.seen().iter().all(|ips| ips.is_subset(&blue)),
+        "production left blue: {:?}",
+        production.seen()
+    );
+    assert_eq!(s.ips_of("ecs-svc-1").await, blue);
+}
+
+#[tokio::test]
+async fn a_hook_task_exiting_0_lets_the_deployment_complete() {
+    let s = setup("hook-ok").await;
+    s.register_check("ecs-operator.test/succeed").await;
+    let (_, production) = s
+        .blue_with_hooks(json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]))
+        .await;
+
+    s.register("nginx:1.28", 2).await;
+    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    production.wait_for(&s.ips_of("ecs-svc-2").await).await;
+    let green = green_of(&svc);
+    assert_eq!(
+        green.service_deployment_status.as_deref(),
+        Some("SUCCESSFUL")
+    );
+    let hook = &green.lifecycle_hook_details[0];
+    assert_eq!(
+        serde_json::to_value(hook.status).unwrap(),
+        json!("SUCCEEDED")
+    );
+    assert!(hook.ended_at.is_some());
+    let messages = Setup::service_messages(&svc);
+    let at = |needle: &str| {
+        messages
+            .iter()
+            .position(|m| m.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {messages:#?}"))
+    };
+    // The stage waited for its hook.
+    assert!(
+        at("at POST_SCALE_UP succeeded")
+            < at("(deployment ecs-svc/2) entered the TEST_TRAFFIC_SHIFT"),
+        "{messages:#?}"
+    );
+}
+
+/// ecs-svc/2 paused by a PAUSE hook at POST_TEST_TRAFFIC_SHIFT (the last stage before production
+/// traffic moves: ECS takes no hook at PRE_PRODUCTION_TRAFFIC_SHIFT); checks that it stays there with
+/// production on blue for a while. Returns blue's IPs and the production endpoints watch.
+async fn paused(s: &Setup) -> (BTreeSet<String>, Endpoints) {
+    let (blue, production) = s
+        .blue_with_hooks(
+            json!([{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]),
+        )
+        .await;
+    s.register("nginx:1.28", 2).await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
+                .is_some_and(|d| {
+                    d.id == "ecs-svc/2"
+                        && d.lifecycle_stage.as_deref() == Some("POST_TEST_TRAFFIC_SHIFT")
+                        && !d.lifecycle_hook_details.is_empty()
+                })
+        },
+        DEADLINE,
+    )
+    .await;
+    let hook = &green_of(&svc).lifecycle_hook_details[0];
+    assert_eq!(
+        serde_json::to_value(hook.status).unwrap(),
+        json!("AWAITING_ACTION")
+    );
+    let messages = Setup::service_messages(&svc);
+    assert!(
+        messages.iter().any(|m| m.contains(&format!(
+            "kubectl ecs continue-service-deployment -n {} --service-deployment-arn arn:aws:ecs:kubernetes:000000000000:service-deployment/{}/web/2 --hook-id ecs-svc/2/POST_TEST_TRAFFIC_SHIFT/0 --action CONTINUE",
+            s.ns.name, s.ns.name
+        ))),
+        "{messages:#?}"
+    );
+    // Held: 5 (test) minutes later the stage is the same and production is still blue's.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < until {
+        let svc = s.services.get("web").await.unwrap();
+        let d = green_of(&svc);
+        assert_eq!(
+            d.lifecycle_stage.as_deref(),
+            Some("POST_TEST_TRAFFIC_SHIFT")
+        );
+        assert_eq!(d.production_traffic_percent, Some(0.0));
+        assert_eq!(production.seen().last(), Some(&blue));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    (blue, production)
+}
+
+#[tokio::test]
+async fn a_pause_hook_holds_the_deployment_until_continue() {
+    let s = setup("hook-pause").await;
+    let (blue, production) = paused(&s).await;
+
+    // Not an action: reported, nothing else changes.
+    s.annotate("ecs.operator.dev/lifecycle-hook-action", "ecs-svc/2=GO")
+        .await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.conditions.iter().any(|c| {
+                    c.type_ == "Degraded"
+                        && c.status == "True"
+                        && c.reason == "InvalidLifecycleHookAction"
+                })
+            })
+        },
+        DEADLINE,
+    )
+    .await;
+    let d = green_of(&svc);
+    assert_eq!(
+        d.lifecycle_stage.as_deref(),
+        Some("POST_TEST_TRAFFIC_SHIFT")
+    );
+    assert_eq!(
+        serde_json::to_value(d.lifecycle_hook_details[0].status).unwrap(),
+        json!("AWAITING_ACTION")
+    );
+
+    s.annotate(
+        "ecs.operator.dev/lifecycle-hook-action",
+        "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=CONTINUE",
+    )
+    .await;
+    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let green = s.ips_of("ecs-svc-2").await;
+    production.wait_for(&green).await;
+    assert!(production.seen().contains(&blue));
+    let hook = &green_of(&svc).lifecycle_hook_details[0];
+    assert_eq!(
+        serde_json::to_value(hook.status).unwrap(),
+        json!("SUCCEEDED")
+    );
+    assert_eq!(
+        serde_json::to_value(hook.action).unwrap(),
+        json!("CONTINUE")
+    );
+}
+
+#[tokio::test]
+async fn a_pause_hook_rolls_back_on_rollback() {
+    let s = setup("hook-rollback").await;
+    let (blue, production) = paused(&s).await;
+    s.annotate(
+        "ecs.operator.dev/lifecycle-hook-action",
+        "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=ROLLBACK",
+    )
+    .await;
+    let svc = s.rolled_back().await;
+    assert_eq!(svc.status.as_ref().unwrap().deployments[0].id, "ecs-svc/1");
+    let hook = &green_of(&svc).lifecycle_hook_details[0];
+    assert_eq!(serde_json::to_value(hook.status).unwrap(), json!("FAILED"));
+    assert!(
+        production.seen().iter().all(|ips| ips.is_subset(&blue)),
+        "{:?}",
+        production.seen()
+    );
+}
+
+#[tokio::test]
+async fn hook_timeouts_follow_their_action_continue_then_rollback() {
+    // timeoutInMinutes is at least 1 and counts real minutes: this test takes two of them.
+    let s = setup("hook-timeout").await;
+    let (blue, production) = s
+        .blue_with_hooks(json!([
+            {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"],
+                "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "CONTINUE"}},
+            {"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "ROLLBACK"}}
+        ]))
+        .await;
+    s.register("nginx:1.28", 2).await;
+    let svc = wait_for_within(
+        &s.services,
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.id == "ecs-svc/2"
+                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                })
+            })
+        },
+        Duration::from_secs(240),
+    )
+    .await;
+    let details = green_of(&svc).lifecycle_hook_details;
+    let status = |stage: &str| {
+        let d = details
+            .iter()
+            .find(|d| {
+                d.hook_id
+                    == format!(
+                        "ecs-svc/2/{stage}/{}",
+                        usize::from(stage != "POST_SCALE_UP")
+                    )
+            })
+            .unwrap_or_else(|| panic!("no hook at {stage}: {details:#?}"));
+        serde_json::to_value(d.status).unwrap()
+    };
+    assert_eq!(status("POST_SCALE_UP"), json!("TIMED_OUT"));
+    assert_eq!(status("POST_TEST_TRAFFIC_SHIFT"), json!("TIMED_OUT"));
+    let messages = Setup::service_messages(&svc);
+    let at = |needle: &str| {
+        messages
+            .iter()
+            .position(|m| m.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {messages:#?}"))
+    };
+    // CONTINUE went on to the next stages; ROLLBACK went back to blue.
+    assert!(
+        at("at POST_SCALE_UP timed out")
+            < at("(deployment ecs-svc/2) entered the TEST_TRAFFIC_SHIFT")
+    );
+    assert!(
+        at("at POST_TEST_TRAFFIC_SHIFT timed out")
+            < at("lifecycle hook failed in POST_TEST_TRAFFIC_SHIFT")
+    );
+    assert!(
+        production.seen().iter().all(|ips| ips.is_subset(&blue)),
+        "{:?}",
+        production.seen()
+    );
+}
