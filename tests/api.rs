@@ -693,6 +693,15 @@ async fn every_example_applies() {
         }
     }
     assert!(applied >= 4);
+    // The README's canary with a pause hook keeps its hook through the schema.
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns.name);
+    let cart = services.get("cart").await.unwrap();
+    let hooks = cart
+        .spec
+        .deployment_configuration
+        .and_then(|c| c.lifecycle_hooks)
+        .unwrap_or_default();
+    assert!(hooks.first().is_some_and(|h| h.is_pause()), "{hooks:?}");
 }
 
 #[tokio::test]
