@@ -361,7 +361,7 @@ pub fn plan(input: &Input) -> Plan {
             });
         }
         if let Some(why) = &out.rollback
-            && staged::can_roll_back(&deployments)
+            && is_rollout(&deployments[0], IN_PROGRESS)
         {
             events.push(Event::HookFailed {
                 deployment: green.clone(),
@@ -369,7 +369,18 @@ pub fn plan(input: &Input) -> Plan {
                 reason: why.clone(),
             });
             let reason = events::hook_failed_reason(&green, out.stage.name(), why);
-            staged::roll_back(&mut deployments, reason, now, &mut events);
+            if staged::can_roll_back(&deployments) {
+                staged::roll_back(&mut deployments, reason, now, &mut events);
+            } else {
+                // A service's first deployment has no blue to return to: it fails where it stands
+                // and launches nothing more (as the circuit breaker leaves it).
+                let primary = &mut deployments[0];
+                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state_reason = Some(reason);
+                events.push(Event::DeploymentFailed {
+                    deployment: primary.id.clone(),
+                });
+            }
             stage_out = None;
         }
     }

@@ -347,6 +347,60 @@ fn a_failed_hook_rolls_back() {
     );
 }
 
+/// A service's first deployment has no blue: a failed hook fails it (ECS: FAILED), it does not stay
+/// IN_PROGRESS at its stage, and it starts nothing more.
+#[test]
+fn a_failed_hook_fails_a_first_deployment() {
+    let mut world = World::steady(2, 100, 200);
+    world.input.strategy = Some(settings(serde_json::json!({"strategy": "BLUE_GREEN"})));
+    world.input.deployments.clear();
+    world.input.tasks.clear();
+    world.input.previously_steady = false;
+    world.input.hooks.insert(
+        Stage::PostScaleUp,
+        HookVerdict::Failed("exit code 1".into()),
+    );
+    run_until(&mut world, 40, |w| {
+        w.input
+            .deployments
+            .first()
+            .and_then(|d| d.rollout_state.as_deref())
+            == Some(FAILED)
+    });
+    let primary = &world.input.deployments[0];
+    assert_eq!(primary.lifecycle_stage.as_deref(), Some("POST_SCALE_UP"));
+    assert!(
+        primary
+            .rollout_state_reason
+            .as_deref()
+            .unwrap()
+            .contains("exit code 1")
+    );
+    assert!(
+        world
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::HookFailed { .. }))
+    );
+    assert!(
+        world
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DeploymentFailed { .. }))
+    );
+    let alive = world.input.tasks.iter().filter(|t| t.is_alive()).count();
+    world.advance();
+    let plan = world.step().clone();
+    assert!(
+        plan.starts.is_empty(),
+        "a failed first deployment starts nothing more"
+    );
+    assert_eq!(
+        world.input.tasks.iter().filter(|t| t.is_alive()).count(),
+        alive
+    );
+}
+
 #[test]
 fn a_rolling_service_keeps_its_load_balancer_selecting_every_task() {
     let mut world = World::steady(3, 100, 200);
