@@ -431,13 +431,27 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
         .filter(|ips| ips.is_subset(&blue.union(&green).cloned().collect()))
         .map(|ips| green_share(ips, &green))
         .collect();
-    let mut wanted = [0.25, 0.5, 0.75, 1.0].into_iter().peekable();
-    for share in &steps {
-        if wanted.peek().is_some_and(|w| (w - share).abs() < 1e-9) {
-            wanted.next();
-        }
-    }
-    assert!(wanted.peek().is_none(), "green's shares {steps:?}");
+    // Green's share only grows, passes through a step between none and all, and ends at all. (Which
+    // steps the EndpointSlice controller shows depends on its pace: under load it may skip one; the
+    // operator's own record of every step is the events below.)
+    let full_sets: Vec<f64> = steps
+        .iter()
+        .copied()
+        .filter(|share| {
+            [0.0, 0.25, 0.5, 0.75, 1.0]
+                .iter()
+                .any(|w| (w - share).abs() < 1e-9)
+        })
+        .collect();
+    assert!(
+        full_sets.windows(2).all(|w| w[0] <= w[1]),
+        "green's share went back: {steps:?}"
+    );
+    assert!(
+        full_sets.iter().any(|s| *s > 0.0 && *s < 1.0),
+        "no step between none and all: {steps:?}"
+    );
+    assert_eq!(full_sets.last(), Some(&1.0), "green's shares {steps:?}");
     let messages = Setup::service_messages(&svc);
     for percent in ["25.0%", "50.0%", "75.0%"] {
         assert!(
