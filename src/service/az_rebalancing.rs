@@ -26,19 +26,27 @@ pub fn effective(spec: &ServiceSpec) -> AvailabilityZoneRebalancing {
     }
 }
 
+/// Whether a REPLICA service's first placement strategy spreads its tasks across availability
+/// zones (no strategy: ECS's default spreads on zones first). Such a service's launches prefer the
+/// zone with the fewest of its tasks, as ECS places each task it starts.
+pub fn spreads_zones_first(spec: &ServiceSpec) -> bool {
+    spec.scheduling_strategy != SchedulingStrategy::Daemon
+        && spec
+            .placement_strategy
+            .as_deref()
+            .unwrap_or_default()
+            .first()
+            .is_none_or(|s| {
+                s.type_.eq_ignore_ascii_case("spread")
+                    && s.field
+                        .as_deref()
+                        .is_some_and(|f| f.eq_ignore_ascii_case(ZONE_ATTRIBUTE))
+            })
+}
+
 /// Whether ECS would turn AZ rebalancing on by default for this (REPLICA) service.
 fn compatible(spec: &ServiceSpec) -> bool {
-    let zone_spread_first = spec
-        .placement_strategy
-        .as_deref()
-        .unwrap_or_default()
-        .first()
-        .is_none_or(|s| {
-            s.type_.eq_ignore_ascii_case("spread")
-                && s.field
-                    .as_deref()
-                    .is_some_and(|f| f.eq_ignore_ascii_case(ZONE_ATTRIBUTE))
-        });
+    let zone_spread_first = spreads_zones_first(spec);
     let zone_constraint = spec
         .placement_constraints
         .iter()
@@ -147,5 +155,26 @@ mod tests {
         let mut s = spec(json!({"schedulingStrategy": "DAEMON"}));
         s.availability_zone_rebalancing = Some(Enabled);
         assert_eq!(effective(&s), Disabled);
+    }
+
+    #[test]
+    fn launches_spread_across_zones_when_the_first_strategy_does() {
+        assert!(spreads_zones_first(&spec(json!({}))));
+        assert!(spreads_zones_first(&strategy(
+            "spread",
+            Some("attribute:ecs.availability-zone")
+        )));
+        // Even with rebalancing off: ECS still places each task by the strategy.
+        let mut s = spec(json!({}));
+        s.availability_zone_rebalancing = Some(Disabled);
+        assert!(spreads_zones_first(&s));
+        assert!(!spreads_zones_first(&strategy("binpack", Some("memory"))));
+        assert!(!spreads_zones_first(&strategy(
+            "spread",
+            Some("instanceId")
+        )));
+        assert!(!spreads_zones_first(&spec(
+            json!({"schedulingStrategy": "DAEMON"})
+        )));
     }
 }

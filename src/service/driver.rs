@@ -272,6 +272,7 @@ async fn reconcile(
             .unwrap_or_default(),
         az_rebalancing: super::az_rebalancing::effective(&svc.spec)
             == crate::api::service::AvailabilityZoneRebalancing::Enabled,
+        zone_spread: super::az_rebalancing::spreads_zones_first(&svc.spec),
         previously_steady: conditions::get(&prev.conditions, "Ready")
             .is_some_and(|c| c.status == "True"),
         now,

@@ -128,6 +128,10 @@ pub struct Input {
     pub circuit_breaker: DeploymentCircuitBreaker,
     /// `availabilityZoneRebalancing: ENABLED`.
     pub az_rebalancing: bool,
+    /// The first placement strategy spreads across zones (or none is given): each task started
+    /// prefers the zone of [`Input::zones`] with the fewest of its deployment's tasks, so a
+    /// deployment starts balanced instead of leaving the balance to AZ rebalancing afterwards.
+    pub zone_spread: bool,
     /// The previous plan was steady (so "has reached a steady state." is not repeated).
     pub previously_steady: bool,
     /// In whole seconds, as the API server stores times.

@@ -76,11 +76,12 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
         };
         let missing = target.saturating_sub(kept.len()).min(room);
         room -= missing;
+        let mut launches = zones::Launches::of(ctx.input, kept.iter().copied());
         for _ in 0..missing {
             work.starts.push(Start {
                 deployment: id.to_owned(),
                 task_definition: deployment.task_definition.clone(),
-                zone: None,
+                zone: launches.next(),
                 rebalancing: false,
                 node: None,
             });
@@ -149,12 +150,15 @@ pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
         work.stop_in_order(&good, good.len() - desired, scale_in_key);
     }
 
+    // Each launch goes to the zone with the fewest of the deployment's tasks (ECS places each task
+    // it starts by the service's strategy): a deployment starts balanced, with nothing left for AZ
+    // rebalancing to move afterwards.
+    let mut launches = match pin {
+        Some(counts) => zones::Launches::balancing(counts),
+        None => zones::Launches::of(ctx.input, good.iter().copied()),
+    };
     for _ in 0..starts {
-        let zone = pin.as_mut().and_then(|counts| {
-            let zone = zones::shortest(counts)?;
-            *counts.entry(zone.clone()).or_default() += 1;
-            Some(zone)
-        });
+        let zone = launches.next();
         work.starts.push(Start {
             deployment: primary.to_owned(),
             task_definition: ctx.primary.task_definition.clone(),

@@ -206,11 +206,12 @@ pub(crate) fn plan_replica<'a>(
         let missing = target.saturating_sub(good.len()).min(room);
         if d.id != primary.id || ctx.launch == super::work::Launch::Allowed {
             room -= missing;
+            let mut launches = super::zones::Launches::of(ctx.input, good.iter().copied());
             for _ in 0..missing {
                 work.starts.push(Start {
                     deployment: d.id.clone(),
                     task_definition: d.task_definition.clone(),
-                    zone: None,
+                    zone: launches.next(),
                     rebalancing: false,
                     node: None,
                 });

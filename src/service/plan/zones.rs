@@ -42,3 +42,31 @@ pub(crate) fn longest(counts: &BTreeMap<String, usize>) -> usize {
 pub(crate) fn listed(counts: &BTreeMap<String, usize>) -> Vec<(String, usize)> {
     counts.iter().map(|(z, n)| (z.clone(), *n)).collect()
 }
+
+/// The zones a deployment's launches go to, one after another: each to the zone with the fewest
+/// of its tasks so far, the launches before it counted.
+pub(crate) struct Launches(Option<BTreeMap<String, usize>>);
+
+impl Launches {
+    /// Launches balancing `counts` (tasks per zone).
+    pub(crate) fn balancing(counts: BTreeMap<String, usize>) -> Self {
+        Self(Some(counts))
+    }
+
+    /// For a deployment whose live tasks are `tasks`: balanced over the input's zones when the
+    /// service spreads across zones and there are several, otherwise left to the scheduler.
+    pub(crate) fn of<'a>(
+        input: &super::Input,
+        tasks: impl IntoIterator<Item = &'a TaskView>,
+    ) -> Self {
+        Self((input.zone_spread && input.zones.len() >= 2).then(|| counts(&input.zones, tasks)))
+    }
+
+    /// The zone of the next launch (None: no preference).
+    pub(crate) fn next(&mut self) -> Option<String> {
+        let counts = self.0.as_mut()?;
+        let zone = shortest(counts)?;
+        *counts.entry(zone.clone()).or_default() += 1;
+        Some(zone)
+    }
+}

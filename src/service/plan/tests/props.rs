@@ -134,12 +134,12 @@ fn service() -> impl Strategy<Value = Input> {
             prop::sample::select(vec![TD1, TD2]),
             (0..30usize)
                 .prop_flat_map(move |n| (0..n).map(|i| task(i, newest)).collect::<Vec<_>>()),
-            any::<(bool, bool, bool, bool)>(),
+            any::<(bool, bool, bool, bool, bool)>(),
             prop::option::of((0..=newest + 1, any::<bool>())),
         )
             .prop_map(
                 move |(desired, (min, max), deployments, td, tasks, flags, stop)| {
-                    let (enable, rollback, az, forced) = flags;
+                    let (enable, rollback, az, forced, spread) = flags;
                     let mut input = input(desired, min, max);
                     input.deployments = deployments;
                     input.task_definition = td.into();
@@ -150,6 +150,7 @@ fn service() -> impl Strategy<Value = Input> {
                         ..Default::default()
                     };
                     input.az_rebalancing = az;
+                    input.zone_spread = spread;
                     input.force_new_deployment = forced.then(|| "1".to_owned());
                     input.stop_request = stop.map(|(n, rollback)| StopRequest {
                         deployment: deployment_id(n),
@@ -277,6 +278,27 @@ proptest! {
         let second = plan(&replan(&input, &first));
         prop_assert_eq!(&second.deployments, &first.deployments);
         check_invariants(&replan(&input, &first), &second)?;
+    }
+
+    #[test]
+    fn a_new_service_starts_balanced_across_zones(
+        desired in 1..=60i32,
+        zones in 2..=3usize,
+        (min, max) in percents(),
+    ) {
+        let mut input = input(desired, min, max);
+        input.zones = ZONES[..zones].iter().map(|z| (*z).to_owned()).collect();
+        input.zone_spread = true;
+        let plan = plan(&input);
+        prop_assert_eq!(plan.starts.len(), desired as usize);
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &plan.starts {
+            prop_assert!(!s.rebalancing, "a preference, not a pin");
+            *counts.entry(s.zone.clone().expect("a zone")).or_insert(0) += 1;
+        }
+        prop_assert_eq!(counts.len(), zones.min(desired as usize));
+        let (lo, hi) = (counts.values().min().unwrap(), counts.values().max().unwrap());
+        prop_assert!(hi - lo <= 1, "{counts:?}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn input(desired: i32, min: i32, max: i32) -> Input {
         unavailable_nodes: Vec::new(),
         circuit_breaker: DeploymentCircuitBreaker::default(),
         az_rebalancing: false,
+        zone_spread: false,
         previously_steady: false,
         now: at(1000),
         stop_request: None,

@@ -161,3 +161,52 @@ fn a_rebalancing_task_with_no_room_in_its_zone_holds_no_place() {
     assert_eq!(plan.starts.len(), 1, "{plan:?}");
     assert!(!plan.starts[0].rebalancing);
 }
+
+#[test]
+fn launches_prefer_the_zones_with_the_fewest_of_the_deployments_tasks() {
+    // A deployment in progress (no rebalancing yet): 2 tasks in a, 1 in b, 3 more to start.
+    let mut input = input(6, 100, 200);
+    input.zone_spread = true;
+    input.deployments = vec![in_progress(1, TD1)];
+    input.tasks = vec![
+        healthy("t0", 1, "a"),
+        healthy("t1", 1, "a"),
+        healthy("t2", 1, "b"),
+    ];
+    let plan = plan_checked(&input);
+    let zones: Vec<_> = plan.starts.iter().map(|s| s.zone.as_deref()).collect();
+    assert_eq!(zones, vec![Some("c"), Some("b"), Some("c")]);
+    // Preferences: a zone without room must not hold a launch back.
+    assert!(plan.starts.iter().all(|s| !s.rebalancing));
+}
+
+#[test]
+fn a_rollout_balances_the_new_deployments_tasks_not_the_old_ones() {
+    let mut input = input(3, 100, 200);
+    input.zone_spread = true;
+    input.task_definition = TD2.into();
+    input.deployments = vec![completed(1, TD1)];
+    input.tasks = vec![
+        healthy("t0", 1, "a"),
+        healthy("t1", 1, "a"),
+        healthy("t2", 1, "a"),
+    ];
+    let plan = plan_checked(&input);
+    let zones: Vec<_> = plan.starts.iter().map(|s| s.zone.as_deref()).collect();
+    assert_eq!(zones, vec![Some("a"), Some("b"), Some("c")]);
+}
+
+#[test]
+fn without_a_zone_spread_the_scheduler_places_launches() {
+    let mut input = input(3, 100, 200);
+    input.zone_spread = false;
+    let plan = plan_checked(&input);
+    assert_eq!(plan.starts.len(), 3);
+    assert!(plan.starts.iter().all(|s| s.zone.is_none()));
+
+    // One zone: nothing to balance.
+    input.zone_spread = true;
+    input.zones = vec!["a".into()];
+    let plan = plan_checked(&input);
+    assert!(plan.starts.iter().all(|s| s.zone.is_none()));
+}
