@@ -6,7 +6,10 @@
 //!   cache still shows one of those, the task is decided on what was written (never on the older
 //!   view, which would take status back in time); the write's precondition is the version written;
 //! - the pods created and not seen yet (an expectation): no second create while the first is on its
-//!   way to the cache.
+//!   way to the cache;
+//! - a pod read from the API because its watch looked silent: while the cache still shows the
+//!   version it superseded, the pod read is the one decided on (the older one would take the
+//!   containers' states back in time).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +34,15 @@ pub struct Caches {
     listed: AtomicBool,
     written: Mutex<HashMap<String, Written>>,
     created: Mutex<HashMap<String, Created>>,
+    /// Pods read from the API, by task uid.
+    read: Mutex<HashMap<String, Read>>,
+}
+
+/// A pod read from the API, newer than the cache.
+struct Read {
+    /// The cached pod's resourceVersion it supersedes.
+    superseded: String,
+    pod: Arc<Pod>,
 }
 
 /// A status this controller wrote.
@@ -63,6 +75,7 @@ impl Caches {
             listed: AtomicBool::new(false),
             written: Mutex::default(),
             created: Mutex::default(),
+            read: Mutex::default(),
         }
     }
 
@@ -125,12 +138,39 @@ impl Caches {
         }
     }
 
-    /// The task's pod, if the cache holds it and it is this task's.
+    /// The task's pod, if the cache holds it and it is this task's: the one read from the API while
+    /// the cache still shows the version that read superseded.
     pub fn pod(&self, task: &Task) -> Option<Arc<Pod>> {
         let ns = task.namespace().unwrap_or_default();
-        self.pods
+        let cached = self
+            .pods
             .get(&ObjectRef::new(&task.name_any()).within(&ns))
-            .filter(|p| super::owned_by(p, task))
+            .filter(|p| super::owned_by(p, task))?;
+        let uid = task.uid()?;
+        let mut read = lock(&self.read);
+        match read.get(&uid) {
+            Some(r) if cached.resource_version().as_ref() == Some(&r.superseded) => {
+                Some(r.pod.clone())
+            }
+            Some(_) => {
+                read.remove(&uid);
+                Some(cached)
+            }
+            None => Some(cached),
+        }
+    }
+
+    /// Records `fresh`, read from the API for `task` while the cache showed `cached`.
+    pub fn read(&self, task: &Task, cached: &Pod, fresh: Arc<Pod>) {
+        if let (Some(uid), Some(superseded)) = (task.uid(), cached.resource_version()) {
+            lock(&self.read).insert(
+                uid,
+                Read {
+                    superseded,
+                    pod: fresh,
+                },
+            );
+        }
     }
 
     /// Records a pod created for `task`.
@@ -168,6 +208,7 @@ impl Caches {
             .collect();
         lock(&self.written).retain(|uid, _| live.contains(uid));
         lock(&self.created).retain(|uid, _| live.contains(uid));
+        lock(&self.read).retain(|uid, _| live.contains(uid));
         self.definitions.prune();
     }
 }
@@ -263,6 +304,37 @@ mod tests {
         c.forget_written(&task("1", "PENDING"));
         let current = c.current(Arc::new(task("1", "PENDING")));
         assert_eq!(current.resource_version().as_deref(), Some("1"));
+    }
+
+    fn pod(rv: &str, phase: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns", "resourceVersion": rv,
+                "ownerReferences": [{"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+                    "name": "web", "uid": "u1", "controller": true}]},
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pod_read_from_the_api_stands_until_the_cache_moves_past_it() {
+        let (tasks, _) = kube::runtime::reflector::store();
+        let (pods, mut pod_writer) = kube::runtime::reflector::store();
+        let (tds, _) = kube::runtime::reflector::store();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let c = Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap());
+        let t = task("1", "ACTIVATING");
+        let phase = |p: Option<Arc<Pod>>| p.and_then(|p| p.status.clone()?.phase);
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
+        c.read(&t, &pod("10", "Pending"), Arc::new(pod("12", "Running")));
+        // The cache still shows the version read over: the pod read is decided on.
+        assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
+        assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
+        // The cache moved on: it is read again.
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("12", "Running")));
+        assert_eq!(c.pod(&t).unwrap().resource_version().as_deref(), Some("12"));
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
+        assert_eq!(phase(c.pod(&t)).as_deref(), Some("Pending"), "forgotten");
     }
 
     #[test]

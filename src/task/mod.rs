@@ -213,7 +213,12 @@ async fn reconcile(
     {
         let fresh = pods.get_opt(&name).await?.filter(|p| owned_by(p, &task));
         if fresh.as_ref().map(ResourceExt::resource_version) != Some(cached.resource_version()) {
-            pod = fresh.map(Arc::new);
+            let fresh = fresh.map(Arc::new);
+            if let Some(fresh) = &fresh {
+                // Until the cache shows it too, later passes decide on this pod, not the older one.
+                caches.read(&task, cached, fresh.clone());
+            }
+            pod = fresh;
             outcome = decide(observing, pod.as_deref(), &ctx);
         }
     }
