@@ -227,9 +227,9 @@ fn run(args: RunArgs) -> ExitCode {
             }
         } else {
             let client = match budget {
-                Some(budget) => ecs_operator::leader::client::controllers(&config, None, Some(budget))
-                    .map_err(|e| e.to_string()),
-                None => kube::Client::try_from(config).map_err(|e| e.to_string()),
+                // kube's own client goes through an API proxy; ours does not (it speaks HTTP/2).
+                None if config.proxy_url.is_some() => kube::Client::try_from(config).map_err(|e| e.to_string()),
+                budget => ecs_operator::leader::client::controllers(&config, None, budget).map_err(|e| e.to_string()),
             };
             let client = match client {
                 Ok(client) => client,
@@ -268,7 +268,15 @@ async fn config(
     Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?)
 }
 
+/// With `--features dhat-heap`: every allocation is recorded, and `dhat-heap.json` (in the working
+/// directory) says which code held the most memory at the peak and at exit (docs/benchmarks.md).
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     match Cli::parse().command {
         Command::Run(args) => return run(args),
         Command::Import { what } => return ecs_operator::import::run(what),
