@@ -208,6 +208,7 @@ pub fn trim(pod: &mut Pod) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::task::LastStatus;
     use kube::api::ObjectMeta;
 
     fn task(rv: &str, last: &str) -> Task {
@@ -223,7 +224,7 @@ mod tests {
             ..Default::default()
         };
         t.status = Some(TaskStatus {
-            last_status: Some(last.into()),
+            last_status: LastStatus::parse(last),
             ..Default::default()
         });
         t
