@@ -678,7 +678,7 @@ async fn status_words_outside_the_ecs_sets_are_refused() {
     create(
         &client,
         &ns.name,
-        &service("svc", json!({"taskDefinition": "web"})),
+        &service("svc", json!({"taskDefinition": "web", "desiredCount": 1})),
     )
     .await
     .unwrap();
