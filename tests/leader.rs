@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ecs_operator::api::service::Deployment;
-use ecs_operator::api::service::{DeploymentStatus, RolloutState};
+use ecs_operator::api::service::{Deployment, DeploymentStatus, RolloutState};
 use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::coordination::v1::Lease;

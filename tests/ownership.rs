@@ -216,7 +216,7 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
     // Each refused task is STOPPED with the reason, none left waiting without a status.
     let tasks = s.tasks.list(&ListParams::default()).await.unwrap().items;
     for t in &tasks {
-        let last = t.status.as_ref().and_then(|s| s.last_status.clone());
+        let last = t.status.as_ref().and_then(|s| s.last_status);
         assert!(last.is_some(), "{} has no lastStatus", t.name_any());
     }
     let refused = tasks

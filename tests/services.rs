@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ecs_operator::api::service::RolloutState;
-use ecs_operator::api::service::{Deployment, ServiceStatus};
+use ecs_operator::api::service::{Deployment, RolloutState, ServiceStatus};
 use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;

@@ -12,8 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::service::Deployment;
-use crate::api::task::LastStatus;
-use crate::api::task::TaskStatus;
+use crate::api::task::{LastStatus, TaskStatus};
 use crate::api::task_definition::{TaskDefinitionSpec, VersionConsistency};
 
 /// `image` pinned to the repository digest in `image_id` (`repo@sha256:…` or

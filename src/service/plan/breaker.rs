@@ -11,8 +11,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::Deployment;
-use crate::api::service::RolloutState;
+use crate::api::service::{Deployment, RolloutState};
 
 use super::deployments::{deployment_number, is_rollout};
 use super::tasks::{Failure, TaskView};

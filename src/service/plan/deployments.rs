@@ -152,8 +152,7 @@ pub(crate) fn finish(
                 DeploymentStatus::Active
             } else {
                 DeploymentStatus::Inactive
-            }
-            .into();
+            };
         }
     }
     let newest_completed = deployments

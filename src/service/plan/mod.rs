@@ -85,8 +85,10 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{Deployment, DeploymentCircuitBreaker, SchedulingStrategy};
-use crate::api::service::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use crate::api::service::{
+    Deployment, DeploymentCircuitBreaker, DeploymentStatus, RolloutState, SchedulingStrategy,
+    ServiceDeploymentStatus,
+};
 use crate::api::task::StopCode;
 use crate::service::strategy::{self, HookVerdict, Stage, Traffic};
 

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{Deployment, DeploymentStrategy};
-use crate::api::service::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use crate::api::service::{
+    Deployment, DeploymentStatus, DeploymentStrategy, RolloutState, ServiceDeploymentStatus,
+};
 use crate::service::strategy::{self, Stage, Traffic};
 
 use super::Start;

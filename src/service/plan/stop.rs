@@ -6,8 +6,7 @@
 //! without `rollback` in the circuit breaker. A request is acted on once: the status records its
 //! deployment id ([`crate::api::service::ServiceStatus::handled_stop_request`]).
 
-use crate::api::service::Deployment;
-use crate::api::service::{DeploymentStatus, RolloutState};
+use crate::api::service::{Deployment, DeploymentStatus, RolloutState};
 
 use super::deployments::{is_rollback, is_rollout};
 use super::{breaker, events};

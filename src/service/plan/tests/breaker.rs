@@ -1,8 +1,7 @@
 //! The circuit breaker: threshold, counting each failure once, reset, trip, rollback.
 
 use super::support::*;
-use crate::api::service::DeploymentCircuitBreaker;
-use crate::api::service::{DeploymentStatus, RolloutState};
+use crate::api::service::{DeploymentCircuitBreaker, DeploymentStatus, RolloutState};
 use crate::api::task::StopCode;
 
 use crate::service::plan::{Event, Health, failure_threshold, plan};

@@ -1,8 +1,7 @@
 //! DAEMON services.
 
 use super::support::*;
-use crate::api::service::RolloutState;
-use crate::api::service::SchedulingStrategy;
+use crate::api::service::{RolloutState, SchedulingStrategy};
 use crate::service::plan::{Input, Percents, TaskView};
 
 fn daemon(nodes: &[&str]) -> Input {

@@ -7,8 +7,9 @@ use proptest::prelude::*;
 
 use super::sim::World;
 use super::support::*;
-use crate::api::service::RolloutState;
-use crate::api::service::{DeploymentCircuitBreaker, ThresholdConfiguration, ThresholdType};
+use crate::api::service::{
+    DeploymentCircuitBreaker, RolloutState, ThresholdConfiguration, ThresholdType,
+};
 use crate::service::plan::Percents;
 
 /// Whether minimumHealthyPercent or maximumPercent leaves a step at `desired`.

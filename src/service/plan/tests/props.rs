@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::support::*;
-use crate::api::service::{Deployment, DeploymentCircuitBreaker};
-use crate::api::service::{DeploymentStatus, RolloutState};
+use crate::api::service::{Deployment, DeploymentCircuitBreaker, DeploymentStatus, RolloutState};
 use crate::api::task::StopCode;
 use crate::service::plan::deployments::{deployment_id, deployment_number};
 use crate::service::plan::{Health, Input, Plan, StopRequest, TaskState, TaskView, plan};

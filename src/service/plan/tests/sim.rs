@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::support::*;
-use crate::api::service::RolloutState;
-use crate::api::service::{DeploymentCircuitBreaker, SchedulingStrategy};
+use crate::api::service::{DeploymentCircuitBreaker, RolloutState, SchedulingStrategy};
 use crate::api::task::StopCode;
 
 use crate::service::plan::{

@@ -6,8 +6,10 @@ use proptest::prelude::*;
 
 use super::sim::World;
 use super::support::*;
-use crate::api::service::{DeploymentCircuitBreaker, DeploymentConfiguration};
-use crate::api::service::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use crate::api::service::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStatus, RolloutState,
+    ServiceDeploymentStatus,
+};
 
 use crate::service::plan::{Event, StopRequest, TaskView, plan};
 use crate::service::strategy::{HookVerdict, Settings, Stage, Traffic};

@@ -1,8 +1,9 @@
 //! The circuit breaker's thresholdConfiguration and resetOnHealthyTask.
 
 use super::support::*;
-use crate::api::service::RolloutState;
-use crate::api::service::{DeploymentCircuitBreaker, ThresholdConfiguration, ThresholdType};
+use crate::api::service::{
+    DeploymentCircuitBreaker, RolloutState, ThresholdConfiguration, ThresholdType,
+};
 
 use crate::service::plan::{Health, failure_threshold, plan};
 
