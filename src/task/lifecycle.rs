@@ -331,11 +331,12 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
                 passed_startup,
                 ..
             } = state
-            && !(awaited == HealthStatus::Healthy.as_str() && passed_startup)
+            // `awaited` is what dependsOn waits for (HEALTHY or COMPLETE), not a health status.
+            && !(awaited == "HEALTHY" && passed_startup)
         {
             let deadline = started + SignedDuration::from_secs(limit);
             if deadline <= o.now {
-                let reached = if awaited == HealthStatus::Healthy.as_str() {
+                let reached = if awaited == "HEALTHY" {
                     "pass its health check"
                 } else {
                     "exit"
