@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 
+use ecs_operator::api::task::{LastStatus, StopCode};
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -660,6 +661,76 @@ async fn task_updates_follow_ecs_rules() {
             .contains("a stopped task cannot be started again"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn status_words_outside_the_ecs_sets_are_refused() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "status-words").await;
+    create(
+        &client,
+        &ns.name,
+        &task("job", json!({"taskDefinition": "web"})),
+    )
+    .await
+    .unwrap();
+    create(
+        &client,
+        &ns.name,
+        &service("svc", json!({"taskDefinition": "web", "desiredCount": 1})),
+    )
+    .await
+    .unwrap();
+    let tasks: Api<Task> = ns.api();
+    let services: Api<Service> = ns.api();
+    let pp = PatchParams::default();
+
+    // An ECS word is accepted, as the operator writes it.
+    let written = tasks
+        .patch_status(
+            "job",
+            &pp,
+            &Patch::Merge(
+                json!({"status": {"lastStatus": "RUNNING", "stopCode": "UserInitiated"}}),
+            ),
+        )
+        .await
+        .expect("ECS words are accepted");
+    let st = written.status.unwrap();
+    assert_eq!(st.last_status, Some(LastStatus::Running));
+    assert_eq!(st.stop_code, Some(StopCode::UserInitiated));
+
+    for (what, patch) in [
+        ("lastStatus", json!({"status": {"lastStatus": "PAUSED"}})),
+        ("stopCode", json!({"status": {"stopCode": "Preempted"}})),
+        (
+            "healthStatus",
+            json!({"status": {"healthStatus": "healthy"}}),
+        ),
+    ] {
+        let err = tasks
+            .patch_status("job", &pp, &Patch::Merge(patch))
+            .await
+            .expect_err(what);
+        let text = err.to_string();
+        assert!(
+            text.contains(what) && text.contains("Unsupported value"),
+            "{what}: {text}"
+        );
+    }
+    let err = services
+        .patch_status(
+            "svc",
+            &pp,
+            &Patch::Merge(json!({"status": {"rolloutState": "ROLLED_BACK"}})),
+        )
+        .await
+        .expect_err("rolloutState");
+    assert!(err.to_string().contains("rolloutState"), "{err}");
+    // The refused writes left the stored status as it was.
+    let st = tasks.get_status("job").await.unwrap().status.unwrap();
+    assert_eq!(st.last_status, Some(LastStatus::Running));
 }
 
 #[tokio::test]

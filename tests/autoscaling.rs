@@ -7,6 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -108,7 +109,7 @@ async fn running(tasks: &Api<Task>, service: &str) -> usize {
     list.items
         .iter()
         .filter(|t| {
-            t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("RUNNING")
+            t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Running)
                 && t.spec.desired_status == Default::default()
         })
         .count()

@@ -11,6 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, TaskDefinition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
@@ -512,7 +513,7 @@ async fn the_invariant_watcher_reports_each_kind_of_breach() {
         inv.wait_until("three RUNNING tasks seen", CONVERGE, |v| {
             v.tasks()
                 .iter()
-                .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+                .filter(|t| t.last_status == Some(LastStatus::Running))
                 .count()
                 == 3
         })

@@ -8,6 +8,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ecs_operator::api::service::RolloutState;
+use ecs_operator::api::task::{HealthStatus, LastStatus, StopCode};
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -106,7 +108,7 @@ impl Setup {
             .into_iter()
             .filter(|t| {
                 t.spec.desired_status == Default::default()
-                    && t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("RUNNING")
+                    && t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Running)
             })
             .collect()
     }
@@ -159,8 +161,8 @@ fn steady(s: Option<&Service>) -> bool {
 /// One endpoint as a slice showed it: address, ready, terminating.
 type EndpointState = (String, Option<bool>, Option<bool>);
 
-fn health(t: &Task) -> Option<&str> {
-    t.status.as_ref()?.health_status.as_deref()
+fn health(t: &Task) -> Option<HealthStatus> {
+    t.status.as_ref()?.health_status
 }
 
 #[tokio::test]
@@ -177,7 +179,11 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
     s.steady("web").await;
     let before = s.running("web").await;
     assert_eq!(before.len(), 3);
-    assert!(before.iter().all(|t| health(t) == Some("HEALTHY")));
+    assert!(
+        before
+            .iter()
+            .all(|t| health(t) == Some(HealthStatus::Healthy))
+    );
     let victim = before[0].metadata.name.clone().unwrap();
     let victim_ip = s
         .pods
@@ -247,14 +253,14 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
         &victim,
         |t: Option<&Task>| {
             t.and_then(|t| t.status.as_ref())
-                .is_some_and(|s| s.last_status.as_deref() == Some("STOPPED"))
+                .is_some_and(|s| s.last_status == Some(LastStatus::Stopped))
         },
         DEADLINE,
     )
     .await;
     let st = stopped.status.unwrap();
-    assert_eq!(st.health_status.as_deref(), Some("UNHEALTHY"));
-    assert_eq!(st.stop_code.as_deref(), Some("ServiceSchedulerInitiated"));
+    assert_eq!(st.health_status, Some(HealthStatus::Unhealthy));
+    assert_eq!(st.stop_code, Some(StopCode::ServiceSchedulerInitiated));
     assert_eq!(
         st.stopped_reason.as_deref(),
         Some("Task failed container health checks")
@@ -262,7 +268,11 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
     let svc = s.steady("web").await;
     let after = s.running("web").await;
     assert_eq!(after.len(), 3);
-    assert!(after.iter().all(|t| health(t) == Some("HEALTHY")));
+    assert!(
+        after
+            .iter()
+            .all(|t| health(t) == Some(HealthStatus::Healthy))
+    );
     // maximumPercent 200 leaves room: the replacement ran before the unhealthy task was stopped.
     let stopping_at = st.stopping_at.expect("a stop time").0;
     let replacement = after
@@ -329,7 +339,7 @@ async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
         |svc: Option<&Service>| {
             svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
                 st.deployments.iter().any(|d| {
-                    d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")
+                    d.task_definition == "web:2" && d.rollout_state == Some(RolloutState::Failed)
                 })
             })
         },
@@ -360,7 +370,7 @@ async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
     assert!(
         unhealthy
             .iter()
-            .filter(|t| health(t) == Some("UNHEALTHY"))
+            .filter(|t| health(t) == Some(HealthStatus::Unhealthy))
             .count()
             >= 3,
         "{:#?}",
@@ -425,7 +435,7 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
             .collect();
         assert_eq!(names, first, "no task was replaced");
         for t in &tasks {
-            assert_eq!(health(t), Some("HEALTHY"));
+            assert_eq!(health(t), Some(HealthStatus::Healthy));
             let metrics = t
                 .status
                 .as_ref()
@@ -434,7 +444,7 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
                 .iter()
                 .find(|c| c.name == "metrics")
                 .unwrap();
-            assert_eq!(metrics.health_status.as_deref(), Some("UNKNOWN"));
+            assert_eq!(metrics.health_status, Some(HealthStatus::Unknown));
         }
         let (pods, endpoints) = (s.pod_ips("web").await, s.ready_endpoints("web-80").await);
         assert_eq!(pods.len(), 2);

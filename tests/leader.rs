@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ecs_operator::api::service::Deployment;
+use ecs_operator::api::service::{Deployment, DeploymentStatus, RolloutState};
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
@@ -136,9 +137,7 @@ async fn run_task(ns: &TestNamespace, name: &str) -> Duration {
         &tasks,
         name,
         |t: Option<&Task>| {
-            t.and_then(|t| t.status.as_ref()?.last_status.clone())
-                .as_deref()
-                == Some("RUNNING")
+            t.and_then(|t| t.status.as_ref()?.last_status) == Some(LastStatus::Running)
         },
         Duration::from_secs(60),
     )
@@ -364,10 +363,12 @@ fn rolled_back(svc: Option<&Service>) -> bool {
     let primary = st.deployments.first();
     st.observed_generation == svc.metadata.generation
         && primary.is_some_and(|d| {
-            d.task_definition == "web:1" && d.status == "PRIMARY" && d.running_count == 3
+            d.task_definition == "web:1"
+                && d.status == DeploymentStatus::Primary
+                && d.running_count == 3
         })
         && deployment(svc, "web:2").is_some_and(|d| {
-            d.rollout_state.as_deref() == Some("FAILED") && d.running_count + d.pending_count == 0
+            d.rollout_state == Some(RolloutState::Failed) && d.running_count + d.pending_count == 0
         })
         && st.running_count == 3
 }
@@ -483,7 +484,7 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
     let frozen_at = Timestamp::now();
     eprintln!(
         "froze the leader with web:2 {:?}, {} failed task(s)",
-        deployment(&at_freeze, "web:2").and_then(|d| d.rollout_state.clone()),
+        deployment(&at_freeze, "web:2").and_then(|d| d.rollout_state),
         deployment(&at_freeze, "web:2").map_or(0, |d| d.failed_tasks)
     );
 
@@ -580,7 +581,7 @@ async fn a_leader_frozen_past_its_lease_writes_nothing_after_it_resumes() {
         .filter(|t| {
             t.status.as_ref().is_some_and(|s| {
                 s.task_definition.as_deref() == Some("web:2")
-                    && s.last_status.as_deref() != Some("STOPPED")
+                    && s.last_status != Some(LastStatus::Stopped)
             })
         })
         .count();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecs_operator::api::lifecycle_hook::{LifecycleHook, LifecycleHookDetail, LifecycleHookStatus};
+use ecs_operator::api::task::StopCode;
 use ecs_operator::api::{LifecycleStage, Service, Task, TaskDefinition};
 use ecs_operator::context::{Config, Context};
 use ecs_operator::service::hooks::{self, HookTask, StageInput, StageOutcome};
@@ -331,8 +332,8 @@ async fn hook_tasks_decide_their_hooks_and_are_not_service_tasks() {
     {
         let s = t.status.clone().unwrap_or_default();
         assert_eq!(
-            s.stop_code.as_deref(),
-            Some("EssentialContainerExited"),
+            s.stop_code,
+            Some(StopCode::EssentialContainerExited),
             "{}",
             t.name_any()
         );

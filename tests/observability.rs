@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ecs_operator::admin::ControllerLabels;
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -37,9 +38,7 @@ async fn task_definition_and_task(ns: &TestNamespace) -> (Api<TaskDefinition>, A
 }
 
 fn running(t: Option<&Task>) -> bool {
-    t.and_then(|t| t.status.as_ref()?.last_status.clone())
-        .as_deref()
-        == Some("RUNNING")
+    t.and_then(|t| t.status.as_ref()?.last_status) == Some(LastStatus::Running)
 }
 
 /// GET over plain HTTP/1.0; returns (status code, body).

@@ -6,6 +6,8 @@ mod support;
 
 use std::time::Duration;
 
+use ecs_operator::api::service::RolloutState;
+use ecs_operator::api::task::{LastStatus, StopCode};
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service as KubeService};
@@ -132,12 +134,12 @@ impl Setup {
 
 fn stopped(t: Option<&Task>) -> bool {
     t.and_then(|t| t.status.as_ref())
-        .is_some_and(|s| s.last_status.as_deref() == Some("STOPPED"))
+        .is_some_and(|s| s.last_status == Some(LastStatus::Stopped))
 }
 
 fn running(t: Option<&Task>) -> bool {
     t.and_then(|t| t.status.as_ref())
-        .is_some_and(|s| s.last_status.as_deref() == Some("RUNNING"))
+        .is_some_and(|s| s.last_status == Some(LastStatus::Running))
 }
 
 fn ready_reason(t: &Task) -> Option<String> {
@@ -155,7 +157,7 @@ async fn a_pod_refused_by_a_resource_quota_stops_the_task_with_the_api_message()
         .await;
     let t = wait_for(&s.tasks, "refused", stopped).await;
     let st = t.status.clone().unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = st.stopped_reason.unwrap_or_default();
     assert!(
         reason.starts_with("CannotCreatePodError: ") && reason.contains("exceeded quota"),
@@ -195,7 +197,7 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
         |svc: Option<&Service>| {
             svc.and_then(|s| s.status.as_ref())
                 .and_then(|st| st.deployments.first())
-                .is_some_and(|d| d.rollout_state.as_deref() == Some("FAILED"))
+                .is_some_and(|d| d.rollout_state == Some(RolloutState::Failed))
         },
         Duration::from_secs(120),
     )
@@ -214,14 +216,14 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
     // Each refused task is STOPPED with the reason, none left waiting without a status.
     let tasks = s.tasks.list(&ListParams::default()).await.unwrap().items;
     for t in &tasks {
-        let last = t.status.as_ref().and_then(|s| s.last_status.clone());
+        let last = t.status.as_ref().and_then(|s| s.last_status);
         assert!(last.is_some(), "{} has no lastStatus", t.name_any());
     }
     let refused = tasks
         .iter()
         .filter(|t| {
             t.status.as_ref().is_some_and(|s| {
-                s.stop_code.as_deref() == Some("TaskFailedToStart")
+                s.stop_code == Some(StopCode::TaskFailedToStart)
                     && s.stopped_reason
                         .as_deref()
                         .is_some_and(|r| r.contains("exceeded quota"))
@@ -248,10 +250,12 @@ async fn a_service_whose_pods_are_refused_trips_the_circuit_breaker() {
         "no task between states, a second without writes",
         support::DEADLINE,
         |v| {
-            v.tasks()
-                .iter()
-                .all(|t| matches!(t.last_status.as_deref(), Some("RUNNING" | "STOPPED")))
-                && v.since_last_write() >= Duration::from_secs(1)
+            v.tasks().iter().all(|t| {
+                matches!(
+                    t.last_status,
+                    Some(LastStatus::Running | LastStatus::Stopped)
+                )
+            }) && v.since_last_write() >= Duration::from_secs(1)
         },
     )
     .await;
@@ -287,8 +291,8 @@ async fn a_task_applied_again_waits_for_the_earlier_tasks_pod_to_go() {
     })
     .await;
     assert_eq!(
-        waiting.status.as_ref().unwrap().last_status.as_deref(),
-        Some("PROVISIONING"),
+        waiting.status.as_ref().unwrap().last_status,
+        Some(LastStatus::Provisioning),
         "waiting, not stopped"
     );
 
@@ -324,7 +328,7 @@ async fn a_pod_of_someone_else_named_like_the_task_is_never_touched() {
     s.create_task("t", json!({"taskDefinition": "web"})).await;
     let t = wait_for(&s.tasks, "t", stopped).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart));
     assert!(
         st.stopped_reason
             .as_deref()
@@ -490,7 +494,7 @@ async fn a_pod_refused_by_pod_security_admission_stops_the_task() {
         .await;
     let t = wait_for(&s.tasks, "priv", stopped).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = st.stopped_reason.unwrap_or_default();
     assert!(
         reason.starts_with("CannotCreatePodError: ") && reason.contains("PodSecurity"),

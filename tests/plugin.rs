@@ -6,6 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Task, TaskDefinition};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -166,8 +167,8 @@ async fn run_describe_list_and_stop_a_task() {
         &name,
         |t: Option<&Task>| {
             t.and_then(|t| t.status.as_ref())
-                .and_then(|s| s.last_status.as_deref())
-                == Some("STOPPED")
+                .and_then(|s| s.last_status)
+                == Some(LastStatus::Stopped)
         },
         support::DEADLINE,
     )

@@ -11,6 +11,7 @@ mod support;
 
 use std::time::Duration;
 
+use ecs_operator::api::task::{ContainerLastStatus, HealthStatus, LastStatus, StopCode};
 use ecs_operator::api::{Service, Task, TaskDefinition, TaskStatus};
 use ecs_operator::labels;
 use k8s_openapi::api::core::v1::{ContainerStatus, Namespace, Node, Pod, Secret};
@@ -209,8 +210,8 @@ impl Setup {
     }
 }
 
-fn last_status(st: &TaskStatus) -> Option<&str> {
-    st.last_status.as_deref()
+fn last_status(st: &TaskStatus) -> Option<LastStatus> {
+    st.last_status
 }
 
 /// A container's status in the pod, init containers (sidecars, run-to-completion) included.
@@ -290,23 +291,25 @@ async fn an_essential_container_exit_code_is_the_containers_own() {
         &s.tasks,
         "exit3-1",
         |t: Option<&Task>| {
-            t.and_then(|t| t.status.as_ref()?.last_status.clone())
-                .as_deref()
-                == Some("STOPPED")
+            t.and_then(|t| t.status.as_ref()?.last_status) == Some(LastStatus::Stopped)
         },
         DEADLINE,
     )
     .await;
     let st = t.status.unwrap();
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
-    assert_eq!(st.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(st.stop_code, Some(StopCode::EssentialContainerExited));
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
     assert_eq!(main.exit_code, Some(3), "{st:#?}");
 }
 
 /// Runs a task on the real node whose one container runs `check` as its CMD-SHELL health check, and
 /// waits until the task's health is `expected`: the container's own, the task's, on real-1.
-async fn health_check_gives(prefix: &str, check: &str, expected: &str) -> Option<TaskStatus> {
+async fn health_check_gives(
+    prefix: &str,
+    check: &str,
+    expected: HealthStatus,
+) -> Option<TaskStatus> {
     let s = setup(prefix).await?;
     s.register(
         "checked",
@@ -318,25 +321,25 @@ async fn health_check_gives(prefix: &str, check: &str, expected: &str) -> Option
     s.run("checked-1", "checked").await;
     let st = s
         .task_until("checked-1", DEADLINE, |st| {
-            st.health_status.as_deref() == Some(expected)
+            st.health_status == Some(expected)
         })
         .await;
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
-    assert_eq!(main.health_status.as_deref(), Some(expected), "{st:#?}");
+    assert_eq!(main.health_status, Some(expected), "{st:#?}");
     Some(st)
 }
 
 #[tokio::test]
 async fn a_failing_health_check_makes_the_task_unhealthy() {
-    if let Some(st) = health_check_gives("real-health", "exit 1", "UNHEALTHY").await {
-        assert_eq!(st.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
+    if let Some(st) = health_check_gives("real-health", "exit 1", HealthStatus::Unhealthy).await {
+        assert_eq!(st.last_status, Some(LastStatus::Running), "{st:#?}");
     }
 }
 
 #[tokio::test]
 async fn a_passing_health_check_makes_the_task_healthy() {
-    health_check_gives("real-healthy", "test -x /bin/sh", "HEALTHY").await;
+    health_check_gives("real-healthy", "test -x /bin/sh", HealthStatus::Healthy).await;
 }
 
 /// A Service replaces a task whose container fails its health check: the unhealthy task stops with
@@ -376,11 +379,13 @@ async fn a_service_replaces_a_task_that_fails_its_health_check() {
         .clone()
         .unwrap();
     let st = s
-        .task_until(&first, DEADLINE, |st| last_status(st) == Some("STOPPED"))
+        .task_until(&first, DEADLINE, |st| {
+            last_status(st) == Some(LastStatus::Stopped)
+        })
         .await;
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
-    assert_eq!(st.health_status.as_deref(), Some("UNHEALTHY"), "{st:#?}");
-    assert_eq!(st.stop_code.as_deref(), Some("ServiceSchedulerInitiated"));
+    assert_eq!(st.health_status, Some(HealthStatus::Unhealthy), "{st:#?}");
+    assert_eq!(st.stop_code, Some(StopCode::ServiceSchedulerInitiated));
     assert_eq!(
         st.stopped_reason.as_deref(),
         Some("Task failed container health checks")
@@ -389,7 +394,7 @@ async fn a_service_replaces_a_task_that_fails_its_health_check() {
         .service_tasks_until("sick", |ts| {
             ts.iter().any(|t| {
                 t.metadata.name.as_deref() != Some(&first)
-                    && t.status.as_ref().and_then(last_status) == Some("RUNNING")
+                    && t.status.as_ref().and_then(last_status) == Some(LastStatus::Running)
             })
         })
         .await;
@@ -399,7 +404,7 @@ async fn a_service_replaces_a_task_that_fails_its_health_check() {
         .unwrap();
     let rst = replacement.status.as_ref().unwrap();
     assert_eq!(rst.container_instance.as_deref(), Some(NODE));
-    assert_ne!(rst.health_status.as_deref(), Some("HEALTHY"), "{rst:#?}");
+    assert_ne!(rst.health_status, Some(HealthStatus::Healthy), "{rst:#?}");
 }
 
 /// dependsOn on real start times: `app` starts only after `init` exited 0 (SUCCESS), `check` exited
@@ -430,7 +435,7 @@ async fn depends_on_orders_the_containers_real_starts() {
     s.run("ordered-1", "ordered").await;
     let st = s
         .task_until("ordered-1", DEADLINE, |st| {
-            last_status(st) == Some("RUNNING")
+            last_status(st) == Some(LastStatus::Running)
         })
         .await;
     assert_eq!(st.container_instance.as_deref(), Some(NODE));
@@ -460,7 +465,11 @@ async fn depends_on_orders_the_containers_real_starts() {
         app_start - web_start
     );
     let app = st.containers.iter().find(|c| c.name == "app").unwrap();
-    assert_eq!(app.last_status.as_deref(), Some("RUNNING"), "{st:#?}");
+    assert_eq!(
+        app.last_status,
+        Some(ContainerLastStatus::Running),
+        "{st:#?}"
+    );
 }
 
 /// The documented difference (docs/translation.md, dependsOn): a `COMPLETE` dependency runs as an init
@@ -483,14 +492,10 @@ async fn a_complete_dependency_exiting_non_zero_fails_the_task_with_its_reason()
     s.run("checked-1", "checked").await;
     let st = s
         .task_until("checked-1", DEADLINE, |st| {
-            last_status(st) == Some("STOPPED")
+            last_status(st) == Some(LastStatus::Stopped)
         })
         .await;
-    assert_eq!(
-        st.stop_code.as_deref(),
-        Some("TaskFailedToStart"),
-        "{st:#?}"
-    );
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart), "{st:#?}");
     assert_eq!(
         st.stopped_reason.as_deref(),
         Some(
@@ -524,8 +529,10 @@ async fn stop_timeout_bounds_a_container_that_ignores_sigterm() {
     s.run("stubborn-1", "stubborn").await;
     s.run("prompt-1", "prompt").await;
     for task in ["stubborn-1", "prompt-1"] {
-        s.task_until(task, DEADLINE, |st| last_status(st) == Some("RUNNING"))
-            .await;
+        s.task_until(task, DEADLINE, |st| {
+            last_status(st) == Some(LastStatus::Running)
+        })
+        .await;
     }
     let (stubborn, prompt) =
         tokio::join!(s.stop_and_time("stubborn-1"), s.stop_and_time("prompt-1"));
@@ -544,9 +551,11 @@ async fn stop_timeout_bounds_a_container_that_ignores_sigterm() {
     );
     for task in ["stubborn-1", "prompt-1"] {
         let st = s
-            .task_until(task, DEADLINE, |st| last_status(st) == Some("STOPPED"))
+            .task_until(task, DEADLINE, |st| {
+                last_status(st) == Some(LastStatus::Stopped)
+            })
             .await;
-        assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"), "{st:#?}");
+        assert_eq!(st.stop_code, Some(StopCode::UserInitiated), "{st:#?}");
     }
 }
 
@@ -574,7 +583,7 @@ async fn restart_policy_restarts_a_container_in_place() {
     s.run("restarts-1", "restarts").await;
     let running = s
         .task_until("restarts-1", DEADLINE, |st| {
-            last_status(st) == Some("RUNNING")
+            last_status(st) == Some(LastStatus::Running)
         })
         .await;
     let restarted = |pod: &Pod, name: &str, code: i32| {
@@ -607,7 +616,7 @@ async fn restart_policy_restarts_a_container_in_place() {
         .map(|t| t.exit_code);
     assert_eq!(exit, Some(7), "{done:#?}");
     let st = s.tasks.get("restarts-1").await.unwrap().status.unwrap();
-    assert_eq!(last_status(&st), Some("RUNNING"), "{st:#?}");
+    assert_eq!(last_status(&st), Some(LastStatus::Running), "{st:#?}");
     assert_eq!(
         st.version, running.version,
         "lastStatus changed meanwhile: {st:#?}"
@@ -615,8 +624,8 @@ async fn restart_policy_restarts_a_container_in_place() {
     assert_eq!(st.stop_code, None);
     let done = st.containers.iter().find(|c| c.name == "done").unwrap();
     assert_eq!(
-        (done.last_status.as_deref(), done.exit_code),
-        (Some("STOPPED"), Some(7))
+        (done.last_status, done.exit_code),
+        (Some(ContainerLastStatus::Stopped), Some(7))
     );
 }
 
@@ -649,12 +658,12 @@ async fn secrets_reach_the_container_environment() {
     s.run("reads-secret-1", "reads-secret").await;
     let st = s
         .task_until("reads-secret-1", DEADLINE, |st| {
-            last_status(st) == Some("STOPPED")
+            last_status(st) == Some(LastStatus::Stopped)
         })
         .await;
     assert_eq!(
-        st.stop_code.as_deref(),
-        Some("EssentialContainerExited"),
+        st.stop_code,
+        Some(StopCode::EssentialContainerExited),
         "{st:#?}"
     );
     let main = st.containers.iter().find(|c| c.name == "main").unwrap();
@@ -679,8 +688,10 @@ async fn a_tasks_logs_and_exec_go_through_the_api_server() {
     )
     .await;
     s.run("talks-1", "talks").await;
-    s.task_until("talks-1", DEADLINE, |st| last_status(st) == Some("RUNNING"))
-        .await;
+    s.task_until("talks-1", DEADLINE, |st| {
+        last_status(st) == Some(LastStatus::Running)
+    })
+    .await;
     let params = kube::api::LogParams {
         container: Some("main".into()),
         ..Default::default()
@@ -739,12 +750,12 @@ async fn containers_share_a_task_volume() {
     s.run("shares-1", "shares").await;
     let st = s
         .task_until("shares-1", DEADLINE, |st| {
-            last_status(st) == Some("STOPPED")
+            last_status(st) == Some(LastStatus::Stopped)
         })
         .await;
     assert_eq!(
-        st.stop_code.as_deref(),
-        Some("EssentialContainerExited"),
+        st.stop_code,
+        Some(StopCode::EssentialContainerExited),
         "{st:#?}"
     );
     let code = |name: &str| {
@@ -788,7 +799,7 @@ async fn a_task_serves_http_on_its_pod_ip() {
         .unwrap();
     }
     s.task_until("hello-http-1", DEADLINE, |st| {
-        last_status(st) == Some("RUNNING")
+        last_status(st) == Some(LastStatus::Running)
     })
     .await;
     let pod = s

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ecs_operator::api::service::{Deployment, ServiceStatus};
+use ecs_operator::api::service::{Deployment, RolloutState, ServiceStatus};
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -111,12 +112,11 @@ impl Setup {
         &self,
         name: &str,
         task_definition: &str,
-        state: &str,
+        state: RolloutState,
         within: Duration,
     ) -> (ServiceStatus, Deployment) {
-        let of = |d: &Deployment| {
-            d.task_definition == task_definition && d.rollout_state.as_deref() == Some(state)
-        };
+        let of =
+            |d: &Deployment| d.task_definition == task_definition && d.rollout_state == Some(state);
         let svc = wait_for_within(
             &self.services,
             name,
@@ -144,7 +144,7 @@ impl Setup {
             .into_iter()
             .filter_map(|t| {
                 let s = t.status?;
-                (s.last_status.as_deref() == Some("RUNNING")
+                (s.last_status == Some(LastStatus::Running)
                     && t.spec.desired_status == Default::default())
                 .then(|| {
                     (
@@ -189,8 +189,8 @@ async fn desired_count_is_spread_evenly_over_the_zones() {
     assert_eq!(st.task_definition.as_deref(), Some("web:1"));
     assert_eq!(st.deployments.len(), 1);
     assert_eq!(
-        st.deployments[0].rollout_state.as_deref(),
-        Some("COMPLETED")
+        st.deployments[0].rollout_state,
+        Some(RolloutState::Completed)
     );
     assert_eq!(st.selector.as_deref(), Some("ecs.operator.dev/service=web"));
     let zones = per_zone(&s.running("web").await);
@@ -225,7 +225,7 @@ async fn failed_tasks_are_replaced() {
     for (gone, _, _) in &before[..2] {
         wait_for(&s.tasks, gone, |t: Option<&Task>| {
             t.is_none_or(|t| {
-                t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED")
+                t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Stopped)
             })
         })
         .await;
@@ -265,7 +265,7 @@ async fn stopped_tasks(tasks: &Api<Task>, service: &str) -> Vec<String> {
         .unwrap()
         .items
         .into_iter()
-        .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED"))
+        .filter(|t| t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Stopped))
         .filter_map(|t| t.metadata.name)
         .collect();
     names.sort();
@@ -299,7 +299,7 @@ async fn stopped_tasks_are_kept_for_the_retention_within_a_bound() {
             .unwrap();
         wait_for(&s.tasks, &running, |t: Option<&Task>| {
             t.is_none_or(|t| {
-                t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("STOPPED")
+                t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Stopped)
             })
         })
         .await;
@@ -410,16 +410,17 @@ fn watch_bounds(
             .boxed();
         while stream.next().await.is_some() {
             let state = store.state();
-            let status = |t: &Task| {
-                t.status
-                    .as_ref()
-                    .and_then(|s| s.last_status.clone())
-                    .unwrap_or_default()
-            };
-            let alive = state.iter().filter(|t| status(t) != "STOPPED").count();
+            let status = |t: &Task| t.status.as_ref().and_then(|s| s.last_status);
+            let alive = state
+                .iter()
+                .filter(|t| status(t) != Some(LastStatus::Stopped))
+                .count();
             let running = state
                 .iter()
-                .filter(|t| status(t) == "RUNNING" && t.spec.desired_status == Default::default())
+                .filter(|t| {
+                    status(t) == Some(LastStatus::Running)
+                        && t.spec.desired_status == Default::default()
+                })
                 .count();
             a.fetch_max(alive, Ordering::SeqCst);
             if !state.is_empty() {
@@ -458,8 +459,8 @@ async fn rolling_deployment(prefix: &str, min: i32, max: i32) {
     watch.abort();
     let st = svc.status.unwrap();
     assert_eq!(
-        st.deployments[0].rollout_state.as_deref(),
-        Some("COMPLETED")
+        st.deployments[0].rollout_state,
+        Some(RolloutState::Completed)
     );
     assert_eq!(
         st.deployments[0].rollout_state_reason.as_deref(),
@@ -524,7 +525,12 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
     let (st, failed) = s
-        .rollout("web", "web:2", "FAILED", Duration::from_secs(180))
+        .rollout(
+            "web",
+            "web:2",
+            RolloutState::Failed,
+            Duration::from_secs(180),
+        )
         .await;
     assert_eq!(failed.failed_tasks, 3, "threshold for desiredCount 3 is 3");
     assert_eq!(
@@ -550,7 +556,7 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
     assert!(
         st.deployments
             .iter()
-            .any(|d| d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("FAILED")),
+            .any(|d| d.task_definition == "web:2" && d.rollout_state == Some(RolloutState::Failed)),
         "{:#?}",
         st.deployments
     );
@@ -581,7 +587,12 @@ async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_fi
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
     let (st, failed) = s
-        .rollout("web", "web:2", "FAILED", Duration::from_secs(120))
+        .rollout(
+            "web",
+            "web:2",
+            RolloutState::Failed,
+            Duration::from_secs(120),
+        )
         .await;
     assert_eq!(failed.failed_tasks, 1, "{:#?}", st.deployments);
     // The failed deployment launched nothing after its first task; the old tasks keep serving.
@@ -662,8 +673,8 @@ async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revisio
     );
     assert_eq!(old_deployment.desired_count, 2, "{:#?}", st.deployments);
     assert_eq!(
-        st.deployments[0].rollout_state.as_deref(),
-        Some("IN_PROGRESS"),
+        st.deployments[0].rollout_state,
+        Some(RolloutState::InProgress),
         "{:#?}",
         st.deployments
     );
@@ -1057,7 +1068,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
     let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
         svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
             st.deployments.first().is_some_and(|d| {
-                d.task_definition == "web:2" && d.rollout_state.as_deref() == Some("IN_PROGRESS")
+                d.task_definition == "web:2" && d.rollout_state == Some(RolloutState::InProgress)
             })
         })
     })
@@ -1094,7 +1105,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
     let st = svc.status.unwrap();
     assert_eq!(st.handled_stop_request.as_deref(), Some(stuck.as_str()));
     let stopped = st.deployments.iter().find(|d| d.id == stuck).unwrap();
-    assert_eq!(stopped.rollout_state.as_deref(), Some("FAILED"));
+    assert_eq!(stopped.rollout_state, Some(RolloutState::Failed));
     assert_eq!(
         stopped.rollout_state_reason.as_deref(),
         Some(format!("ECS deployment {stuck} stopped: rollback requested.").as_str())

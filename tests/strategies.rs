@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ecs_operator::api::service::{
+    RolloutState, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+};
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -105,8 +109,8 @@ impl Setup {
     }
 
     /// Waits until deployment `id` has rollout state `state` and the service is Ready.
-    async fn settled(&self, id: &str, state: &str) -> Service {
-        let (id, state) = (id.to_string(), state.to_string());
+    async fn settled(&self, id: &str, state: RolloutState) -> Service {
+        let id = id.to_string();
         wait_for_within(
             &self.services,
             "web",
@@ -116,7 +120,7 @@ impl Setup {
                 };
                 st.deployments
                     .iter()
-                    .any(|d| d.id == id && d.rollout_state.as_deref() == Some(state.as_str()))
+                    .any(|d| d.id == id && d.rollout_state == Some(state))
                     && st
                         .conditions
                         .iter()
@@ -242,8 +246,8 @@ impl TaskBound {
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(watcher::Event::Apply(t)) | Ok(watcher::Event::InitApply(t)) => {
-                        let stopped = t.status.as_ref().and_then(|s| s.last_status.as_deref())
-                            == Some("STOPPED");
+                        let stopped = t.status.as_ref().and_then(|s| s.last_status)
+                            == Some(LastStatus::Stopped);
                         if stopped {
                             alive.remove(&t.name_any());
                         } else {
@@ -287,7 +291,7 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
     s.register("nginx:1.27", 1).await;
     s.apply_service(3, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4}))
         .await;
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let blue = s.ips_of("ecs-svc-1").await;
     assert_eq!(blue.len(), 3);
     let production = Endpoints::watch(&s.ns, "web-blue");
@@ -297,7 +301,7 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
     let bound = TaskBound::watch(&s.ns);
 
     s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
     let green = s.ips_of("ecs-svc-2").await;
     assert_eq!(green.len(), 3);
     production.wait_for(&green).await;
@@ -361,10 +365,13 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
     assert!(stopped_blue > at("entered the CLEAN_UP"), "{messages:#?}");
     assert!(bound.max() <= 6, "{} tasks alive at once", bound.max());
     let deployment = &svc.status.as_ref().unwrap().deployments[0];
-    assert_eq!(deployment.lifecycle_stage.as_deref(), Some("CLEAN_UP"));
     assert_eq!(
-        deployment.service_deployment_status.as_deref(),
-        Some("SUCCESSFUL")
+        deployment.lifecycle_stage,
+        Some(ServiceDeploymentLifecycleStage::CleanUp)
+    );
+    assert_eq!(
+        deployment.service_deployment_status,
+        Some(ServiceDeploymentStatus::Successful)
     );
     assert_eq!(deployment.production_traffic_percent, Some(100.0));
 }
@@ -379,14 +386,14 @@ async fn canary_shows_canary_percent_of_endpoints_on_green_then_all() {
             "canaryConfiguration": {"canaryPercent": 25.0, "canaryBakeTimeInMinutes": 5}}),
     )
     .await;
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let blue = s.ips_of("ecs-svc-1").await;
     let production = Endpoints::watch(&s.ns, "web-blue");
     production.wait_for(&blue).await;
     let bound = TaskBound::watch(&s.ns);
 
     s.register("nginx:1.28", 2).await;
-    s.settled("ecs-svc/2", "COMPLETED").await;
+    s.settled("ecs-svc/2", RolloutState::Completed).await;
     let green = s.ips_of("ecs-svc-2").await;
     production.wait_for(&green).await;
     let seen = production.seen();
@@ -413,13 +420,13 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
             "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 10}}),
     )
     .await;
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let blue = s.ips_of("ecs-svc-1").await;
     let production = Endpoints::watch(&s.ns, "web-blue");
     production.wait_for(&blue).await;
 
     s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
     let green = s.ips_of("ecs-svc-2").await;
     production.wait_for(&green).await;
     // 25 % (1 of 4), 50 % (4 of 8), 75 % (3 of 4) in order, each a full set of ready endpoints. The
@@ -463,7 +470,7 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 600}),
     )
     .await;
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let blue = s.ips_of("ecs-svc-1").await;
     let production = Endpoints::watch(&s.ns, "web-blue");
     production.wait_for(&blue).await;
@@ -474,7 +481,9 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         "web",
         |svc: Option<&Service>| {
             svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
-                .is_some_and(|d| d.lifecycle_stage.as_deref() == Some("BAKE_TIME"))
+                .is_some_and(|d| {
+                    d.lifecycle_stage == Some(ServiceDeploymentLifecycleStage::BakeTime)
+                })
         },
         DEADLINE,
     )
@@ -503,7 +512,8 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
             svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
                 st.deployments.iter().any(|d| {
                     d.id == "ecs-svc/2"
-                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                        && d.service_deployment_status
+                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
                 })
             })
         },
@@ -538,7 +548,7 @@ async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_
             "deploymentCircuitBreaker": {"enable": true, "rollback": true}}),
     )
     .await;
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let blue = s.ips_of("ecs-svc-1").await;
     let production = Endpoints::watch(&s.ns, "web-blue");
     production.wait_for(&blue).await;
@@ -552,7 +562,8 @@ async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_
             svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
                 st.deployments.iter().any(|d| {
                     d.id == "ecs-svc/2"
-                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                        && d.service_deployment_status
+                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
                 })
             })
         },
@@ -566,7 +577,7 @@ async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_
         "blue's tasks still run: nothing is redeployed"
     );
     let green = st.deployments.iter().find(|d| d.id == "ecs-svc/2").unwrap();
-    assert_eq!(green.rollout_state.as_deref(), Some("FAILED"));
+    assert_eq!(green.rollout_state, Some(RolloutState::Failed));
     assert_eq!(green.failed_tasks, 3);
     // Production never left blue's own tasks.
     assert!(
@@ -626,7 +637,7 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
         )
         .await
         .unwrap();
-    s.settled("ecs-svc/1", "COMPLETED").await;
+    s.settled("ecs-svc/1", RolloutState::Completed).await;
     let weights = |r: &kube::api::DynamicObject| -> Vec<i64> {
         r.data["spec"]["rules"][0]["backendRefs"]
             .as_array()
@@ -667,7 +678,7 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
     // The canary's share is the route's: the production Service still shows all of blue, and the
     // alternate one green.
     assert_eq!(production.seen().last(), Some(&blue));
-    s.settled("ecs-svc/2", "COMPLETED").await;
+    s.settled("ecs-svc/2", RolloutState::Completed).await;
     let green = s.ips_of("ecs-svc-2").await;
     production.wait_for(&green).await;
     let route = routes.get("web-prod").await.unwrap();
@@ -716,7 +727,7 @@ impl Setup {
         self.register("nginx:1.27", 1).await;
         self.apply_service(3, json!({"strategy": "BLUE_GREEN"}))
             .await;
-        self.settled("ecs-svc/1", "COMPLETED").await;
+        self.settled("ecs-svc/1", RolloutState::Completed).await;
         let blue = self.ips_of("ecs-svc-1").await;
         let production = Endpoints::watch(&self.ns, "web-blue");
         production.wait_for(&blue).await;
@@ -737,7 +748,8 @@ impl Setup {
                 svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
                     st.deployments.iter().any(|d| {
                         d.id == "ecs-svc/2"
-                            && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                            && d.service_deployment_status
+                                == Some(ServiceDeploymentStatus::RollbackSuccessful)
                     })
                 })
             },
@@ -779,8 +791,11 @@ async fn a_hook_task_exiting_1_at_post_scale_up_rolls_back_with_production_never
     let st = svc.status.as_ref().unwrap();
     assert_eq!(st.deployments[0].id, "ecs-svc/1", "{:#?}", st.deployments);
     let green = green_of(&svc);
-    assert_eq!(green.rollout_state.as_deref(), Some("FAILED"));
-    assert_eq!(green.lifecycle_stage.as_deref(), Some("POST_SCALE_UP"));
+    assert_eq!(green.rollout_state, Some(RolloutState::Failed));
+    assert_eq!(
+        green.lifecycle_stage,
+        Some(ServiceDeploymentLifecycleStage::PostScaleUp)
+    );
     let hook = &green.lifecycle_hook_details[0];
     assert_eq!(hook.hook_id, "ecs-svc/2/POST_SCALE_UP/0");
     assert_eq!(
@@ -830,12 +845,12 @@ async fn a_hook_task_exiting_0_lets_the_deployment_complete() {
         .await;
 
     s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
     production.wait_for(&s.ips_of("ecs-svc-2").await).await;
     let green = green_of(&svc);
     assert_eq!(
-        green.service_deployment_status.as_deref(),
-        Some("SUCCESSFUL")
+        green.service_deployment_status,
+        Some(ServiceDeploymentStatus::Successful)
     );
     let hook = &green.lifecycle_hook_details[0];
     assert_eq!(
@@ -875,7 +890,8 @@ async fn paused(s: &Setup) -> (BTreeSet<String>, Endpoints) {
             svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
                 .is_some_and(|d| {
                     d.id == "ecs-svc/2"
-                        && d.lifecycle_stage.as_deref() == Some("POST_TEST_TRAFFIC_SHIFT")
+                        && d.lifecycle_stage
+                            == Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
                         && !d.lifecycle_hook_details.is_empty()
                 })
         },
@@ -901,8 +917,8 @@ async fn paused(s: &Setup) -> (BTreeSet<String>, Endpoints) {
         let svc = s.services.get("web").await.unwrap();
         let d = green_of(&svc);
         assert_eq!(
-            d.lifecycle_stage.as_deref(),
-            Some("POST_TEST_TRAFFIC_SHIFT")
+            d.lifecycle_stage,
+            Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
         );
         assert_eq!(d.production_traffic_percent, Some(0.0));
         assert_eq!(production.seen().last(), Some(&blue));
@@ -936,8 +952,8 @@ async fn a_pause_hook_holds_the_deployment_until_continue() {
     .await;
     let d = green_of(&svc);
     assert_eq!(
-        d.lifecycle_stage.as_deref(),
-        Some("POST_TEST_TRAFFIC_SHIFT")
+        d.lifecycle_stage,
+        Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
     );
     assert_eq!(
         serde_json::to_value(d.lifecycle_hook_details[0].status).unwrap(),
@@ -949,7 +965,7 @@ async fn a_pause_hook_holds_the_deployment_until_continue() {
         "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=CONTINUE",
     )
     .await;
-    let svc = s.settled("ecs-svc/2", "COMPLETED").await;
+    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
     let green = s.ips_of("ecs-svc-2").await;
     production.wait_for(&green).await;
     assert!(production.seen().contains(&blue));
@@ -1004,7 +1020,8 @@ async fn hook_timeouts_follow_their_action_continue_then_rollback() {
             svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
                 st.deployments.iter().any(|d| {
                     d.id == "ecs-svc/2"
-                        && d.service_deployment_status.as_deref() == Some("ROLLBACK_SUCCESSFUL")
+                        && d.service_deployment_status
+                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
                 })
             })
         },

@@ -2,6 +2,10 @@
 
 mod support;
 
+use ecs_operator::api::task::{
+    ContainerLastStatus, DesiredStatus, HealthStatus, LastStatus, StopCode,
+};
+use ecs_operator::api::task_definition::TaskDefinitionState;
 use ecs_operator::api::{Task, TaskDefinition};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::Pod;
@@ -39,12 +43,12 @@ fn web_spec() -> serde_json::Value {
     ]})
 }
 
-fn last_status(t: Option<&Task>) -> Option<String> {
-    t?.status.as_ref()?.last_status.clone()
+fn last_status(t: Option<&Task>) -> Option<LastStatus> {
+    t?.status.as_ref()?.last_status
 }
 
-fn is(status: &'static str) -> impl Fn(Option<&Task>) -> bool {
-    move |t| last_status(t).as_deref() == Some(status)
+fn is(status: LastStatus) -> impl Fn(Option<&Task>) -> bool {
+    move |t| last_status(t) == Some(status)
 }
 
 fn ready_reason(t: Option<&Task>, reason: &'static str) -> bool {
@@ -86,7 +90,7 @@ impl Setup {
             .create(&PostParams::default(), &task(name, spec))
             .await
             .unwrap();
-        wait_for(&self.tasks, name, is("RUNNING")).await
+        wait_for(&self.tasks, name, is(LastStatus::Running)).await
     }
 }
 
@@ -97,7 +101,7 @@ async fn task_reaches_running_and_reports_its_zone() {
     let t = s.run("web-1", json!({"taskDefinition": "web"})).await;
     let st = t.status.unwrap();
     assert_eq!(st.task_definition.as_deref(), Some("web:1"));
-    assert_eq!(st.desired_status.as_deref(), Some("RUNNING"));
+    assert_eq!(st.desired_status, Some(DesiredStatus::Running));
     assert_eq!(st.group.as_deref(), Some("family:web"));
     let zone = st.availability_zone.expect("a zone");
     assert!(zone.starts_with("us-east-1"), "{zone}");
@@ -106,11 +110,11 @@ async fn task_reaches_running_and_reports_its_zone() {
     assert!(
         st.containers
             .iter()
-            .all(|c| c.last_status.as_deref() == Some("RUNNING"))
+            .all(|c| c.last_status == Some(ContainerLastStatus::Running))
     );
     // The web container has a passing health check (kwok marks it ready); logs has none.
-    assert_eq!(st.containers[0].health_status.as_deref(), Some("HEALTHY"));
-    assert_eq!(st.health_status.as_deref(), Some("HEALTHY"));
+    assert_eq!(st.containers[0].health_status, Some(HealthStatus::Healthy));
+    assert_eq!(st.health_status, Some(HealthStatus::Healthy));
 
     let pod = s.pods.get("web-1").await.unwrap();
     let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
@@ -174,7 +178,7 @@ async fn a_task_whose_pod_starts_at_once_writes_its_status_once() {
             if t.status.is_some() && written.last() != Some(&t.status) {
                 written.push(t.status.clone());
             }
-            if is("RUNNING")(Some(&t)) {
+            if is(LastStatus::Running)(Some(&t)) {
                 return;
             }
         }
@@ -197,10 +201,10 @@ async fn a_task_whose_pod_starts_at_once_writes_its_status_once() {
     let took = ready.duration_since(created).as_secs();
     let steps: Vec<_> = written
         .iter()
-        .map(|s| s.as_ref().and_then(|s| s.last_status.clone()))
+        .map(|s| s.as_ref().and_then(|s| s.last_status))
         .collect();
     if took < 1 {
-        assert_eq!(steps, vec![Some("RUNNING".to_string())], "{written:#?}");
+        assert_eq!(steps, vec![Some(LastStatus::Running)], "{written:#?}");
     } else {
         eprintln!("the pod took {took} s to be Ready: statuses written {steps:?}");
         assert!(steps.len() <= 3, "{steps:?}");
@@ -269,9 +273,9 @@ async fn an_essential_container_exit_stops_the_task() {
     s.registered("web", web_spec(), 1).await;
     s.run("web-1", json!({"taskDefinition": "web"})).await;
     make_container_exit(&s.pods, "web-1", Some("web"), 3).await;
-    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let t = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(st.stop_code, Some(StopCode::EssentialContainerExited));
     assert_eq!(
         st.stopped_reason.as_deref(),
         Some("Essential container in task exited")
@@ -300,11 +304,11 @@ async fn a_non_essential_container_exit_does_not_stop_the_task() {
     let t = wait_for(&s.tasks, "web-1", |t: Option<&Task>| {
         t.and_then(|t| t.status.as_ref())
             .and_then(|s| s.containers.iter().find(|c| c.name == "logs"))
-            .is_some_and(|c| c.last_status.as_deref() == Some("STOPPED"))
+            .is_some_and(|c| c.last_status == Some(ContainerLastStatus::Stopped))
     })
     .await;
     let st = t.status.unwrap();
-    assert_eq!(st.last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(st.last_status, Some(LastStatus::Running));
     assert_eq!(st.stop_code, None);
     assert_eq!(
         st.containers
@@ -332,9 +336,9 @@ async fn desired_status_stopped_stops_the_task_with_the_reason_given() {
         )
         .await
         .unwrap();
-    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let t = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"));
+    assert_eq!(st.stop_code, Some(StopCode::UserInitiated));
     assert_eq!(st.stopped_reason.as_deref(), Some("maintenance window"));
     wait_gone(&s.pods, "web-1").await;
 }
@@ -348,9 +352,9 @@ async fn a_deleted_pod_stops_the_task_and_it_is_not_replaced() {
         .delete("web-1", &DeleteParams::default())
         .await
         .unwrap();
-    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let t = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("UserInitiated"));
+    assert_eq!(st.stop_code, Some(StopCode::UserInitiated));
     assert!(
         st.stopped_reason
             .unwrap()
@@ -376,9 +380,9 @@ async fn a_deleted_pod_stops_the_task_and_it_is_not_replaced() {
     .await;
     let mut w = s.tasks.get("web-1").await.unwrap();
     for _ in 0..3 {
-        w = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+        w = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     }
-    assert_eq!(last_status(Some(&w)).as_deref(), Some("STOPPED"));
+    assert_eq!(last_status(Some(&w)), Some(LastStatus::Stopped));
     assert!(
         s.pods.get_opt("web-1").await.unwrap().is_none(),
         "a stopped task is never restarted"
@@ -443,8 +447,11 @@ async fn an_inactive_revision_is_refused_for_new_tasks() {
         .await
         .unwrap();
     wait_for(&s.tds, "web", |td: Option<&TaskDefinition>| {
-        td.and_then(|t| t.status.as_ref())
-            .is_some_and(|s| s.revisions.first().is_some_and(|r| r.status == "INACTIVE"))
+        td.and_then(|t| t.status.as_ref()).is_some_and(|s| {
+            s.revisions
+                .first()
+                .is_some_and(|r| r.status == TaskDefinitionState::Inactive)
+        })
     })
     .await;
     s.tasks
@@ -473,8 +480,8 @@ async fn an_inactive_revision_is_refused_for_new_tasks() {
     assert!(s.pods.get_opt("web-2").await.unwrap().is_none());
     // The running task of the deregistered revision keeps running.
     assert_eq!(
-        last_status(s.tasks.get("web-1").await.ok().as_ref()).as_deref(),
-        Some("RUNNING")
+        last_status(s.tasks.get("web-1").await.ok().as_ref()),
+        Some(LastStatus::Running)
     );
 }
 
@@ -523,7 +530,7 @@ async fn a_missing_task_definition_is_a_condition_and_other_tasks_keep_working()
     let early = wait_for_within(
         &s.tasks,
         "early",
-        is("RUNNING"),
+        is(LastStatus::Running),
         std::time::Duration::from_secs(20),
     )
     .await;
@@ -567,7 +574,7 @@ async fn stopped_standalone_tasks_are_deleted_after_the_retention_period() {
         )
         .await
         .unwrap();
-    let stopped = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let stopped = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     assert_eq!(
         stopped.status.unwrap().stopped_reason.as_deref(),
         Some("Task stopped by user")
@@ -594,11 +601,11 @@ async fn a_task_that_cannot_be_placed_fails_to_start() {
         )
         .await
         .unwrap();
-    let pending = wait_for(&s.tasks, "nowhere", is("PENDING")).await;
+    let pending = wait_for(&s.tasks, "nowhere", is(LastStatus::Pending)).await;
     assert_eq!(pending.status.unwrap().availability_zone, None);
-    let t = wait_for(&s.tasks, "nowhere", is("STOPPED")).await;
+    let t = wait_for(&s.tasks, "nowhere", is(LastStatus::Stopped)).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = st.stopped_reason.unwrap();
     assert!(reason.contains("could not be placed"), "{reason}");
     assert!(
@@ -634,9 +641,9 @@ async fn a_definition_kubernetes_cannot_run_fails_the_task_with_the_reason() {
         )
         .await
         .unwrap();
-    let t = wait_for(&s.tasks, "web-1", is("STOPPED")).await;
+    let t = wait_for(&s.tasks, "web-1", is(LastStatus::Stopped)).await;
     let st = t.status.unwrap();
-    assert_eq!(st.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(st.stop_code, Some(StopCode::TaskFailedToStart));
     assert!(
         st.stopped_reason.unwrap().contains("user"),
         "names the field"

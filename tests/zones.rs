@@ -9,6 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ecs_operator::api::task::{LastStatus, StopCode};
 use ecs_operator::api::{Service, Task, TaskDefinition};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -129,8 +130,7 @@ async fn placement(ns: &TestNamespace) -> (BTreeMap<String, usize>, BTreeMap<Str
     let mut nodes = BTreeMap::new();
     for t in tasks.list(&ListParams::default()).await.unwrap().items {
         let Some(s) = t.status else { continue };
-        if s.last_status.as_deref() == Some("RUNNING")
-            && t.spec.desired_status == Default::default()
+        if s.last_status == Some(LastStatus::Running) && t.spec.desired_status == Default::default()
         {
             *zones
                 .entry(s.availability_zone.unwrap_or_default())
@@ -193,14 +193,14 @@ async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
         .filter_map(|t| t.status)
         .filter(|s| {
             s.availability_zone.as_deref() == Some("us-east-1c")
-                && s.last_status.as_deref() == Some("STOPPED")
+                && s.last_status == Some(LastStatus::Stopped)
         })
         .collect();
     assert!(!evicted.is_empty());
     assert!(
         evicted
             .iter()
-            .all(|s| s.stop_code.as_deref() == Some("InfrastructureHealth")),
+            .all(|s| s.stop_code == Some(StopCode::InfrastructureHealth)),
         "{:?}",
         evicted.iter().map(|s| &s.stop_code).collect::<Vec<_>>()
     );
@@ -291,7 +291,7 @@ async fn distinct_instance_and_member_of_constrain_placement() {
             .unwrap()
             .items
             .into_iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.last_status.as_deref()) == Some("PENDING"))
+            .filter(|t| t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Pending))
             .count();
         if pending == 1 {
             break;
@@ -471,7 +471,7 @@ impl Drop for ExtendedResource {
 }
 
 /// Every task of the namespace that is not STOPPED: (name, lastStatus, node).
-async fn alive_tasks(ns: &TestNamespace) -> Vec<(String, String, String)> {
+async fn alive_tasks(ns: &TestNamespace) -> Vec<(String, Option<LastStatus>, String)> {
     let tasks: Api<Task> = ns.api();
     tasks
         .list(&ListParams::default())
@@ -481,8 +481,8 @@ async fn alive_tasks(ns: &TestNamespace) -> Vec<(String, String, String)> {
         .into_iter()
         .filter_map(|t| {
             let s = t.status.unwrap_or_default();
-            let last = s.last_status.unwrap_or_default();
-            (last != "STOPPED").then(|| {
+            let last = s.last_status;
+            (last != Some(LastStatus::Stopped)).then(|| {
                 (
                     t.metadata.name.unwrap_or_default(),
                     last,
@@ -590,7 +590,7 @@ async fn a_task_definition_excluding_a_zone_is_balanced_over_the_other_two() {
     while tokio::time::Instant::now() < until {
         let alive = alive_tasks(&ns).await;
         assert!(
-            alive.len() == 4 && alive.iter().all(|t| t.1 == "RUNNING"),
+            alive.len() == 4 && alive.iter().all(|t| t.1 == Some(LastStatus::Running)),
             "a task was started to rebalance into the excluded zone: {alive:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -657,11 +657,15 @@ async fn a_full_zone_does_not_hold_back_replacements() {
         let alive = alive_tasks(&ns).await;
         let new: Vec<_> = alive
             .iter()
-            .filter(|t| !before.iter().any(|b| b.0 == t.0) && t.1 == "RUNNING")
+            .filter(|t| !before.iter().any(|b| b.0 == t.0) && t.1 == Some(LastStatus::Running))
             .cloned()
             .collect();
         if let Some(t) = new.first()
-            && alive.iter().filter(|t| t.1 == "RUNNING").count() == 2
+            && alive
+                .iter()
+                .filter(|t| t.1 == Some(LastStatus::Running))
+                .count()
+                == 2
         {
             break t.clone();
         }
@@ -712,14 +716,20 @@ async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
         let all = tasks.list(&ListParams::default()).await.unwrap().items;
         let stuck = all.iter().any(|t| {
             t.status.as_ref().is_some_and(|s| {
-                s.last_status.as_deref() == Some("PENDING")
+                s.last_status == Some(LastStatus::Pending)
                     && s.conditions
                         .iter()
                         .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
             })
         });
         let running = alive_tasks(&ns).await;
-        if stuck && running.iter().filter(|t| t.1 == "RUNNING").count() == 4 {
+        if stuck
+            && running
+                .iter()
+                .filter(|t| t.1 == Some(LastStatus::Running))
+                .count()
+                == 4
+        {
             break;
         }
         assert!(
@@ -731,7 +741,12 @@ async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
 
     // A task dies: it is replaced now, not once the stuck task has failed to start.
     let before = alive_tasks(&ns).await;
-    let victim = before.iter().find(|t| t.1 == "RUNNING").unwrap().0.clone();
+    let victim = before
+        .iter()
+        .find(|t| t.1 == Some(LastStatus::Running))
+        .unwrap()
+        .0
+        .clone();
     let pods: Api<k8s_openapi::api::core::v1::Pod> = ns.api();
     pods.delete(&victim, &Default::default()).await.unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -739,7 +754,7 @@ async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
         let alive = alive_tasks(&ns).await;
         let running = alive
             .iter()
-            .filter(|t| t.1 == "RUNNING" && t.0 != victim)
+            .filter(|t| t.1 == Some(LastStatus::Running) && t.0 != victim)
             .count();
         if running == 4 {
             break;

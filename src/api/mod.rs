@@ -2,12 +2,16 @@
 //!
 //! Group `ecs.operator.dev`, version `v1alpha1`: `TaskDefinition`, `Task` and `Service`.
 
+mod words;
+
 pub mod common;
 pub mod lifecycle_hook;
 pub mod placement;
 pub mod service;
+pub mod service_state;
 pub mod task;
 pub mod task_definition;
+pub mod task_state;
 
 pub use lifecycle_hook::{
     LifecycleHook, LifecycleHookAction, LifecycleHookDetail, LifecycleHookStatus,

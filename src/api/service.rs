@@ -13,6 +13,10 @@ use super::common::{
     PropagateTags, Tag,
 };
 use super::placement::{PlacementConstraint, PlacementStrategy};
+pub use super::service_state::{
+    DeploymentStatus, RolloutState, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+    ServiceState,
+};
 use super::{TASK_DEFINITION_REF_MESSAGE, TASK_DEFINITION_REF_RULE};
 
 /// Keeps `desiredCount` tasks running, replaces failed ones, balances them across zones, deploys new
@@ -460,7 +464,7 @@ pub struct ServiceStatus {
     pub observed_generation: Option<i64>,
     /// ACTIVE, DRAINING or INACTIVE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<ServiceState>,
     /// The desired count the service works towards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<i32>,
@@ -475,7 +479,7 @@ pub struct ServiceStatus {
     pub task_definition: Option<String>,
     /// The PRIMARY deployment's rolloutState.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     /// The `availabilityZoneRebalancing` in use: the one given, or the ECS default for this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<AvailabilityZoneRebalancing>,
@@ -508,7 +512,7 @@ pub struct Deployment {
     /// `ecs-svc/N`.
     pub id: String,
     /// PRIMARY (the newest), ACTIVE (being replaced) or INACTIVE.
-    pub status: String,
+    pub status: DeploymentStatus,
     /// `family:revision`.
     pub task_definition: String,
     /// Tasks this deployment should run.
@@ -525,7 +529,7 @@ pub struct Deployment {
     pub failed_tasks: i32,
     /// IN_PROGRESS, COMPLETED or FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     /// Why, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state_reason: Option<String>,
@@ -557,14 +561,14 @@ pub struct Deployment {
     pub strategy: Option<DeploymentStrategy>,
     /// BLUE_GREEN, LINEAR, CANARY: the ECS lifecycle stage reached (RECONCILE_SERVICE … CLEAN_UP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle_stage: Option<String>,
+    pub lifecycle_stage: Option<ServiceDeploymentLifecycleStage>,
     /// When [`Deployment::lifecycle_stage`] (or its latest traffic step) was entered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_stage_entered_at: Option<Time>,
     /// BLUE_GREEN, LINEAR, CANARY: the ECS ServiceDeployment status (PENDING, IN_PROGRESS,
     /// SUCCESSFUL, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_deployment_status: Option<String>,
+    pub service_deployment_status: Option<ServiceDeploymentStatus>,
     /// BLUE_GREEN, LINEAR, CANARY: percent of production traffic sent to this deployment's tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production_traffic_percent: Option<f64>,

@@ -14,6 +14,7 @@ use super::common::{
 };
 use super::placement::{PlacementConstraint, PlacementStrategy};
 use super::task_definition::{EnvironmentFile, EphemeralStorage, ResourceRequirement};
+pub use super::task_state::{ContainerLastStatus, HealthStatus, LastStatus, StopCode};
 
 /// One running instance of a task definition: one Pod. A stopped Task is never restarted or replaced.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -133,6 +134,22 @@ pub enum DesiredStatus {
     Stopped,
 }
 
+impl DesiredStatus {
+    /// The ECS word, `RUNNING` or `STOPPED`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DesiredStatus::Running => "RUNNING",
+            DesiredStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Per-task changes to the task definition (RunTask `overrides`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -229,17 +246,17 @@ pub struct TaskStatus {
     pub task_definition: Option<String>,
     /// PROVISIONING, PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING or STOPPED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_status: Option<String>,
+    pub last_status: Option<LastStatus>,
     /// RUNNING or STOPPED: what the task is heading for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired_status: Option<String>,
+    pub desired_status: Option<DesiredStatus>,
     /// HEALTHY, UNHEALTHY or UNKNOWN, from the essential containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// Why the task stopped: TaskFailedToStart, EssentialContainerExited, UserInitiated,
     /// ServiceSchedulerInitiated, SpotInterruption, TerminationNotice or InfrastructureHealth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     /// The reason in words, e.g. "Essential container in task exited".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
@@ -329,7 +346,7 @@ pub struct ContainerStatus {
     pub runtime_id: Option<String>,
     /// PENDING, RUNNING or STOPPED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_status: Option<String>,
+    pub last_status: Option<ContainerLastStatus>,
     /// Exit code once stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -338,7 +355,7 @@ pub struct ContainerStatus {
     pub reason: Option<String>,
     /// HEALTHY, UNHEALTHY or UNKNOWN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// Whether the container is essential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub essential: Option<bool>,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{KeyValuePair, Tag};
 use super::placement::PlacementConstraint;
+use super::words::ecs_words;
 
 /// The blueprint of a task: one or more containers that run together as one Pod.
 ///
@@ -872,7 +873,7 @@ pub struct TaskDefinitionStatus {
     pub latest_active_revision: Option<i64>,
     /// `ACTIVE` when the latest revision is ACTIVE, else `INACTIVE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<TaskDefinitionState>,
     /// Every registered revision, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revisions: Vec<RevisionStatus>,
@@ -884,6 +885,17 @@ pub struct TaskDefinitionStatus {
     pub conditions: Vec<Condition>,
 }
 
+ecs_words! {
+    /// ECS task definition `status` (DeleteTaskDefinitions' DELETE_IN_PROGRESS has no counterpart
+    /// here: a revision is never deleted while its TaskDefinition exists).
+    #[derive(Default)]
+    pub enum TaskDefinitionState {
+        #[default]
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+}
+
 /// One registered revision.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -891,7 +903,7 @@ pub struct RevisionStatus {
     /// Revision number, 1, 2, 3…, never reused.
     pub revision: i64,
     /// `ACTIVE` or `INACTIVE` (deregistered).
-    pub status: String,
+    pub status: TaskDefinitionState,
     /// When it was registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<Time>,
@@ -910,4 +922,22 @@ pub struct NotHonouredField {
     pub field: String,
     /// Why it has no effect.
     pub reason: String,
+}
+
+#[cfg(test)]
+mod state_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn every_stored_status_word_decodes_and_is_written_back_unchanged() {
+        for word in ["ACTIVE", "INACTIVE"] {
+            let stored = json!({"status": word, "revisions": [{"revision": 1, "status": word}]});
+            let decoded: TaskDefinitionStatus = serde_json::from_value(stored.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&decoded).unwrap(), stored);
+        }
+        let unknown = json!({"revisions": [{"revision": 1, "status": "DELETE_IN_PROGRESS"}]});
+        assert!(serde_json::from_value::<TaskDefinitionStatus>(unknown).is_err());
+    }
 }

@@ -154,6 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn a_status_word_this_version_does_not_know_is_reported_not_guessed() {
+        // E.g. written by a newer operator before a downgrade: the object is kept as undecodable
+        // (an InvalidObject condition), its watch and the other objects go on.
+        let task = json!({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": "web-1", "namespace": "ns"},
+            "spec": {"taskDefinition": "web"},
+            "status": {"lastStatus": "PAUSED", "podName": "web-1"}
+        });
+        let d: Decoded<crate::api::Task> = serde_json::from_value(task).unwrap();
+        let bad = d.0.unwrap_err();
+        assert_eq!(bad.path, "status.lastStatus");
+        assert!(bad.message.contains("PAUSED"), "{}", bad.message);
+        assert_eq!(bad.status.as_ref().unwrap()["podName"], "web-1");
+    }
+
+    #[test]
     fn a_list_with_one_bad_object_still_decodes() {
         let list: Vec<Decoded<Service>> = serde_json::from_value(json!([
             service("2026-01-01T00:00:00Z"),

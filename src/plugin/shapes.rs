@@ -10,6 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
+use crate::api::service::{DeploymentStatus, ServiceState};
+use crate::api::task::{HealthStatus, LastStatus};
 use crate::api::task_definition::{TaskDefinitionSpec, TaskDefinitionStatus};
 use crate::api::{Service, Task};
 
@@ -149,10 +151,10 @@ pub fn task(task: &Task) -> Value {
         "taskDefinitionArn": task_definition_arn(&definition),
         "containerInstanceArn": st.container_instance.as_ref().map(|n| format!("{PREFIX}:container-instance/{ns}/{n}")),
         "availabilityZone": st.availability_zone,
-        "lastStatus": st.last_status.clone().unwrap_or_else(|| "PROVISIONING".into()),
+        "lastStatus": st.last_status.unwrap_or(LastStatus::Provisioning),
         // What is asked for, as StopTask's own answer shows it at once.
         "desiredStatus": task.spec.desired_status,
-        "healthStatus": st.health_status.clone().unwrap_or_else(|| "UNKNOWN".into()),
+        "healthStatus": st.health_status.unwrap_or(HealthStatus::Unknown),
         "cpu": st.cpu,
         "memory": st.memory,
         "containers": containers,
@@ -183,7 +185,7 @@ pub fn service(service: &Service) -> Value {
     let deployments: Vec<Value> = st
         .deployments
         .iter()
-        .filter(|d| d.status != "INACTIVE")
+        .filter(|d| d.status != DeploymentStatus::Inactive)
         .map(|d| {
             json!({
                 "id": d.id,
@@ -220,7 +222,7 @@ pub fn service(service: &Service) -> Value {
         "clusterArn": cluster_arn(&ns),
         "loadBalancers": spec.load_balancers,
         "serviceRegistries": spec.service_registries,
-        "status": st.status.clone().unwrap_or_else(|| "ACTIVE".into()),
+        "status": st.status.unwrap_or(ServiceState::Active),
         "desiredCount": desired,
         "runningCount": st.running_count,
         "pendingCount": st.pending_count,

@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use super::expect::{self, Expected, Written, Wrote};
 use super::fanout::{Fingerprint, Summary};
 use crate::api::service::SchedulingStrategy;
+use crate::api::task::LastStatus;
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
 use crate::controller::decode::Decoded;
@@ -165,9 +166,9 @@ impl Caches {
 
     /// Records what node events are matched against for this service ([`super::fanout`]).
     pub fn summarize(&self, svc: &Service, constrained: bool, tasks: &[Task]) {
-        let alive = tasks.iter().filter(|t| {
-            t.status.as_ref().and_then(|s| s.last_status.as_deref()) != Some("STOPPED")
-        });
+        let alive = tasks
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.last_status) != Some(LastStatus::Stopped));
         let mut summary = Summary {
             daemon: svc.spec.scheduling_strategy == SchedulingStrategy::Daemon,
             constrained,

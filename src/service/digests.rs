@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::service::Deployment;
-use crate::api::task::TaskStatus;
+use crate::api::task::{LastStatus, TaskStatus};
 use crate::api::task_definition::{TaskDefinitionSpec, VersionConsistency};
 
 /// `image` pinned to the repository digest in `image_id` (`repo@sha256:…` or
@@ -53,7 +53,7 @@ pub fn pins_from_task(
     spec: &TaskDefinitionSpec,
     task: &TaskStatus,
 ) -> Option<BTreeMap<String, String>> {
-    if task.last_status.as_deref() != Some("RUNNING") {
+    if task.last_status != Some(LastStatus::Running) {
         return None;
     }
     pinnable(spec)
@@ -159,7 +159,7 @@ mod tests {
             ..Default::default()
         };
         TaskStatus {
-            last_status: Some(last_status.into()),
+            last_status: LastStatus::parse(last_status),
             containers: vec![
                 container("web", web_digest),
                 container("log", Some(&format!("fluent-bit@{D}"))),

@@ -22,7 +22,8 @@ use super::expect::Wrote;
 use super::placed;
 use super::plan::{self, HealthInputs, Input, Percents, TaskView, resolve_health};
 use super::retention::{self, Retention};
-use crate::api::service::{Deployment, ServiceEvent, ServiceStatus};
+use crate::api::service::{Deployment, RolloutState, ServiceEvent, ServiceState, ServiceStatus};
+use crate::api::task::LastStatus;
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec};
 use crate::conditions;
 use crate::context::Context;
@@ -104,8 +105,8 @@ pub async fn run(
                         continue;
                     };
                     for d in svc.status.iter().flat_map(|s| &s.deployments) {
-                        let state = d.rollout_state.clone().unwrap_or_else(|| "UNKNOWN".into());
-                        *counts.entry(state).or_default() += 1;
+                        let state = d.rollout_state.map_or("UNKNOWN", RolloutState::as_str);
+                        *counts.entry(state.to_string()).or_default() += 1;
                     }
                 }
                 crate::admin::Metrics::set_states(&ctx.admin.metrics.deployments, counts);
@@ -556,7 +557,7 @@ async fn task_views(
         });
         let st = t.status.as_ref();
         let running_since = st
-            .filter(|s| s.last_status.as_deref() == Some("RUNNING"))
+            .filter(|s| s.last_status == Some(LastStatus::Running))
             .and_then(|s| s.started_at.as_ref())
             .map(|t| t.0);
         let healthy_since = st
@@ -567,7 +568,7 @@ async fn task_views(
             &HealthInputs {
                 running_since,
                 has_health_check,
-                health_status: st.and_then(|s| s.health_status.as_deref()),
+                health_status: st.and_then(|s| s.health_status),
                 healthy_since,
                 grace_period: grace,
                 healthy_after_running: Some(ctx.config.healthy_after_running),
@@ -802,7 +803,7 @@ fn status(
     let mut s = ServiceStatus {
         observed_generation: generation,
         availability_zone_rebalancing: Some(super::az_rebalancing::effective(&svc.spec)),
-        status: Some("ACTIVE".into()),
+        status: Some(ServiceState::Active),
         selector: Some(build::selector_string(svc)),
         events: prev.events.clone(),
         conditions: prev.conditions.clone(),
@@ -814,7 +815,7 @@ fn status(
         s.pending_count = plan.pending_count;
         s.deployments = plan.deployments.clone();
         s.task_definition = Some(plan.primary().task_definition.clone());
-        s.rollout_state = plan.primary().rollout_state.clone();
+        s.rollout_state = plan.primary().rollout_state;
         s.handled_stop_request
             .clone_from(&plan.handled_stop_request);
     }
@@ -825,9 +826,8 @@ fn status(
         .deployments
         .iter()
         .max_by_key(|d| plan::deployments::deployment_number(&d.id));
-    let failed =
-        newest.is_some_and(|d| d.rollout_state.as_deref() == Some(plan::deployments::FAILED));
-    let in_progress = s.rollout_state.as_deref() == Some(plan::deployments::IN_PROGRESS);
+    let failed = newest.is_some_and(|d| d.rollout_state == Some(RolloutState::Failed));
+    let in_progress = s.rollout_state == Some(RolloutState::InProgress);
     let c = &mut s.conditions;
     if steady {
         conditions::set(
@@ -887,8 +887,8 @@ fn status(
 /// The Progressing message: the PRIMARY's rolloutStateReason, and its lifecycle stage if it has one.
 fn progress_message(d: &Deployment) -> String {
     let reason = d.rollout_state_reason.clone().unwrap_or_default();
-    match (&d.lifecycle_stage, d.rollout_state.as_deref()) {
-        (Some(stage), Some(plan::deployments::IN_PROGRESS)) => {
+    match (&d.lifecycle_stage, d.rollout_state) {
+        (Some(stage), Some(RolloutState::InProgress)) => {
             format!("{reason} Lifecycle stage {stage}.")
         }
         _ => reason,

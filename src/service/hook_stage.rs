@@ -14,7 +14,7 @@ use super::hooks::{self, StageOutcome, action};
 use super::strategy::{HookVerdict, Stage};
 use crate::api::Service;
 use crate::api::lifecycle_hook::{LifecycleHookDetail, LifecycleHookStatus, LifecycleStage};
-use crate::api::service::{Deployment, DeploymentStrategy};
+use crate::api::service::{Deployment, DeploymentStrategy, RolloutState};
 use crate::context::Context;
 use crate::error::Error;
 use crate::labels;
@@ -147,11 +147,11 @@ fn current_stage(deployments: &[Deployment]) -> Option<(&Deployment, Stage, Life
     let staged = primary
         .strategy
         .is_some_and(|s| s != DeploymentStrategy::Rolling);
-    if !staged || primary.rollout_state.as_deref() != Some(super::plan::deployments::IN_PROGRESS) {
+    if !staged || primary.rollout_state != Some(RolloutState::InProgress) {
         return None;
     }
-    let stage = primary.lifecycle_stage.as_deref().and_then(Stage::parse)?;
-    let hook_stage = LifecycleStage::parse(stage.name())?;
+    let stage = primary.lifecycle_stage?;
+    let hook_stage = LifecycleStage::parse(stage.as_str())?;
     Some((primary, stage, hook_stage))
 }
 
@@ -317,19 +317,26 @@ mod tests {
 
     #[test]
     fn only_a_staged_deployment_in_progress_at_a_hook_stage_runs_hooks() {
-        let d = |strategy, stage: &str, rollout: &str| Deployment {
+        let d = |strategy, stage, rollout| Deployment {
             id: "ecs-svc/3".into(),
             strategy: Some(strategy),
-            lifecycle_stage: Some(stage.into()),
-            rollout_state: Some(rollout.into()),
+            lifecycle_stage: Some(stage),
+            rollout_state: Some(rollout),
             ..Default::default()
         };
-        let ip = super::super::plan::deployments::IN_PROGRESS;
-        assert!(current_stage(&[d(DeploymentStrategy::BlueGreen, "POST_SCALE_UP", ip)]).is_some());
-        assert!(current_stage(&[d(DeploymentStrategy::Rolling, "POST_SCALE_UP", ip)]).is_none());
-        assert!(current_stage(&[d(DeploymentStrategy::Canary, "BAKE_TIME", ip)]).is_none());
+        let ip = RolloutState::InProgress;
         assert!(
-            current_stage(&[d(DeploymentStrategy::Linear, "POST_SCALE_UP", "COMPLETED")]).is_none()
+            current_stage(&[d(DeploymentStrategy::BlueGreen, Stage::PostScaleUp, ip)]).is_some()
+        );
+        assert!(current_stage(&[d(DeploymentStrategy::Rolling, Stage::PostScaleUp, ip)]).is_none());
+        assert!(current_stage(&[d(DeploymentStrategy::Canary, Stage::BakeTime, ip)]).is_none());
+        assert!(
+            current_stage(&[d(
+                DeploymentStrategy::Linear,
+                Stage::PostScaleUp,
+                RolloutState::Completed
+            )])
+            .is_none()
         );
     }
 }

@@ -13,7 +13,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use crate::api::Task;
-use crate::api::task::DesiredStatus;
+use crate::api::task::{DesiredStatus, LastStatus};
 
 /// The condition type.
 pub const CONDITION: &str = "TasksPlaced";
@@ -39,9 +39,9 @@ pub fn of_task(task: &Task) -> Option<Placement> {
         return None;
     }
     let status = task.status.as_ref();
-    match status.and_then(|s| s.last_status.as_deref()) {
-        None | Some("PROVISIONING") => Some(Placement::Waiting),
-        Some("PENDING") => Some(
+    match status.and_then(|s| s.last_status) {
+        None | Some(LastStatus::Provisioning) => Some(Placement::Waiting),
+        Some(LastStatus::Pending) => Some(
             status
                 .and_then(|s| crate::conditions::get(&s.conditions, "Ready"))
                 .filter(|c| c.reason == crate::task::lifecycle::UNSCHEDULABLE)
@@ -49,7 +49,7 @@ pub fn of_task(task: &Task) -> Option<Placement> {
                     Placement::Unplaceable(c.message.clone())
                 }),
         ),
-        Some("ACTIVATING" | "RUNNING") => Some(Placement::Placed),
+        Some(LastStatus::Activating | LastStatus::Running) => Some(Placement::Placed),
         Some(_) => None,
     }
 }

@@ -249,6 +249,7 @@ pub fn trim(pod: &mut Pod) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::task::LastStatus;
     use kube::api::ObjectMeta;
 
     fn task(rv: &str, last: &str) -> Task {
@@ -264,7 +265,7 @@ mod tests {
             ..Default::default()
         };
         t.status = Some(TaskStatus {
-            last_status: Some(last.into()),
+            last_status: LastStatus::parse(last),
             ..Default::default()
         });
         t

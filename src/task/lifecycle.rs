@@ -21,30 +21,11 @@ use kube::ResourceExt;
 
 use super::build::ContainerMeta;
 use crate::api::Task;
-use crate::api::task::{ContainerStatus, DesiredStatus, NetworkBinding, TaskStatus};
+use crate::api::task::{
+    ContainerLastStatus, ContainerStatus, DesiredStatus, HealthStatus, LastStatus, NetworkBinding,
+    StopCode, TaskStatus,
+};
 use crate::conditions;
-
-pub const PROVISIONING: &str = "PROVISIONING";
-pub const PENDING: &str = "PENDING";
-pub const ACTIVATING: &str = "ACTIVATING";
-pub const RUNNING: &str = "RUNNING";
-pub const DEACTIVATING: &str = "DEACTIVATING";
-pub const STOPPING: &str = "STOPPING";
-pub const STOPPED: &str = "STOPPED";
-
-pub const HEALTHY: &str = "HEALTHY";
-pub const UNHEALTHY: &str = "UNHEALTHY";
-pub const UNKNOWN: &str = "UNKNOWN";
-
-/// ECS stop codes.
-pub mod stop_code {
-    pub const TASK_FAILED_TO_START: &str = "TaskFailedToStart";
-    pub const ESSENTIAL_CONTAINER_EXITED: &str = "EssentialContainerExited";
-    pub const USER_INITIATED: &str = "UserInitiated";
-    pub const SERVICE_SCHEDULER_INITIATED: &str = "ServiceSchedulerInitiated";
-    pub const TERMINATION_NOTICE: &str = "TerminationNotice";
-    pub const INFRASTRUCTURE_HEALTH: &str = "InfrastructureHealth";
-}
 
 /// Waiting reasons after which a container will not start without a change: the task fails to start.
 const FATAL_WAITING: &[(&str, &str)] = &[
@@ -193,8 +174,8 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
 
     s.observed_generation = o.task.metadata.generation;
     s.desired_status = Some(match o.task.spec.desired_status {
-        DesiredStatus::Running if prev.stop_code.is_none() => RUNNING.to_string(),
-        _ => STOPPED.to_string(),
+        DesiredStatus::Running if prev.stop_code.is_none() => DesiredStatus::Running,
+        _ => DesiredStatus::Stopped,
     });
     s.created_at = o.task.metadata.creation_timestamp.clone();
     s.group = o.task.spec.group.clone().or(prev.group.clone());
@@ -233,7 +214,7 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
     // Containers, in task definition order.
     let mut views = Vec::new();
     let mut all_regular_running = true;
-    let mut stop_cause: Option<(String, String)> = None;
+    let mut stop_cause: Option<(StopCode, String)> = None;
     let mut essential_exited = false;
     for meta in o.containers {
         let (state, cs) = state_of(pod, meta);
@@ -250,55 +231,55 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
             ..Default::default()
         };
         match &state {
-            State::Absent => view.last_status = Some(PENDING.to_string()),
+            State::Absent => view.last_status = Some(ContainerLastStatus::Pending),
             State::Waiting(reason, message) => {
-                view.last_status = Some(PENDING.to_string());
+                view.last_status = Some(ContainerLastStatus::Pending);
                 if let Some((_, ecs)) = FATAL_WAITING.iter().find(|(k, _)| k == reason) {
                     let text = format!("{ecs}: {message}");
                     view.reason = Some(text.clone());
                     stop_cause.get_or_insert((
-                        stop_code::TASK_FAILED_TO_START.to_string(),
+                        StopCode::TaskFailedToStart,
                         format!("{}: {text}", meta.name),
                     ));
                 }
             }
-            State::Running { .. } => view.last_status = Some(RUNNING.to_string()),
+            State::Running { .. } => view.last_status = Some(ContainerLastStatus::Running),
             State::Terminated {
                 exit,
                 reason,
                 message,
                 ..
             } => {
-                view.last_status = Some(STOPPED.to_string());
+                view.last_status = Some(ContainerLastStatus::Stopped);
                 view.exit_code = Some(*exit);
                 view.reason = container_reason(reason, message);
             }
         }
         // Health, from readiness (the translated health check) — never from restarts.
         view.health_status = Some(match (&state, meta.unhealthy_after) {
-            (_, None) => UNKNOWN.to_string(),
-            (State::Running { ready: true, .. }, _) => HEALTHY.to_string(),
+            (_, None) => HealthStatus::Unknown,
+            (State::Running { ready: true, .. }, _) => HealthStatus::Healthy,
             (State::Running { started, .. }, Some(limit)) => {
-                let was_healthy = was.and_then(|w| w.health_status.as_deref()) == Some(HEALTHY);
+                let was_healthy = was.and_then(|w| w.health_status) == Some(HealthStatus::Healthy);
                 let deadline = started.map(|t| t + SignedDuration::from_secs(limit));
                 match deadline {
-                    _ if was_healthy => UNHEALTHY.to_string(),
-                    Some(d) if d <= o.now => UNHEALTHY.to_string(),
+                    _ if was_healthy => HealthStatus::Unhealthy,
+                    Some(d) if d <= o.now => HealthStatus::Unhealthy,
                     Some(d) => {
                         wake(d, o.now);
-                        UNKNOWN.to_string()
+                        HealthStatus::Unknown
                     }
-                    None => UNKNOWN.to_string(),
+                    None => HealthStatus::Unknown,
                 }
             }
             _ => was
-                .and_then(|w| w.health_status.clone())
-                .unwrap_or_else(|| UNKNOWN.to_string()),
+                .and_then(|w| w.health_status)
+                .unwrap_or(HealthStatus::Unknown),
         });
         match (meta.role.as_str(), &state) {
             ("init", State::Terminated { exit, .. }) if *exit != 0 => {
                 stop_cause.get_or_insert((
-                    stop_code::TASK_FAILED_TO_START.to_string(),
+                    StopCode::TaskFailedToStart,
                     format!(
                         "Container {} exited with code {exit} before the containers that depend on it could start",
                         meta.name
@@ -350,17 +331,18 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
                 passed_startup,
                 ..
             } = state
-            && !(awaited == HEALTHY && passed_startup)
+            // `awaited` is what dependsOn waits for (HEALTHY or COMPLETE), not a health status.
+            && !(awaited == "HEALTHY" && passed_startup)
         {
             let deadline = started + SignedDuration::from_secs(limit);
             if deadline <= o.now {
-                let reached = if awaited == HEALTHY {
+                let reached = if awaited == "HEALTHY" {
                     "pass its health check"
                 } else {
                     "exit"
                 };
                 stop_cause.get_or_insert((
-                    stop_code::TASK_FAILED_TO_START.to_string(),
+                    StopCode::TaskFailedToStart,
                     format!(
                         "Container {} did not {reached} within its startTimeout of {limit}s: the containers that depend on it were not started",
                         meta.name
@@ -374,7 +356,7 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
     }
     if essential_exited || terminal {
         stop_cause.get_or_insert((
-            stop_code::ESSENTIAL_CONTAINER_EXITED.to_string(),
+            StopCode::EssentialContainerExited,
             "Essential container in task exited".to_string(),
         ));
     }
@@ -397,7 +379,7 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
                     unschedulable_message(pod)
                 )
             };
-            stop_cause = Some((stop_code::TASK_FAILED_TO_START.to_string(), why));
+            stop_cause = Some((StopCode::TaskFailedToStart, why));
         } else {
             wake(deadline, o.now);
         }
@@ -415,26 +397,23 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
         s.stop_code = Some(code);
         s.stopped_reason = Some(reason);
         s.stopping_at = Some(crate::time::now());
-        s.desired_status = Some(STOPPED.to_string());
+        s.desired_status = Some(DesiredStatus::Stopped);
     }
 
     let stopping = s.stop_code.is_some();
-    s.last_status = Some(
-        if stopping && terminal {
-            STOPPED
-        } else if stopping && deleting {
-            STOPPING
-        } else if stopping {
-            DEACTIVATING
-        } else if !scheduled {
-            PENDING
-        } else if running {
-            RUNNING
-        } else {
-            ACTIVATING
-        }
-        .to_string(),
-    );
+    s.last_status = Some(if stopping && terminal {
+        LastStatus::Stopped
+    } else if stopping && deleting {
+        LastStatus::Stopping
+    } else if stopping {
+        LastStatus::Deactivating
+    } else if !scheduled {
+        LastStatus::Pending
+    } else if running {
+        LastStatus::Running
+    } else {
+        LastStatus::Activating
+    });
     if running && s.started_at.is_none() {
         s.started_at = views
             .iter()
@@ -463,7 +442,7 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
             .min()
             .map(Time);
     }
-    if s.last_status.as_deref() == Some(STOPPED) {
+    if s.last_status == Some(LastStatus::Stopped) {
         s.execution_stopped_at = s.execution_stopped_at.clone().or_else(|| {
             o.containers
                 .iter()
@@ -494,17 +473,17 @@ fn gone(o: &Observed<'_>, mut s: TaskStatus) -> Outcome {
             requested_stop(o)
         } else if o.node_unavailable {
             (
-                stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+                StopCode::InfrastructureHealth,
                 "Task stopped because its node is unavailable".to_string(),
             )
         } else if prev.started_at.is_none() {
             (
-                stop_code::TASK_FAILED_TO_START.to_string(),
+                StopCode::TaskFailedToStart,
                 "Task pod was deleted before the task started".to_string(),
             )
         } else {
             (
-                stop_code::USER_INITIATED.to_string(),
+                StopCode::UserInitiated,
                 "Task pod was deleted outside ecs-operator".to_string(),
             )
         };
@@ -512,12 +491,10 @@ fn gone(o: &Observed<'_>, mut s: TaskStatus) -> Outcome {
         s.stopped_reason = Some(reason);
         s.stopping_at = Some(crate::time::now());
     }
-    s.last_status = Some(STOPPED.to_string());
-    s.desired_status = Some(STOPPED.to_string());
+    s.last_status = Some(LastStatus::Stopped);
+    s.desired_status = Some(DesiredStatus::Stopped);
     for c in &mut s.containers {
-        if c.last_status.as_deref() != Some(STOPPED) {
-            c.last_status = Some(STOPPED.to_string());
-        }
+        c.last_status = Some(ContainerLastStatus::Stopped);
     }
     s.stopped_at = s.stopped_at.clone().or_else(|| Some(crate::time::now()));
     s.execution_stopped_at = s
@@ -537,32 +514,38 @@ fn finish(o: &Observed<'_>, prev: &TaskStatus, s: &mut TaskStatus) {
     if s.last_status != prev.last_status {
         s.version = Some(prev.version.unwrap_or(0) + 1);
     }
-    let last = s.last_status.clone().unwrap_or_default();
-    let unhealthy = s.health_status.as_deref() == Some(UNHEALTHY);
+    let unhealthy = s.health_status == Some(HealthStatus::Unhealthy);
     let unplaced = o.pod.and_then(unschedulable);
-    let (ready, reason, message) = match last.as_str() {
-        RUNNING if unhealthy => (
+    // Both outcomes set lastStatus: None is not seen here.
+    let last = s.last_status.unwrap_or(LastStatus::Provisioning);
+    let (ready, reason, message) = match last {
+        LastStatus::Running if unhealthy => (
             false,
             "Unhealthy".to_string(),
             "an essential container is UNHEALTHY".to_string(),
         ),
-        RUNNING => (
+        LastStatus::Running => (
             true,
             "Running".to_string(),
             "the task is RUNNING".to_string(),
         ),
-        STOPPED | STOPPING | DEACTIVATING => (
+        LastStatus::Stopped | LastStatus::Stopping | LastStatus::Deactivating => (
             false,
-            s.stop_code.clone().unwrap_or_else(|| "Stopped".to_string()),
+            s.stop_code
+                .map_or_else(|| "Stopped".to_string(), |c| c.to_string()),
             s.stopped_reason.clone().unwrap_or_default(),
         ),
         // The scheduler's verdict, for the service to report that it cannot place its tasks.
-        PENDING if unplaced.is_some() => (
+        LastStatus::Pending if unplaced.is_some() => (
             false,
             UNSCHEDULABLE.to_string(),
             unplaced.unwrap_or_default(),
         ),
-        other => (false, pascal(other), format!("the task is {other}")),
+        other => (
+            false,
+            pascal(other.as_str()),
+            format!("the task is {other}"),
+        ),
     };
     conditions::set(
         &mut s.conditions,
@@ -574,11 +557,11 @@ fn finish(o: &Observed<'_>, prev: &TaskStatus, s: &mut TaskStatus) {
     );
 }
 
-fn requested_stop(o: &Observed<'_>) -> (String, String) {
+fn requested_stop(o: &Observed<'_>) -> (StopCode, String) {
     let code = if o.owned_by_service {
-        stop_code::SERVICE_SCHEDULER_INITIATED
+        StopCode::ServiceSchedulerInitiated
     } else {
-        stop_code::USER_INITIATED
+        StopCode::UserInitiated
     };
     let reason = o
         .task
@@ -586,11 +569,11 @@ fn requested_stop(o: &Observed<'_>) -> (String, String) {
         .reason
         .clone()
         .unwrap_or_else(|| "Task stopped by user".to_string());
-    (code.to_string(), reason)
+    (code, reason)
 }
 
 /// Why a pod we did not delete is terminating, from its DisruptionTarget condition.
-fn disruption(pod: &Pod) -> (String, String) {
+fn disruption(pod: &Pod) -> (StopCode, String) {
     let target = pod
         .status
         .as_ref()
@@ -601,19 +584,19 @@ fn disruption(pod: &Pod) -> (String, String) {
     let detail = target.and_then(|c| c.message.clone()).unwrap_or_default();
     match target.and_then(|c| c.reason.as_deref()) {
         Some("DeletionByTaintManager") | Some("DeletionByPodGC") => (
-            stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+            StopCode::InfrastructureHealth,
             format!("Task stopped because its node is unavailable: {detail}"),
         ),
         Some("TerminationByKubelet") => (
-            stop_code::INFRASTRUCTURE_HEALTH.to_string(),
+            StopCode::InfrastructureHealth,
             format!("Task stopped by the node: {detail}"),
         ),
         Some("EvictionByEvictionAPI") | Some("PreemptionByScheduler") => (
-            stop_code::TERMINATION_NOTICE.to_string(),
+            StopCode::TerminationNotice,
             format!("Task evicted: {detail}"),
         ),
         _ => (
-            stop_code::USER_INITIATED.to_string(),
+            StopCode::UserInitiated,
             "Task pod was deleted outside ecs-operator".to_string(),
         ),
     }
@@ -630,20 +613,19 @@ fn container_reason(reason: &str, message: &str) -> Option<String> {
 }
 
 /// Task health from its essential containers (ECS rule).
-fn task_health(views: &[ContainerStatus]) -> String {
+fn task_health(views: &[ContainerStatus]) -> HealthStatus {
     let essential: Vec<_> = views
         .iter()
         .filter(|v| v.essential == Some(true))
-        .map(|v| v.health_status.as_deref().unwrap_or(UNKNOWN))
+        .map(|v| v.health_status.unwrap_or(HealthStatus::Unknown))
         .collect();
-    if essential.contains(&UNHEALTHY) {
-        UNHEALTHY
-    } else if essential.contains(&UNKNOWN) || essential.is_empty() {
-        UNKNOWN
+    if essential.contains(&HealthStatus::Unhealthy) {
+        HealthStatus::Unhealthy
+    } else if essential.contains(&HealthStatus::Unknown) || essential.is_empty() {
+        HealthStatus::Unknown
     } else {
-        HEALTHY
+        HealthStatus::Healthy
     }
-    .to_string()
 }
 
 /// Reason of the task's `Ready` condition while the scheduler finds no node for its pod; the message
@@ -828,7 +810,7 @@ mod tests {
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
         let s = o.status;
-        assert_eq!(s.last_status.as_deref(), Some(RUNNING));
+        assert_eq!(s.last_status, Some(LastStatus::Running));
         assert_eq!(s.task_definition.as_deref(), Some("web:3"));
         assert_eq!(s.availability_zone.as_deref(), Some("us-east-1a"));
         assert_eq!(s.container_instance.as_deref(), Some("node-a1"));
@@ -836,11 +818,11 @@ mod tests {
             s.containers[0].name, "WEB",
             "containers are reported by their ECS names"
         );
-        assert_eq!(s.containers[0].health_status.as_deref(), Some(HEALTHY));
-        assert_eq!(s.containers[1].health_status.as_deref(), Some(UNKNOWN));
+        assert_eq!(s.containers[0].health_status, Some(HealthStatus::Healthy));
+        assert_eq!(s.containers[1].health_status, Some(HealthStatus::Unknown));
         assert_eq!(
-            s.health_status.as_deref(),
-            Some(HEALTHY),
+            s.health_status,
+            Some(HealthStatus::Healthy),
             "only essential containers count"
         );
         assert!(s.started_at.is_some());
@@ -853,17 +835,14 @@ mod tests {
         let t = task(json!({"taskDefinition": "web"}), None);
         let p = pod("Pending", None, json!([]), json!({}));
         let o = observe_at(&t, Some(&p), &web_and_log(), at(60));
-        assert_eq!(o.status.last_status.as_deref(), Some(PENDING));
+        assert_eq!(o.status.last_status, Some(LastStatus::Pending));
         assert_eq!(
             o.recheck_after,
             Some(Duration::from_secs(241)),
             "looks again at the deadline"
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(301));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::TaskFailedToStart));
         assert!(
             o.status
                 .stopped_reason
@@ -913,7 +892,7 @@ mod tests {
             json!({}),
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
-        assert_eq!(o.status.last_status.as_deref(), Some(RUNNING));
+        assert_eq!(o.status.last_status, Some(LastStatus::Running));
         assert_eq!(o.status.stop_code, None);
         assert_eq!(o.status.containers[1].exit_code, Some(0));
 
@@ -924,15 +903,12 @@ mod tests {
             json!({}),
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::EssentialContainerExited));
         assert_eq!(
             o.status.stopped_reason.as_deref(),
             Some("Essential container in task exited")
         );
-        assert_eq!(o.status.last_status.as_deref(), Some(DEACTIVATING));
+        assert_eq!(o.status.last_status, Some(LastStatus::Deactivating));
         assert_eq!(
             o.status.containers[0].reason.as_deref(),
             Some("OutOfMemoryError: Container killed due to memory usage")
@@ -950,11 +926,8 @@ mod tests {
             json!({}),
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(70));
-        assert_eq!(o.status.last_status.as_deref(), Some(STOPPED));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
-        );
+        assert_eq!(o.status.last_status, Some(LastStatus::Stopped));
+        assert_eq!(o.status.stop_code, Some(StopCode::EssentialContainerExited));
         assert!(o.status.execution_stopped_at.is_some() && o.status.stopped_at.is_some());
         assert!(!o.stop_pod, "nothing runs: the pod stays, with its logs");
     }
@@ -972,10 +945,7 @@ mod tests {
             json!({}),
         );
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::USER_INITIATED)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::UserInitiated));
         assert_eq!(o.status.stopped_reason.as_deref(), Some("done"));
         let o = observe(&Observed {
             task: &t,
@@ -988,8 +958,8 @@ mod tests {
             node_unavailable: false,
         });
         assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::SERVICE_SCHEDULER_INITIATED)
+            o.status.stop_code,
+            Some(StopCode::ServiceSchedulerInitiated)
         );
     }
 
@@ -1005,11 +975,8 @@ mod tests {
                        "reason": "DeletionByTaintManager", "message": "Taint manager: deleting due to NoExecute taint"}]}}),
         );
         let o = observe_at(&t, Some(&evicted), &web_and_log(), at(31));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::INFRASTRUCTURE_HEALTH)
-        );
-        assert_eq!(o.status.last_status.as_deref(), Some(STOPPING));
+        assert_eq!(o.status.stop_code, Some(StopCode::InfrastructureHealth));
+        assert_eq!(o.status.last_status, Some(LastStatus::Stopping));
         assert!(!o.stop_pod, "already terminating");
 
         // Gone without our noticing the deletion: the pod was deleted outside the operator.
@@ -1020,11 +987,8 @@ mod tests {
             ),
         );
         let o = observe_at(&started, None, &[], at(40));
-        assert_eq!(o.status.last_status.as_deref(), Some(STOPPED));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::USER_INITIATED)
-        );
+        assert_eq!(o.status.last_status, Some(LastStatus::Stopped));
+        assert_eq!(o.status.stop_code, Some(StopCode::UserInitiated));
         // Gone from a node that is unavailable: evicted, however quickly the pod went.
         let o = observe(&Observed {
             task: &started,
@@ -1036,19 +1000,13 @@ mod tests {
             owned_by_service: false,
             node_unavailable: true,
         });
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::INFRASTRUCTURE_HEALTH)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::InfrastructureHealth));
         let never_started = task(
             json!({"taskDefinition": "web"}),
             Some(json!({"lastStatus": "PENDING", "podName": "t"})),
         );
         let o = observe_at(&never_started, None, &[], at(40));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::TaskFailedToStart));
     }
 
     #[test]
@@ -1067,11 +1025,8 @@ mod tests {
             json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:30Z"}}),
         );
         let o = observe_at(&stopping, Some(&deleting), &web_and_log(), at(31));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
-        );
-        assert_eq!(o.status.last_status.as_deref(), Some(STOPPING));
+        assert_eq!(o.status.stop_code, Some(StopCode::EssentialContainerExited));
+        assert_eq!(o.status.last_status, Some(LastStatus::Stopping));
     }
 
     #[test]
@@ -1085,10 +1040,10 @@ mod tests {
         );
         // Started at 10 s, 40 s to pass: UNKNOWN until 50 s, and a look again then.
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
-        assert_eq!(o.status.health_status.as_deref(), Some(UNKNOWN));
+        assert_eq!(o.status.health_status, Some(HealthStatus::Unknown));
         assert_eq!(o.recheck_after, Some(Duration::from_secs(31)));
         let o = observe_at(&t, Some(&p), &web_and_log(), at(50));
-        assert_eq!(o.status.health_status.as_deref(), Some(UNHEALTHY));
+        assert_eq!(o.status.health_status, Some(HealthStatus::Unhealthy));
         assert_eq!(
             o.status.stop_code, None,
             "a standalone task only reports its health"
@@ -1098,7 +1053,7 @@ mod tests {
             Some(json!({"containers": [{"name": "WEB", "healthStatus": "HEALTHY"}]})),
         );
         let o = observe_at(&was_healthy, Some(&p), &web_and_log(), at(20));
-        assert_eq!(o.status.health_status.as_deref(), Some(UNHEALTHY));
+        assert_eq!(o.status.health_status, Some(HealthStatus::Unhealthy));
     }
 
     #[test]
@@ -1108,10 +1063,7 @@ mod tests {
             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}]);
         let p = pod("Pending", Some("n"), waiting, json!({}));
         let o = observe_at(&t, Some(&p), &web_and_log(), at(20));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::TaskFailedToStart));
         assert_eq!(
             o.status.stopped_reason.as_deref(),
             Some("WEB: CannotPullContainerError: pull access denied")
@@ -1177,10 +1129,7 @@ mod tests {
         assert_eq!(o.status.stop_code, None);
         assert_eq!(o.recheck_after, Some(Duration::from_secs(2)));
         let o = observe_at(&t, Some(&p), &containers, at(40));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::TaskFailedToStart));
         assert!(
             o.status
                 .stopped_reason
@@ -1227,7 +1176,7 @@ mod tests {
         );
         let o = observe_at(&t, Some(&p), &containers, at(100));
         assert_eq!(o.status.stop_code, None);
-        assert_eq!(o.status.last_status.as_deref(), Some(ACTIVATING));
+        assert_eq!(o.status.last_status, Some(LastStatus::Activating));
     }
 
     #[test]
@@ -1261,10 +1210,7 @@ mod tests {
             )
         };
         let o = observe_at(&t, Some(&p(false)), &containers, at(41));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::TaskFailedToStart));
         assert!(
             o.status
                 .stopped_reason
@@ -1332,8 +1278,8 @@ mod tests {
             let o = observe_at(&t, Some(&p), &restarting(), at(130));
             assert_eq!(o.status.stop_code, None, "{:?}", o.status.stopped_reason);
             assert_eq!(
-                o.status.last_status.as_deref(),
-                Some(RUNNING),
+                o.status.last_status,
+                Some(LastStatus::Running),
                 "a restart never takes the task back to ACTIVATING"
             );
             assert_eq!(o.status.version, Some(1));
@@ -1375,8 +1321,8 @@ mod tests {
             );
             let o = observe_at(&t, Some(&p), &restarting(), at(130));
             assert_eq!(
-                o.status.stop_code.as_deref(),
-                Some(stop_code::ESSENTIAL_CONTAINER_EXITED),
+                o.status.stop_code,
+                Some(StopCode::EssentialContainerExited),
                 "{web}"
             );
             assert!(o.stop_pod);
@@ -1421,10 +1367,7 @@ mod tests {
                 json!({"running": {"startedAt": "2026-01-01T00:02:10Z"}}), 1, long_run, None)]}}),
         );
         let o = observe_at(&t, Some(&p), &sidecar(false), at(130));
-        assert_eq!(
-            o.status.stop_code.as_deref(),
-            Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
-        );
+        assert_eq!(o.status.stop_code, Some(StopCode::EssentialContainerExited));
         let o = observe_at(&t, Some(&p), &sidecar(true), at(130));
         assert_eq!(o.status.stop_code, None);
     }

@@ -21,7 +21,7 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use crate::api::task::DesiredStatus;
+use crate::api::task::{DesiredStatus, LastStatus, StopCode};
 use crate::api::{Service, Task, TaskDefinition, TaskDefinitionSpec, TaskStatus};
 use crate::context::Context;
 use crate::controller::Kind;
@@ -33,7 +33,7 @@ use crate::task_definition::revision::TaskDefinitionRef;
 use caches::Caches;
 use create::{CreateFailure, Existing};
 use expect::PodStep;
-use lifecycle::{Observed, PROVISIONING, STOPPED, stop_code};
+use lifecycle::Observed;
 
 /// Field manager of the status this controller writes.
 const STATUS_MANAGER: &str = "ecs-operator/task-status";
@@ -120,8 +120,9 @@ async fn gauge_and_prune(caches: Arc<Caches>, ctx: Arc<Context>) {
             let state = t
                 .status
                 .as_ref()
-                .and_then(|s| s.last_status.clone())
-                .unwrap_or_else(|| PROVISIONING.to_string());
+                .and_then(|s| s.last_status)
+                .unwrap_or(LastStatus::Provisioning)
+                .to_string();
             *counts.entry(state).or_default() += 1;
         }
         crate::admin::Metrics::set_states(&ctx.admin.metrics.tasks, counts);
@@ -146,7 +147,7 @@ async fn reconcile(
     let task = caches.current(cached);
     let prev = task.status.clone().unwrap_or_default();
 
-    if prev.last_status.as_deref() == Some(STOPPED) {
+    if prev.last_status == Some(LastStatus::Stopped) {
         return retain_or_delete(&task, &ctx).await;
     }
 
@@ -201,8 +202,8 @@ async fn reconcile(
     // new server's watch cache fills, and the task (and the service waiting for it) would wait too.
     let transitional = |o: &lifecycle::Outcome| {
         !matches!(
-            o.status.last_status.as_deref(),
-            Some(lifecycle::RUNNING | STOPPED)
+            o.status.last_status,
+            Some(LastStatus::Running | LastStatus::Stopped)
         )
     };
     // So a pod between states for longer than that is read fresh, in case its watch is silent.
@@ -335,7 +336,7 @@ fn started(task: &Task, family: &str, revision: i64, spec: &TaskDefinitionSpec) 
     let prev = task.status.clone().unwrap_or_default();
     let overrides = task.spec.overrides.as_ref();
     let mut status = TaskStatus {
-        last_status: Some(PROVISIONING.to_string()),
+        last_status: Some(LastStatus::Provisioning),
         created_at: task.metadata.creation_timestamp.clone(),
         started_by: task.spec.started_by.clone(),
         observed_generation: task.metadata.generation,
@@ -349,7 +350,7 @@ fn started(task: &Task, family: &str, revision: i64, spec: &TaskDefinitionSpec) 
             .or(spec.memory.clone()),
         ..Default::default()
     };
-    status.desired_status = Some(lifecycle::RUNNING.to_string());
+    status.desired_status = Some(DesiredStatus::Running);
     status
 }
 
@@ -365,7 +366,7 @@ async fn start(
 ) -> Result<Action, Error> {
     let prev = task.status.clone().unwrap_or_default();
     let mut status = TaskStatus {
-        last_status: Some(PROVISIONING.to_string()),
+        last_status: Some(LastStatus::Provisioning),
         created_at: task.metadata.creation_timestamp.clone(),
         started_by: task.spec.started_by.clone(),
         observed_generation: task.metadata.generation,
@@ -577,15 +578,15 @@ async fn not_created(
 
 /// A task that never started: STOPPED with `TaskFailedToStart` and why, in status and its condition.
 fn fail_to_start(status: &mut TaskStatus, stopped_reason: String, generation: Option<i64>) {
-    status.stop_code = Some(stop_code::TASK_FAILED_TO_START.to_string());
-    status.last_status = Some(STOPPED.to_string());
-    status.desired_status = Some(STOPPED.to_string());
+    status.stop_code = Some(StopCode::TaskFailedToStart);
+    status.last_status = Some(LastStatus::Stopped);
+    status.desired_status = Some(DesiredStatus::Stopped);
     status.stopped_at = Some(crate::time::now());
     crate::conditions::set(
         &mut status.conditions,
         "Ready",
         false,
-        stop_code::TASK_FAILED_TO_START,
+        StopCode::TaskFailedToStart.as_str(),
         stopped_reason.clone(),
         generation,
     );
@@ -684,8 +685,8 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
         |s: &TaskStatus| crate::conditions::get(&s.conditions, "Ready").map(|c| c.reason.clone());
     let mut publish = Vec::new();
     if status.last_status != prev.last_status {
-        match status.last_status.as_deref() {
-            Some(lifecycle::RUNNING) => publish.push((
+        match status.last_status {
+            Some(LastStatus::Running) => publish.push((
                 EventType::Normal,
                 "Running",
                 format!(
@@ -694,8 +695,8 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
                     status.task_definition.clone().unwrap_or_default()
                 ),
             )),
-            Some(STOPPED) => publish.push((
-                if status.stop_code.as_deref() == Some(stop_code::TASK_FAILED_TO_START) {
+            Some(LastStatus::Stopped) => publish.push((
+                if status.stop_code == Some(StopCode::TaskFailedToStart) {
                     EventType::Warning
                 } else {
                     EventType::Normal
@@ -704,7 +705,7 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
                 format!(
                     "task {} STOPPED ({}): {}",
                     task.name_any(),
-                    status.stop_code.clone().unwrap_or_default(),
+                    status.stop_code.map(StopCode::as_str).unwrap_or_default(),
                     status.stopped_reason.clone().unwrap_or_default()
                 ),
             )),
@@ -712,7 +713,7 @@ async fn events(task: &Task, ctx: &Context, prev: &TaskStatus, status: &TaskStat
         }
     }
     if let Some(c) = crate::conditions::get(&status.conditions, "Ready")
-        && status.last_status.as_deref() == Some(PROVISIONING)
+        && status.last_status == Some(LastStatus::Provisioning)
         && c.status == "False"
         && ready(status) != ready(prev)
         && c.reason.starts_with("TaskDefinition")

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use crate::api::task::TaskStatus;
+use crate::api::task::{LastStatus, TaskStatus};
 use crate::conditions;
 
-use super::lifecycle::{ACTIVATING, PENDING, PROVISIONING, UNSCHEDULABLE};
+use super::lifecycle::UNSCHEDULABLE;
 
 /// How long a new pod's brief states (PROVISIONING with the pod created, PENDING, ACTIVATING) wait
 /// for the pod's next step before they are written.
@@ -43,10 +43,7 @@ pub fn decide(stored: Option<&TaskStatus>, next: &TaskStatus, pod_age: Option<Du
 
 /// A state a starting task normally passes through within moments, with nothing to tell the user.
 fn brief(status: &TaskStatus) -> bool {
-    let starting = matches!(
-        status.last_status.as_deref(),
-        Some(PROVISIONING | PENDING | ACTIVATING)
-    );
+    let starting = status.last_status.is_some_and(LastStatus::is_starting);
     let ready = conditions::get(&status.conditions, "Ready");
     starting && status.stop_code.is_none() && ready.is_none_or(|c| c.reason != UNSCHEDULABLE)
 }
@@ -54,12 +51,12 @@ fn brief(status: &TaskStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::task::TaskStatus;
-    use crate::task::lifecycle::{RUNNING, STOPPED};
+    use crate::api::task::{StopCode, TaskStatus};
+    use LastStatus::{Activating, Pending, Provisioning, Running, Stopped};
 
-    fn status(last: &str, ready_reason: &str) -> TaskStatus {
+    fn status(last: LastStatus, ready_reason: &str) -> TaskStatus {
         let mut s = TaskStatus {
-            last_status: Some(last.to_string()),
+            last_status: Some(last),
             ..Default::default()
         };
         crate::conditions::set(&mut s.conditions, "Ready", false, ready_reason, "", Some(1));
@@ -71,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_young_pods_brief_states_wait_for_its_next_step() {
-        for last in [PROVISIONING, PENDING, ACTIVATING] {
+        for last in [Provisioning, Pending, Activating] {
             let next = status(last, "Pending");
             assert_eq!(
                 decide(None, &next, YOUNG),
@@ -83,41 +80,41 @@ mod tests {
 
     #[test]
     fn running_and_stops_are_written_at_once() {
-        assert_eq!(decide(None, &status(RUNNING, "Running"), YOUNG), Write::Now);
+        assert_eq!(decide(None, &status(Running, "Running"), YOUNG), Write::Now);
         assert_eq!(
-            decide(None, &status(STOPPED, "TaskFailedToStart"), YOUNG),
+            decide(None, &status(Stopped, "TaskFailedToStart"), YOUNG),
             Write::Now
         );
-        let mut deactivating = status(PENDING, "Pending");
-        deactivating.stop_code = Some("UserInitiated".into());
+        let mut deactivating = status(Pending, "Pending");
+        deactivating.stop_code = Some(StopCode::UserInitiated);
         assert_eq!(decide(None, &deactivating, YOUNG), Write::Now);
     }
 
     #[test]
     fn the_schedulers_verdict_is_not_held_back() {
         assert_eq!(
-            decide(None, &status(PENDING, UNSCHEDULABLE), YOUNG),
+            decide(None, &status(Pending, UNSCHEDULABLE), YOUNG),
             Write::Now
         );
     }
 
     #[test]
     fn a_slow_pod_shows_its_state_once_settled() {
-        assert_eq!(decide(None, &status(PENDING, "Pending"), OLD), Write::Now);
+        assert_eq!(decide(None, &status(Pending, "Pending"), OLD), Write::Now);
         assert_eq!(
-            decide(None, &status(ACTIVATING, "Activating"), OLD),
+            decide(None, &status(Activating, "Activating"), OLD),
             Write::Now
         );
         // No pod (waiting for a task definition, a failed create): said at once.
         assert_eq!(
-            decide(None, &status(PROVISIONING, "TaskDefinitionNotFound"), None),
+            decide(None, &status(Provisioning, "TaskDefinitionNotFound"), None),
             Write::Now
         );
     }
 
     #[test]
     fn what_is_stored_is_never_written_again() {
-        let s = status(PENDING, "Pending");
+        let s = status(Pending, "Pending");
         assert_eq!(decide(Some(&s), &s, OLD), Write::Unchanged);
         assert_eq!(decide(Some(&s), &s, YOUNG), Write::Unchanged);
     }

@@ -19,6 +19,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
+use crate::api::task_definition::TaskDefinitionState;
 use crate::api::{TaskDefinition, TaskDefinitionSpec};
 use crate::context::Context;
 use crate::controller::Kind;
@@ -376,7 +377,7 @@ pub fn pick(
         }
     };
     match registered(revision) {
-        Some(r) if r.status == status::INACTIVE && in_use != Some(revision) => {
+        Some(r) if r.status == TaskDefinitionState::Inactive && in_use != Some(revision) => {
             Err(Unresolved::new(
                 "TaskDefinitionInactive",
                 format!(
@@ -403,11 +404,10 @@ mod tests {
             .map(|r| RevisionStatus {
                 revision: r,
                 status: if inactive.contains(&r) {
-                    status::INACTIVE
+                    TaskDefinitionState::Inactive
                 } else {
-                    status::ACTIVE
-                }
-                .into(),
+                    TaskDefinitionState::Active
+                },
                 ..Default::default()
             })
             .collect();
@@ -416,7 +416,7 @@ mod tests {
             latest_active_revision: revisions
                 .iter()
                 .rev()
-                .find(|r| r.status == status::ACTIVE)
+                .find(|r| r.status == TaskDefinitionState::Active)
                 .map(|r| r.revision),
             revisions,
             ..Default::default()

@@ -4,12 +4,9 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::task_definition::{NotHonouredField, RevisionStatus};
+use crate::api::task_definition::{NotHonouredField, RevisionStatus, TaskDefinitionState};
 use crate::api::{TaskDefinition, TaskDefinitionStatus};
 use crate::conditions;
-
-pub const ACTIVE: &str = "ACTIVE";
-pub const INACTIVE: &str = "INACTIVE";
 
 /// What the driver found: registered revisions (number, registration time), oldest first.
 pub struct Registered<'a> {
@@ -34,10 +31,16 @@ pub fn compute(td: &TaskDefinition, found: Registered<'_>) -> TaskDefinitionStat
             let is_inactive = inactive.contains(revision);
             RevisionStatus {
                 revision: *revision,
-                status: if is_inactive { INACTIVE } else { ACTIVE }.to_string(),
+                status: if is_inactive {
+                    TaskDefinitionState::Inactive
+                } else {
+                    TaskDefinitionState::Active
+                },
                 registered_at: registered_at.clone(),
                 deregistered_at: match was {
-                    Some(w) if is_inactive && w.status == INACTIVE => w.deregistered_at.clone(),
+                    Some(w) if is_inactive && w.status == TaskDefinitionState::Inactive => {
+                        w.deregistered_at.clone()
+                    }
                     _ if is_inactive => Some(crate::time::now()),
                     _ => None,
                 },
@@ -48,7 +51,7 @@ pub fn compute(td: &TaskDefinition, found: Registered<'_>) -> TaskDefinitionStat
     let latest_active = revisions
         .iter()
         .rev()
-        .find(|r| r.status == ACTIVE)
+        .find(|r| r.status == TaskDefinitionState::Active)
         .map(|r| r.revision);
     let mut conditions = prev.conditions.clone();
     let name = td.metadata.name.as_deref().unwrap_or_default();
@@ -92,11 +95,10 @@ pub fn compute(td: &TaskDefinition, found: Registered<'_>) -> TaskDefinitionStat
         latest_active_revision: latest_active,
         status: latest.map(|l| {
             if Some(l) == latest_active {
-                ACTIVE
+                TaskDefinitionState::Active
             } else {
-                INACTIVE
+                TaskDefinitionState::Inactive
             }
-            .to_string()
         }),
         revisions,
         not_honoured: found.not_honoured,
@@ -129,8 +131,8 @@ mod tests {
         );
         assert_eq!(s.latest_revision, Some(3));
         assert_eq!(s.latest_active_revision, Some(2));
-        assert_eq!(s.status.as_deref(), Some(INACTIVE));
-        assert_eq!(s.revisions[2].status, INACTIVE);
+        assert_eq!(s.status, Some(TaskDefinitionState::Inactive));
+        assert_eq!(s.revisions[2].status, TaskDefinitionState::Inactive);
         assert!(s.revisions[2].deregistered_at.is_some());
         assert_eq!(s.observed_generation, Some(3));
         let ready = conditions::get(&s.conditions, "Ready").unwrap();

@@ -20,6 +20,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ecs_operator::api::service::{DeploymentStatus, RolloutState};
+use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
@@ -42,15 +44,15 @@ pub const STOP_ALLOWANCE: Duration = Duration::from_secs(30);
 pub const OBSERVATION_LAG: Duration = Duration::from_secs(2);
 
 /// ECS task lifecycle order; lastStatus may only move forward along it.
-const LIFECYCLE: &[&str] = &[
-    "PROVISIONING",
-    "PENDING",
-    "ACTIVATING",
-    "RUNNING",
-    "DEACTIVATING",
-    "STOPPING",
-    "DEPROVISIONING",
-    "STOPPED",
+const LIFECYCLE: &[LastStatus] = &[
+    LastStatus::Provisioning,
+    LastStatus::Pending,
+    LastStatus::Activating,
+    LastStatus::Running,
+    LastStatus::Deactivating,
+    LastStatus::Stopping,
+    LastStatus::Deprovisioning,
+    LastStatus::Stopped,
 ];
 
 const SERVICE_LABEL: &str = "ecs.operator.dev/service";
@@ -73,7 +75,7 @@ pub struct TaskInfo {
     pub started_by: Option<String>,
     /// `spec.taskDefinition`.
     pub task_definition: String,
-    pub last_status: Option<String>,
+    pub last_status: Option<LastStatus>,
     pub desired_stopped: bool,
     /// `status.availabilityZone`.
     pub zone: Option<String>,
@@ -87,14 +89,14 @@ impl TaskInfo {
     /// Not STOPPED: it counts toward maximumPercent (src/service/plan: alive = PENDING, RUNNING, or
     /// on its way out).
     pub fn is_alive(&self) -> bool {
-        self.last_status.as_deref() != Some("STOPPED")
+        self.last_status != Some(LastStatus::Stopped)
     }
 
     /// RUNNING and not asked to stop. The operator also waits for health (a health check, or some time
     /// RUNNING), so this counts at least as many tasks as the operator's own healthy count: a minimum
     /// that holds here may still be breached there, never the other way round.
     pub fn is_healthy(&self) -> bool {
-        self.last_status.as_deref() == Some("RUNNING") && !self.desired_stopped
+        self.last_status == Some(LastStatus::Running) && !self.desired_stopped
     }
 }
 
@@ -422,9 +424,9 @@ impl View<'_> {
             && st
                 .deployments
                 .iter()
-                .filter(|d| d.status != "INACTIVE")
-                .map(|d| (d.status.as_str(), d.rollout_state.as_deref()))
-                .eq([("PRIMARY", Some("COMPLETED"))])
+                .filter(|d| d.status != DeploymentStatus::Inactive)
+                .map(|d| (d.status, d.rollout_state))
+                .eq([(DeploymentStatus::Primary, Some(RolloutState::Completed))])
             && st
                 .conditions
                 .iter()
@@ -730,7 +732,7 @@ fn on_service(state: &mut State, kind: &'static str, event: Event<Service>) {
     state.violations.extend(messages);
 }
 
-fn lifecycle_rank(status: Option<&str>) -> Option<usize> {
+fn lifecycle_rank(status: Option<LastStatus>) -> Option<usize> {
     LIFECYCLE.iter().position(|s| Some(*s) == status)
 }
 
@@ -762,11 +764,11 @@ fn on_task(state: &mut State, kind: &'static str, event: Event<Task>) {
         service: task.labels().get(SERVICE_LABEL).cloned(),
         started_by: task.spec.started_by.clone(),
         task_definition: task.spec.task_definition.clone(),
-        last_status: status.and_then(|s| s.last_status.clone()),
+        last_status: status.and_then(|s| s.last_status),
         desired_stopped: format!("{:?}", task.spec.desired_status).to_uppercase() == "STOPPED",
         zone: status.and_then(|s| s.availability_zone.clone()),
         first_seen: Instant::now(),
-        rank: lifecycle_rank(status.and_then(|s| s.last_status.as_deref())),
+        rank: lifecycle_rank(status.and_then(|s| s.last_status)),
         observed_generation: status.and_then(|s| s.observed_generation),
         resource_version: task.resource_version().unwrap_or_default(),
     };

@@ -2,8 +2,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
 use super::*;
-use crate::api::service::{Deployment, ServiceEvent, ServiceStatus};
-use crate::api::task::{ContainerStatus, TaskStatus};
+use crate::api::service::{Deployment, DeploymentStatus, ServiceEvent, ServiceStatus};
+use crate::api::task::{
+    ContainerLastStatus, ContainerStatus, DesiredStatus, LastStatus, StopCode, TaskStatus,
+};
+use crate::api::task_definition::TaskDefinitionState;
 
 fn at(s: &str) -> Option<Time> {
     Some(Time(s.parse().unwrap()))
@@ -18,9 +21,9 @@ fn web_task() -> Task {
     .unwrap();
     t.status = Some(TaskStatus {
         task_definition: Some("web:3".into()),
-        last_status: Some("STOPPED".into()),
-        desired_status: Some("STOPPED".into()),
-        stop_code: Some("EssentialContainerExited".into()),
+        last_status: Some(LastStatus::Stopped),
+        desired_status: Some(DesiredStatus::Stopped),
+        stop_code: Some(StopCode::EssentialContainerExited),
         stopped_reason: Some("Essential container in task exited".into()),
         availability_zone: Some("zone-a".into()),
         started_at: at("2026-01-01T00:00:05Z"),
@@ -28,7 +31,7 @@ fn web_task() -> Task {
         containers: vec![ContainerStatus {
             name: "app".into(),
             image: Some("nginx:1.27".into()),
-            last_status: Some("STOPPED".into()),
+            last_status: Some(ContainerLastStatus::Stopped),
             exit_code: Some(3),
             ..Default::default()
         }],
@@ -74,7 +77,7 @@ fn a_service_lists_live_deployments_and_events_newest_first() {
     .unwrap();
     let deployment = |id: &str, status: &str, td: &str| Deployment {
         id: id.into(),
-        status: status.into(),
+        status: DeploymentStatus::parse(status).unwrap(),
         task_definition: td.into(),
         ..Default::default()
     };
@@ -159,7 +162,7 @@ fn a_task_definition_reads_like_describe_task_definition_output() {
     let status = TaskDefinitionStatus {
         revisions: vec![crate::api::task_definition::RevisionStatus {
             revision: 2,
-            status: "INACTIVE".into(),
+            status: TaskDefinitionState::Inactive,
             registered_at: at("2026-01-01T00:00:00Z"),
             deregistered_at: at("2026-01-02T00:00:00Z"),
         }],

@@ -25,6 +25,7 @@ use crate::api::lifecycle_hook::{
     LifecycleHook, LifecycleHookAction, LifecycleHookDetail, LifecycleHookStatus,
     LifecycleHookTargetType, LifecycleStage,
 };
+use crate::api::task::LastStatus;
 pub use action::HookAction;
 
 /// A hook Task as the evaluator needs it.
@@ -45,7 +46,7 @@ impl HookTask {
     /// The view of a Task.
     pub fn of(task: &Task) -> HookTask {
         let status = task.status.clone().unwrap_or_default();
-        if status.last_status.as_deref() != Some("STOPPED") {
+        if status.last_status != Some(LastStatus::Stopped) {
             return HookTask::Running;
         }
         HookTask::Stopped {

@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::Deployment;
+use crate::api::service::{Deployment, RolloutState};
 
-use super::deployments::{COMPLETED, deployment_number, is_rollout};
+use super::deployments::{deployment_number, is_rollout};
 use super::tasks::{Failure, TaskView};
 
 /// At most this many names are kept at the watermark (the schema's bound).
@@ -81,7 +81,7 @@ pub(crate) fn rollback_target<'a>(
 ) -> Option<&'a Deployment> {
     deployments
         .iter()
-        .filter(|d| d.id != failed && is_rollout(d, COMPLETED))
+        .filter(|d| d.id != failed && is_rollout(d, RolloutState::Completed))
         .max_by_key(|d| deployment_number(&d.id))
 }
 

@@ -5,17 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::Deployment;
+use crate::api::service::{Deployment, DeploymentStatus, RolloutState};
 
 use super::tasks::{TaskState, TaskView};
-
-pub const PRIMARY: &str = "PRIMARY";
-pub const ACTIVE: &str = "ACTIVE";
-pub const INACTIVE: &str = "INACTIVE";
-
-pub const IN_PROGRESS: &str = "IN_PROGRESS";
-pub const COMPLETED: &str = "COMPLETED";
-pub const FAILED: &str = "FAILED";
 
 /// INACTIVE deployments kept as history (the newest COMPLETED one is kept as well, for rollback).
 pub const INACTIVE_HISTORY: usize = 5;
@@ -32,8 +24,8 @@ pub fn deployment_number(id: &str) -> Option<u64> {
     id.strip_prefix(ID_PREFIX)?.parse().ok()
 }
 
-pub(crate) fn is_rollout(d: &Deployment, state: &str) -> bool {
-    d.rollout_state.as_deref() == Some(state)
+pub(crate) fn is_rollout(d: &Deployment, state: RolloutState) -> bool {
+    d.rollout_state == Some(state)
 }
 
 /// The next N: above every deployment in status and every task's `startedBy`, so that an id is never
@@ -59,9 +51,9 @@ pub(crate) fn new_deployment(
     Deployment {
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
         id,
-        status: PRIMARY.into(),
+        status: DeploymentStatus::Primary,
         task_definition: task_definition.into(),
-        rollout_state: Some(IN_PROGRESS.into()),
+        rollout_state: Some(RolloutState::InProgress),
         created_at: Some(Time(now)),
         updated_at: Some(Time(now)),
         force_new_deployment: force_new_deployment.map(str::to_owned),
@@ -74,12 +66,12 @@ pub(crate) fn normalize(mut deployments: Vec<Deployment>) -> Vec<Deployment> {
     let primary = deployments
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.status == PRIMARY)
+        .filter(|(_, d)| d.status == DeploymentStatus::Primary)
         .max_by_key(|(_, d)| deployment_number(&d.id))
         .map(|(i, _)| i);
     for (i, d) in deployments.iter_mut().enumerate() {
-        if d.status == PRIMARY && Some(i) != primary {
-            d.status = ACTIVE.into();
+        if d.status == DeploymentStatus::Primary && Some(i) != primary {
+            d.status = DeploymentStatus::Active;
         }
     }
     if let Some(i) = primary {
@@ -92,7 +84,7 @@ pub(crate) fn normalize(mut deployments: Vec<Deployment>) -> Vec<Deployment> {
 /// Whether `deployment` was started by a rollback (circuit breaker or stop request) and is still in
 /// progress (its reason names the deployment it rolls back to until it completes or fails).
 pub(crate) fn is_rollback(deployment: &Deployment) -> bool {
-    is_rollout(deployment, IN_PROGRESS)
+    is_rollout(deployment, RolloutState::InProgress)
         && deployment.rollout_state_reason.as_deref().is_some_and(|r| {
             r.starts_with(super::events::ROLLBACK_REASON_PREFIX)
                 || r.starts_with(super::events::REQUESTED_ROLLBACK_REASON_PREFIX)
@@ -109,7 +101,10 @@ pub(crate) fn follow_target(
     next: u64,
     now: Timestamp,
 ) -> bool {
-    if let Some(primary) = deployments.first_mut().filter(|d| d.status == PRIMARY) {
+    if let Some(primary) = deployments
+        .first_mut()
+        .filter(|d| d.status == DeploymentStatus::Primary)
+    {
         let forced = primary.force_new_deployment.as_deref() != force;
         if !forced {
             if primary.task_definition == target {
@@ -121,7 +116,7 @@ pub(crate) fn follow_target(
                 return false;
             }
         }
-        primary.status = ACTIVE.into();
+        primary.status = DeploymentStatus::Active;
     }
     deployments.insert(0, new_deployment(next, target, force, now));
     true
@@ -142,7 +137,7 @@ pub(crate) fn finish(
         let mine = || tasks.iter().filter(|t| t.deployment == d.id);
         d.running_count = count(mine().filter(|t| t.state == TaskState::Running));
         d.pending_count = count(mine().filter(|t| t.state == TaskState::Pending));
-        if d.status == PRIMARY {
+        if d.status == DeploymentStatus::Primary {
             d.desired_count = desired;
         } else {
             d.desired_count = match old_targets {
@@ -154,21 +149,20 @@ pub(crate) fn finish(
                 }
             };
             d.status = if mine().any(TaskView::is_alive) || d.desired_count > 0 {
-                ACTIVE
+                DeploymentStatus::Active
             } else {
-                INACTIVE
-            }
-            .into();
+                DeploymentStatus::Inactive
+            };
         }
     }
     let newest_completed = deployments
         .iter()
-        .filter(|d| d.status != PRIMARY && is_rollout(d, COMPLETED))
+        .filter(|d| d.status != DeploymentStatus::Primary && is_rollout(d, RolloutState::Completed))
         .max_by_key(|d| deployment_number(&d.id))
         .map(|d| d.id.clone());
     let mut inactive: Vec<&Deployment> = deployments
         .iter()
-        .filter(|d| d.status == INACTIVE)
+        .filter(|d| d.status == DeploymentStatus::Inactive)
         .collect();
     inactive.sort_by_key(|d| std::cmp::Reverse(deployment_number(&d.id)));
     let dropped: BTreeSet<String> = inactive
@@ -180,7 +174,7 @@ pub(crate) fn finish(
     deployments.retain(|d| !dropped.contains(&d.id));
     deployments.sort_by_key(|d| {
         (
-            d.status != PRIMARY,
+            d.status != DeploymentStatus::Primary,
             std::cmp::Reverse(deployment_number(&d.id)),
         )
     });

@@ -5,19 +5,20 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::tasks::Health;
+use crate::api::task::HealthStatus;
 
 /// Without a container health check a task counts as healthy once it has been RUNNING this long.
 pub const RUNNING_WITHOUT_HEALTH_CHECK: Duration = Duration::from_secs(40);
 
 /// What [`resolve_health`] looks at.
 #[derive(Clone, Debug, Default)]
-pub struct HealthInputs<'a> {
+pub struct HealthInputs {
     /// `startedAt` while the task is RUNNING (None otherwise).
     pub running_since: Option<Timestamp>,
     /// An essential container has a health check.
     pub has_health_check: bool,
     /// The task's `healthStatus`: HEALTHY, UNHEALTHY or UNKNOWN.
-    pub health_status: Option<&'a str>,
+    pub health_status: Option<HealthStatus>,
     /// When the task was first seen HEALTHY (e.g. its `Ready` condition's lastTransitionTime).
     pub healthy_since: Option<Timestamp>,
     /// The service's `healthCheckGracePeriodSeconds`.
@@ -31,7 +32,7 @@ pub struct HealthInputs<'a> {
 ///
 /// Healthy: HEALTHY with a health check, or RUNNING for 40 s without one. Unhealthy: UNHEALTHY after
 /// the grace period (failures inside it are ignored). Otherwise unknown.
-pub fn resolve_health(inputs: &HealthInputs<'_>, now: Timestamp) -> (Health, Option<Duration>) {
+pub fn resolve_health(inputs: &HealthInputs, now: Timestamp) -> (Health, Option<Duration>) {
     let Some(running_since) = inputs.running_since else {
         return (Health::Unknown, None);
     };
@@ -47,13 +48,13 @@ pub fn resolve_health(inputs: &HealthInputs<'_>, now: Timestamp) -> (Health, Opt
         };
     }
     match inputs.health_status {
-        Some("HEALTHY") => {
+        Some(HealthStatus::Healthy) => {
             let since = inputs
                 .healthy_since
                 .map_or(running_since, |t| t.max(running_since));
             (Health::Healthy { since }, None)
         }
-        Some("UNHEALTHY") => {
+        Some(HealthStatus::Unhealthy) => {
             let grace_end = add(running_since, inputs.grace_period);
             if now >= grace_end {
                 (Health::Unhealthy, None)

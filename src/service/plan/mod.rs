@@ -85,7 +85,11 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{Deployment, DeploymentCircuitBreaker, SchedulingStrategy};
+use crate::api::service::{
+    Deployment, DeploymentCircuitBreaker, DeploymentStatus, RolloutState, SchedulingStrategy,
+    ServiceDeploymentStatus,
+};
+use crate::api::task::StopCode;
 use crate::service::strategy::{self, HookVerdict, Stage, Traffic};
 
 pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, delay as backoff_delay};
@@ -93,9 +97,9 @@ pub use events::Event;
 pub use health::{HealthInputs, resolve_health};
 pub use settings::{Percents, failure_threshold};
 pub use stop::StopRequest;
-pub use tasks::{Health, TaskState, TaskView, stop_code};
+pub use tasks::{Health, TaskState, TaskView};
 
-use deployments::{ACTIVE, COMPLETED, FAILED, IN_PROGRESS, is_rollout};
+use deployments::is_rollout;
 use work::{Ctx, Launch, Work};
 
 /// Everything a planning pass looks at.
@@ -254,7 +258,7 @@ pub fn plan(input: &Input) -> Plan {
             }
             stop::Decision::RollBack => {
                 let primary = &mut deployments[0];
-                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state = Some(RolloutState::Failed);
                 primary.rollout_state_reason = Some(stop::stopped_reason(&primary.id));
                 events.push(Event::DeploymentStopped {
                     deployment: primary.id.clone(),
@@ -285,7 +289,7 @@ pub fn plan(input: &Input) -> Plan {
 
     // The circuit breaker watches the PRIMARY until it fails.
     let mut new_start_failures = Vec::new();
-    if !is_rollout(&deployments[0], FAILED) {
+    if !is_rollout(&deployments[0], RolloutState::Failed) {
         new_start_failures = breaker::count_failures(
             &mut deployments[0],
             tasks,
@@ -295,14 +299,14 @@ pub fn plan(input: &Input) -> Plan {
         if let Some(reason) = new_start_failures
             .iter()
             .rev()
-            .find(|t| t.stop_code.as_deref() == Some(stop_code::TASK_FAILED_TO_START))
+            .find(|t| t.stop_code == Some(StopCode::TaskFailedToStart))
             .and_then(|t| t.stopped_reason.clone())
         {
             events.push(Event::UnableToPlaceTask { reason });
         }
         let primary = &mut deployments[0];
         if input.circuit_breaker.enable
-            && is_rollout(primary, IN_PROGRESS)
+            && is_rollout(primary, RolloutState::InProgress)
             && !staged::cleaning_up(primary)
             && primary.failed_tasks
                 >= failure_threshold(
@@ -326,7 +330,7 @@ pub fn plan(input: &Input) -> Plan {
                 );
             } else {
                 let primary = &mut deployments[0];
-                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state = Some(RolloutState::Failed);
                 primary.rollout_state_reason = Some(events::CIRCUIT_BREAKER_REASON.into());
                 events.push(Event::DeploymentFailed {
                     deployment: primary.id.clone(),
@@ -356,7 +360,7 @@ pub fn plan(input: &Input) -> Plan {
             events.push(match e {
                 strategy::StageEvent::Entered(stage) => Event::LifecycleStage {
                     deployment: green.clone(),
-                    stage: stage.name(),
+                    stage: stage.as_str(),
                 },
                 strategy::StageEvent::Shifted(percent) => Event::TrafficShifted {
                     deployment: green.clone(),
@@ -365,21 +369,21 @@ pub fn plan(input: &Input) -> Plan {
             });
         }
         if let Some(why) = &out.rollback
-            && is_rollout(&deployments[0], IN_PROGRESS)
+            && is_rollout(&deployments[0], RolloutState::InProgress)
         {
             events.push(Event::HookFailed {
                 deployment: green.clone(),
-                stage: out.stage.name(),
+                stage: out.stage.as_str(),
                 reason: why.clone(),
             });
-            let reason = events::hook_failed_reason(&green, out.stage.name(), why);
+            let reason = events::hook_failed_reason(&green, out.stage.as_str(), why);
             if staged::can_roll_back(&deployments) {
                 staged::roll_back(&mut deployments, reason, now, &mut events);
             } else {
                 // A service's first deployment has no blue to return to: it fails where it stands
                 // and launches nothing more (as the circuit breaker leaves it).
                 let primary = &mut deployments[0];
-                primary.rollout_state = Some(FAILED.into());
+                primary.rollout_state = Some(RolloutState::Failed);
                 primary.rollout_state_reason = Some(reason);
                 events.push(Event::DeploymentFailed {
                     deployment: primary.id.clone(),
@@ -390,12 +394,12 @@ pub fn plan(input: &Input) -> Plan {
     }
 
     let primary = deployments[0].clone();
-    let wait = if is_rollout(&primary, FAILED) {
+    let wait = if is_rollout(&primary, RolloutState::Failed) {
         None
     } else {
         backoff::launch_wait(&primary.id, tasks, now)
     };
-    let launch = match (is_rollout(&primary, FAILED), wait) {
+    let launch = match (is_rollout(&primary, RolloutState::Failed), wait) {
         (true, _) => Launch::Frozen,
         (false, Some(_)) => Launch::Throttled,
         (false, None) => Launch::Allowed,
@@ -422,7 +426,7 @@ pub fn plan(input: &Input) -> Plan {
     // A pass that rolls a staged deployment back to blue only moves the traffic: green's tasks stop
     // in the next pass, once the load balancer no longer sends them production traffic.
     let rolled_back_now = deployments.iter().any(|d| {
-        d.service_deployment_status.as_deref() == Some(strategy::status::ROLLBACK_IN_PROGRESS)
+        d.service_deployment_status == Some(ServiceDeploymentStatus::RollbackInProgress)
             && input
                 .deployments
                 .iter()
@@ -454,9 +458,9 @@ pub fn plan(input: &Input) -> Plan {
         Some(out) => out.completed,
         None => outcome.primary_healthy >= desired && !others_alive,
     };
-    if is_rollout(&deployments[0], IN_PROGRESS) && done {
+    if is_rollout(&deployments[0], RolloutState::InProgress) && done {
         let p = &mut deployments[0];
-        p.rollout_state = Some(COMPLETED.into());
+        p.rollout_state = Some(RolloutState::Completed);
         p.rollout_state_reason = Some(events::completed_reason(&p.id));
         completed = Some(Event::DeploymentCompleted {
             deployment: p.id.clone(),
@@ -484,7 +488,7 @@ pub fn plan(input: &Input) -> Plan {
     let steady = work.starts.is_empty()
         && work.stops.is_empty()
         && retry_after.is_none()
-        && is_rollout(&deployments[0], COMPLETED)
+        && is_rollout(&deployments[0], RolloutState::Completed)
         && tasks
             .iter()
             .filter(|t| t.is_alive())
@@ -555,7 +559,7 @@ fn rollback(
         deployment: rollback.id.clone(),
         to: target.id.clone(),
     });
-    deployments[0].status = ACTIVE.into();
+    deployments[0].status = DeploymentStatus::Active;
     deployments.insert(0, rollback);
     true
 }

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::deployments::{COMPLETED, INACTIVE, PRIMARY, deployment_number, is_rollout};
+use super::deployments::{deployment_number, is_rollout};
 use super::work::Ctx;
+use crate::api::service::{DeploymentStatus, RolloutState};
 
 /// Each old deployment's target, by id; absent means 0.
 pub(crate) fn targets(ctx: &Ctx<'_>, primary_healthy: usize) -> BTreeMap<String, usize> {
@@ -17,7 +18,7 @@ pub(crate) fn targets(ctx: &Ctx<'_>, primary_healthy: usize) -> BTreeMap<String,
     // The desiredCount the targets were set for: the PRIMARY's, as last written.
     let before = previous
         .iter()
-        .find(|d| d.status == PRIMARY)
+        .find(|d| d.status == DeploymentStatus::Primary)
         .and_then(|d| usize::try_from(d.desired_count).ok())
         .unwrap_or(desired);
     let min_healthy = usize::try_from(
@@ -29,7 +30,11 @@ pub(crate) fn targets(ctx: &Ctx<'_>, primary_healthy: usize) -> BTreeMap<String,
     let mut cap = min_healthy.saturating_sub(primary_healthy);
     let mut old: Vec<(u64, String, usize)> = previous
         .iter()
-        .filter(|d| d.id != ctx.primary.id && d.status != INACTIVE && is_rollout(d, COMPLETED))
+        .filter(|d| {
+            d.id != ctx.primary.id
+                && d.status != DeploymentStatus::Inactive
+                && is_rollout(d, RolloutState::Completed)
+        })
         .filter_map(|d| {
             let target = usize::try_from(d.desired_count).ok()?;
             let target = if before > 0 && before != desired {

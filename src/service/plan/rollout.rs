@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::jiff::Timestamp;
 
 use super::Start;
-use super::deployments::{COMPLETED, deployment_number, is_rollout};
+use super::deployments::{deployment_number, is_rollout};
 use super::events::Event;
 use super::tasks::{TaskState, TaskView};
 use super::work::{Ctx, Launch, Outcome, Work, scale_in_key};
 use super::{old, zones};
+use crate::api::service::RolloutState;
 
 pub(crate) fn plan_replica<'a>(ctx: &Ctx<'a>, work: &mut Work<'a>) -> Outcome {
     let tasks = work.tasks;
@@ -188,7 +189,7 @@ fn zone_aware(
         && zones.len() >= 2
         && ctx.desired >= 1
         && ctx.launch == Launch::Allowed
-        && is_rollout(ctx.primary, COMPLETED)
+        && is_rollout(ctx.primary, RolloutState::Completed)
         && old.is_empty()
         && !ctx
             .input

@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{Deployment, DeploymentStrategy};
-use crate::service::strategy::{self, Stage, Traffic, status};
+use crate::api::service::{
+    Deployment, DeploymentStatus, DeploymentStrategy, RolloutState, ServiceDeploymentStatus,
+};
+use crate::service::strategy::{self, Stage, Traffic};
 
 use super::Start;
-use super::deployments::{ACTIVE, COMPLETED, FAILED, INACTIVE, PRIMARY, is_rollout};
+use super::deployments::is_rollout;
 use super::events::Event;
 use super::tasks::TaskView;
 use super::work::{Ctx, Outcome, Work, scale_in_key};
@@ -28,14 +30,18 @@ pub(crate) fn is_staged(d: &Deployment) -> bool {
 
 /// The stage `d` reached.
 pub(crate) fn stage(d: &Deployment) -> Option<Stage> {
-    d.lifecycle_stage.as_deref().and_then(Stage::parse)
+    d.lifecycle_stage
 }
 
 /// Blue: the newest COMPLETED deployment other than the PRIMARY that still counts (not INACTIVE).
 pub(crate) fn blue<'a>(deployments: &'a [Deployment], primary: &str) -> Option<&'a Deployment> {
     deployments
         .iter()
-        .filter(|d| d.id != primary && d.status != INACTIVE && is_rollout(d, COMPLETED))
+        .filter(|d| {
+            d.id != primary
+                && d.status != DeploymentStatus::Inactive
+                && is_rollout(d, RolloutState::Completed)
+        })
         .max_by_key(|d| super::deployments::deployment_number(&d.id))
 }
 
@@ -44,7 +50,7 @@ pub(crate) fn blue<'a>(deployments: &'a [Deployment], primary: &str) -> Option<&
 pub(crate) fn can_roll_back(deployments: &[Deployment]) -> bool {
     let p = &deployments[0];
     is_staged(p)
-        && is_rollout(p, super::deployments::IN_PROGRESS)
+        && is_rollout(p, RolloutState::InProgress)
         && stage(p).is_none_or(|s| s < Stage::CleanUp)
         && blue(deployments, &p.id).is_some()
 }
@@ -67,10 +73,10 @@ pub(crate) fn roll_back(
         return;
     };
     let green = &mut deployments[0];
-    green.rollout_state = Some(FAILED.into());
+    green.rollout_state = Some(RolloutState::Failed);
     green.rollout_state_reason = Some(reason);
-    green.status = ACTIVE.into();
-    green.service_deployment_status = Some(status::ROLLBACK_IN_PROGRESS.into());
+    green.status = DeploymentStatus::Active;
+    green.service_deployment_status = Some(ServiceDeploymentStatus::RollbackInProgress);
     green.production_traffic_percent = Some(0.0);
     green.test_traffic_percent = Some(0.0);
     let green_id = green.id.clone();
@@ -80,7 +86,7 @@ pub(crate) fn roll_back(
         .position(|d| d.id == blue_id)
         .expect("blue is listed");
     let mut b = deployments.remove(i);
-    b.status = PRIMARY.into();
+    b.status = DeploymentStatus::Primary;
     b.rolled_back_from = Some(green_td).filter(|td| *td != b.task_definition);
     b.production_traffic_percent = Some(100.0);
     b.test_traffic_percent = Some(100.0);
@@ -95,10 +101,10 @@ pub(crate) fn roll_back(
 /// A rollback is over once green has no task left.
 pub(crate) fn finish_rollbacks(deployments: &mut [Deployment], tasks: &[TaskView]) {
     for d in deployments.iter_mut() {
-        if d.service_deployment_status.as_deref() == Some(status::ROLLBACK_IN_PROGRESS)
+        if d.service_deployment_status == Some(ServiceDeploymentStatus::RollbackInProgress)
             && !tasks.iter().any(|t| t.deployment == d.id && t.is_alive())
         {
-            d.service_deployment_status = Some(status::ROLLBACK_SUCCESSFUL.into());
+            d.service_deployment_status = Some(ServiceDeploymentStatus::RollbackSuccessful);
         }
     }
 }
@@ -111,7 +117,7 @@ pub(crate) fn step(
     desired: usize,
 ) -> Option<strategy::Output> {
     let green = &deployments[0];
-    if !is_staged(green) || !is_rollout(green, super::deployments::IN_PROGRESS) {
+    if !is_staged(green) || !is_rollout(green, RolloutState::InProgress) {
         return None;
     }
     // The service's current settings; a service switched back to ROLLING mid-way finishes the
@@ -155,9 +161,9 @@ pub(crate) fn step(
     });
     let blue_id = blue.map(|b| b.id.clone());
     let green = &mut deployments[0];
-    green.lifecycle_stage = Some(out.stage.name().into());
+    green.lifecycle_stage = Some(out.stage);
     green.lifecycle_stage_entered_at = Some(Time(out.entered_at));
-    green.service_deployment_status = Some(out.status.into());
+    green.service_deployment_status = Some(out.status);
     green.production_traffic_percent = Some(out.production_percent);
     green.test_traffic_percent = Some(if out.test_to_green { 100.0 } else { 0.0 });
     if let Some(b) = deployments
@@ -243,7 +249,7 @@ pub(crate) fn traffic(
     out: Option<&strategy::Output>,
 ) -> Option<Traffic> {
     let primary = &deployments[0];
-    if !(is_staged(primary) || service_staged && is_rollout(primary, COMPLETED)) {
+    if !(is_staged(primary) || service_staged && is_rollout(primary, RolloutState::Completed)) {
         return None;
     }
     let blue = out.and_then(|_| blue(deployments, &primary.id));

@@ -6,9 +6,9 @@
 //! without `rollback` in the circuit breaker. A request is acted on once: the status records its
 //! deployment id ([`crate::api::service::ServiceStatus::handled_stop_request`]).
 
-use crate::api::service::Deployment;
+use crate::api::service::{Deployment, DeploymentStatus, RolloutState};
 
-use super::deployments::{IN_PROGRESS, PRIMARY, is_rollback, is_rollout};
+use super::deployments::{is_rollback, is_rollout};
 use super::{breaker, events};
 
 /// The stop type ECS accepts (and the default).
@@ -48,12 +48,12 @@ pub(crate) fn decide(request: &StopRequest, deployments: &[Deployment]) -> Decis
             request.deployment
         ));
     };
-    if d.status != PRIMARY || !is_rollout(d, IN_PROGRESS) {
+    if d.status != DeploymentStatus::Primary || !is_rollout(d, RolloutState::InProgress) {
         return Decision::Rejected(format!(
             "deployment {} is not in progress ({} {}): only an ongoing deployment can be stopped",
             d.id,
             d.status,
-            d.rollout_state.as_deref().unwrap_or("UNKNOWN")
+            d.rollout_state.map_or("UNKNOWN", RolloutState::as_str)
         ));
     }
     if is_rollback(d) {

@@ -3,16 +3,9 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::Task;
-use crate::api::task::DesiredStatus;
+use crate::api::task::{DesiredStatus, LastStatus, StopCode};
 
 use super::pins;
-
-/// ECS stop codes the planner reads.
-pub mod stop_code {
-    pub const TASK_FAILED_TO_START: &str = "TaskFailedToStart";
-    pub const ESSENTIAL_CONTAINER_EXITED: &str = "EssentialContainerExited";
-    pub const SERVICE_SCHEDULER_INITIATED: &str = "ServiceSchedulerInitiated";
-}
 
 /// `lastStatus` in four buckets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,11 +22,11 @@ pub enum TaskState {
 
 impl TaskState {
     /// The bucket of an ECS `lastStatus`.
-    pub fn from_last_status(last_status: Option<&str>) -> Self {
+    pub fn from_last_status(last_status: Option<LastStatus>) -> Self {
         match last_status {
-            Some("RUNNING") => TaskState::Running,
-            Some("DEACTIVATING" | "STOPPING" | "DEPROVISIONING") => TaskState::Stopping,
-            Some("STOPPED") => TaskState::Stopped,
+            Some(LastStatus::Running) => TaskState::Running,
+            Some(LastStatus::Stopped) => TaskState::Stopped,
+            Some(s) if s.is_stopping() => TaskState::Stopping,
             _ => TaskState::Pending,
         }
     }
@@ -72,7 +65,7 @@ pub struct TaskView {
     /// When it reached RUNNING; None if it never did.
     pub started_at: Option<Timestamp>,
     pub stopped_at: Option<Timestamp>,
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     pub stopped_reason: Option<String>,
     /// Task scale-in protection: the expiry of the annotation `ecs.operator.dev/scale-in-protection`
     /// (protected while `now` is before it).
@@ -98,7 +91,7 @@ impl TaskView {
     pub fn from_task(task: &Task, health: Health, created_at: Timestamp) -> Self {
         let status = task.status.as_ref();
         let constraints = task.spec.placement_constraints.as_deref().unwrap_or(&[]);
-        let state = TaskState::from_last_status(status.and_then(|s| s.last_status.as_deref()));
+        let state = TaskState::from_last_status(status.and_then(|s| s.last_status));
         TaskView {
             name: task.metadata.name.clone().unwrap_or_default(),
             deployment: task.spec.started_by.clone().unwrap_or_default(),
@@ -123,7 +116,7 @@ impl TaskView {
                 .map_or(created_at, |t| t.0),
             started_at: status.and_then(|s| s.started_at.as_ref()).map(|t| t.0),
             stopped_at: status.and_then(|s| s.stopped_at.as_ref()).map(|t| t.0),
-            stop_code: status.and_then(|s| s.stop_code.clone()),
+            stop_code: status.and_then(|s| s.stop_code),
             stopped_reason: status.and_then(|s| s.stopped_reason.clone()),
             protected_until: crate::task::protection::Protection::expiry_of(
                 task.metadata.annotations.as_ref(),
@@ -203,10 +196,10 @@ impl TaskView {
         if self.state != TaskState::Stopped {
             return None;
         }
-        let failed = match self.stop_code.as_deref() {
-            Some(stop_code::TASK_FAILED_TO_START | stop_code::ESSENTIAL_CONTAINER_EXITED) => true,
+        let failed = match self.stop_code {
+            Some(StopCode::TaskFailedToStart | StopCode::EssentialContainerExited) => true,
             // The scheduler stops a task for failing its health checks; scale-in stops are not failures.
-            Some(stop_code::SERVICE_SCHEDULER_INITIATED) => self
+            Some(StopCode::ServiceSchedulerInitiated) => self
                 .stopped_reason
                 .as_deref()
                 .is_some_and(|r| r.starts_with(super::events::HEALTH_CHECK_REASON_PREFIX)),

@@ -30,68 +30,12 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{DeploymentConfiguration, DeploymentStrategy};
-
-/// ECS ServiceDeployment `status` words.
-pub mod status {
-    pub const IN_PROGRESS: &str = "IN_PROGRESS";
-    pub const SUCCESSFUL: &str = "SUCCESSFUL";
-    pub const ROLLBACK_IN_PROGRESS: &str = "ROLLBACK_IN_PROGRESS";
-    pub const ROLLBACK_SUCCESSFUL: &str = "ROLLBACK_SUCCESSFUL";
-}
+use crate::api::service::{DeploymentConfiguration, DeploymentStrategy, ServiceDeploymentStatus};
 
 /// ECS deployment lifecycle stages, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Stage {
-    ReconcileService,
-    PreScaleUp,
-    ScaleUp,
-    PostScaleUp,
-    TestTrafficShift,
-    PostTestTrafficShift,
-    PreProductionTrafficShift,
-    ProductionTrafficShift,
-    PostProductionTrafficShift,
-    BakeTime,
-    CleanUp,
-}
+pub use crate::api::service::ServiceDeploymentLifecycleStage as Stage;
 
 impl Stage {
-    pub const ALL: [Stage; 11] = [
-        Stage::ReconcileService,
-        Stage::PreScaleUp,
-        Stage::ScaleUp,
-        Stage::PostScaleUp,
-        Stage::TestTrafficShift,
-        Stage::PostTestTrafficShift,
-        Stage::PreProductionTrafficShift,
-        Stage::ProductionTrafficShift,
-        Stage::PostProductionTrafficShift,
-        Stage::BakeTime,
-        Stage::CleanUp,
-    ];
-
-    /// The ECS name, e.g. `PRE_SCALE_UP`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::ReconcileService => "RECONCILE_SERVICE",
-            Stage::PreScaleUp => "PRE_SCALE_UP",
-            Stage::ScaleUp => "SCALE_UP",
-            Stage::PostScaleUp => "POST_SCALE_UP",
-            Stage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
-            Stage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
-            Stage::PreProductionTrafficShift => "PRE_PRODUCTION_TRAFFIC_SHIFT",
-            Stage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
-            Stage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
-            Stage::BakeTime => "BAKE_TIME",
-            Stage::CleanUp => "CLEAN_UP",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.name() == name)
-    }
-
     pub fn next(self) -> Option<Stage> {
         Stage::ALL.into_iter().find(|s| *s > self)
     }
@@ -254,7 +198,7 @@ pub struct Output {
     pub wake_at: Option<Timestamp>,
     pub events: Vec<StageEvent>,
     /// The ECS ServiceDeployment status.
-    pub status: &'static str,
+    pub status: ServiceDeploymentStatus,
     /// All stages done: the deployment is COMPLETED.
     pub completed: bool,
     /// A hook failed: roll back, and why.
@@ -322,9 +266,9 @@ pub fn step(input: &Input<'_>) -> Output {
         wake_at,
         events,
         status: if completed {
-            status::SUCCESSFUL
+            ServiceDeploymentStatus::Successful
         } else {
-            status::IN_PROGRESS
+            ServiceDeploymentStatus::InProgress
         },
         completed,
         rollback,

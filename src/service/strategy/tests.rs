@@ -116,10 +116,10 @@ fn a_blue_green_deployment_enters_each_stage_in_ecs_order_one_per_pass() {
             out.events
         );
         if out.completed {
-            assert_eq!(out.status, status::SUCCESSFUL);
+            assert_eq!(out.status, ServiceDeploymentStatus::Successful);
             break;
         }
-        assert_eq!(out.status, status::IN_PROGRESS);
+        assert_eq!(out.status, ServiceDeploymentStatus::InProgress);
     }
     assert_eq!(entered, Stage::ALL.to_vec());
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::support::*;
+use crate::api::task::StopCode;
 use crate::service::plan::{Event, backoff_delay, plan};
 
 #[test]
@@ -114,7 +115,7 @@ fn a_task_that_exited_before_running_is_not_called_unplaceable() {
     let mut input = input(2, 100, 200);
     input.deployments = vec![in_progress(1, TD1)];
     let mut crashed = failed_to_start("t0", 1, 995);
-    crashed.stop_code = Some(crate::service::plan::stop_code::ESSENTIAL_CONTAINER_EXITED.into());
+    crashed.stop_code = Some(StopCode::EssentialContainerExited);
     input.tasks = vec![crashed];
     input.now = at(1000);
     let plan = plan_checked(&input);

@@ -1,10 +1,9 @@
 //! The circuit breaker: threshold, counting each failure once, reset, trip, rollback.
 
 use super::support::*;
-use crate::api::service::DeploymentCircuitBreaker;
-use crate::service::plan::deployments::{
-    ACTIVE, COMPLETED, FAILED, IN_PROGRESS, INACTIVE, PRIMARY,
-};
+use crate::api::service::{DeploymentCircuitBreaker, DeploymentStatus, RolloutState};
+use crate::api::task::StopCode;
+
 use crate::service::plan::{Event, Health, failure_threshold, plan};
 
 fn breaker(rollback: bool) -> DeploymentCircuitBreaker {
@@ -114,7 +113,7 @@ fn scale_in_and_user_stops_are_not_failures() {
     let mut input = deploying();
     input.tasks.push(scaled_in("n0", 2, 100));
     let mut user = failed_to_start("n1", 2, 101);
-    user.stop_code = Some("UserInitiated".into());
+    user.stop_code = Some(StopCode::UserInitiated);
     input.tasks.push(user);
     assert_eq!(plan(&input).primary().failed_tasks, 0);
 }
@@ -130,8 +129,8 @@ fn health_check_failures_count_as_stage_two() {
     let plan = plan(&input);
     assert_eq!(plan.primary().failed_tasks, 4);
     assert_eq!(
-        plan.primary().rollout_state.as_deref(),
-        Some(IN_PROGRESS),
+        plan.primary().rollout_state,
+        Some(RolloutState::InProgress),
         "threshold is 5"
     );
 }
@@ -145,17 +144,29 @@ fn at_the_threshold_the_deployment_fails_and_rolls_back() {
             .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
     }
     let plan = plan_checked(&input);
-    let ids: Vec<(&str, &str, Option<&str>)> = plan
+    let ids: Vec<(&str, DeploymentStatus, Option<RolloutState>)> = plan
         .deployments
         .iter()
-        .map(|d| (d.id.as_str(), d.status.as_str(), d.rollout_state.as_deref()))
+        .map(|d| (d.id.as_str(), d.status, d.rollout_state))
         .collect();
     assert_eq!(
         ids,
         vec![
-            ("ecs-svc/3", PRIMARY, Some(IN_PROGRESS)),
-            ("ecs-svc/2", INACTIVE, Some(FAILED)),
-            ("ecs-svc/1", ACTIVE, Some(COMPLETED)),
+            (
+                "ecs-svc/3",
+                DeploymentStatus::Primary,
+                Some(RolloutState::InProgress)
+            ),
+            (
+                "ecs-svc/2",
+                DeploymentStatus::Inactive,
+                Some(RolloutState::Failed)
+            ),
+            (
+                "ecs-svc/1",
+                DeploymentStatus::Active,
+                Some(RolloutState::Completed)
+            ),
         ]
     );
     let rollback = plan.primary();
@@ -204,8 +215,8 @@ fn below_the_threshold_nothing_trips() {
             .push(failed_to_start(&format!("n{i}"), 2, 100 + i));
     }
     assert_eq!(
-        plan(&input).primary().rollout_state.as_deref(),
-        Some(IN_PROGRESS)
+        plan(&input).primary().rollout_state,
+        Some(RolloutState::InProgress)
     );
 }
 
@@ -220,7 +231,7 @@ fn a_disabled_breaker_counts_but_never_trips() {
     }
     let plan = plan(&input);
     assert_eq!(plan.primary().failed_tasks, 8);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::InProgress));
 }
 
 #[test]
@@ -235,7 +246,7 @@ fn without_rollback_the_failed_deployment_launches_nothing_more() {
     input.tasks.push(pending("n9", 2));
     let plan = plan_checked(&input);
     assert_eq!(plan.primary().id, "ecs-svc/2");
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Failed));
     assert!(plan.starts.is_empty());
     assert_eq!(
         stopped_names(&plan),
@@ -265,7 +276,7 @@ fn without_a_completed_deployment_there_is_nothing_to_roll_back_to() {
     }
     let plan = plan_checked(&input);
     assert_eq!(plan.deployments.len(), 1);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Failed));
     assert!(plan.starts.is_empty());
 }
 
@@ -326,7 +337,7 @@ fn a_completed_deployment_keeps_counting_but_never_fails() {
             .push(failed_health(&format!("f{i}"), 1, 100 + i));
     }
     let plan = plan(&input);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Completed));
     assert_eq!(plan.primary().failed_tasks, 4);
 }
 
@@ -369,12 +380,20 @@ fn a_failed_rollback_stalls_instead_of_rolling_back_again() {
         .collect();
     failing.now = at(300);
     let stalled = plan_checked(&failing);
-    let ids: Vec<(&str, &str, Option<&str>)> = stalled
+    let ids: Vec<(&str, DeploymentStatus, Option<RolloutState>)> = stalled
         .deployments
         .iter()
-        .map(|d| (d.id.as_str(), d.status.as_str(), d.rollout_state.as_deref()))
+        .map(|d| (d.id.as_str(), d.status, d.rollout_state))
         .collect();
-    assert_eq!(ids[0], ("ecs-svc/3", PRIMARY, Some(FAILED)), "{ids:?}");
+    assert_eq!(
+        ids[0],
+        (
+            "ecs-svc/3",
+            DeploymentStatus::Primary,
+            Some(RolloutState::Failed)
+        ),
+        "{ids:?}"
+    );
     assert!(
         stalled.deployments.iter().all(|d| d.id != "ecs-svc/4"),
         "no second rollback: {ids:?}"
@@ -396,7 +415,7 @@ fn a_failed_rollback_stalls_instead_of_rolling_back_again() {
     later.now = at(100_000);
     let still = plan_checked(&later);
     assert_eq!(still.primary().id, "ecs-svc/3");
-    assert_eq!(still.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(still.primary().rollout_state, Some(RolloutState::Failed));
     assert_eq!(still.primary().rolled_back_from.as_deref(), Some(TD2));
     assert!(still.starts.is_empty());
     assert_eq!(
@@ -432,7 +451,7 @@ fn a_failed_rollback_to_the_same_definition_stalls_too() {
     failing.now = at(300);
     let stalled = plan_checked(&failing);
     assert_eq!(stalled.primary().id, "ecs-svc/3");
-    assert_eq!(stalled.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(stalled.primary().rollout_state, Some(RolloutState::Failed));
     let mut later = replan(&failing, &stalled);
     later.now = at(100_000);
     let still = plan_checked(&later);
@@ -452,7 +471,7 @@ fn a_failed_deployment_keeps_its_running_tasks_whose_health_is_not_known_yet() {
     running.health = Health::Unknown;
     input.tasks.push(running);
     let plan = plan_checked(&input);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Failed));
     assert!(plan.stops.is_empty(), "{:?}", plan.stops);
     assert!(plan.starts.is_empty());
 }

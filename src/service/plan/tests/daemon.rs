@@ -1,8 +1,7 @@
 //! DAEMON services.
 
 use super::support::*;
-use crate::api::service::SchedulingStrategy;
-use crate::service::plan::deployments::COMPLETED;
+use crate::api::service::{RolloutState, SchedulingStrategy};
 use crate::service::plan::{Input, Percents, TaskView};
 
 fn daemon(nodes: &[&str]) -> Input {
@@ -80,7 +79,7 @@ fn a_daemon_completes_when_every_node_has_a_healthy_task() {
         on(healthy("t2", 1, "b"), "n2"),
     ];
     let plan = plan_checked(&input);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Completed));
     assert!(plan.steady);
 }
 
@@ -132,5 +131,5 @@ fn a_deployment_stops_an_outdated_task_on_an_unavailable_node_without_replacing_
     let done = plan_checked(&next);
     assert!(done.starts.is_empty(), "{:?}", done.starts);
     assert_eq!(done.desired_count, 1);
-    assert_eq!(done.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(done.primary().rollout_state, Some(RolloutState::Completed));
 }

@@ -7,9 +7,10 @@ use proptest::prelude::*;
 
 use super::sim::World;
 use super::support::*;
-use crate::api::service::{DeploymentCircuitBreaker, ThresholdConfiguration, ThresholdType};
+use crate::api::service::{
+    DeploymentCircuitBreaker, RolloutState, ThresholdConfiguration, ThresholdType,
+};
 use crate::service::plan::Percents;
-use crate::service::plan::deployments::IN_PROGRESS;
 
 /// Whether minimumHealthyPercent or maximumPercent leaves a step at `desired`.
 fn can_step(desired: i32, min: i32, max: i32) -> bool {
@@ -73,7 +74,7 @@ proptest! {
             }
             let plan = world.step().clone();
             let moving = !plan.starts.is_empty() || !plan.stops.is_empty() || plan.retry_after.is_some();
-            if !moving && plan.deployments.iter().all(|d| d.rollout_state.as_deref() != Some(IN_PROGRESS)) {
+            if !moving && plan.deployments.iter().all(|d| d.rollout_state != Some(RolloutState::InProgress)) {
                 settled = true;
                 break;
             }

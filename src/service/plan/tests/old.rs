@@ -2,8 +2,10 @@
 //! replaced in their own revision, and a desiredCount change applies to both revisions.
 
 use super::support::*;
-use crate::service::plan::deployments::{ACTIVE, COMPLETED, FAILED};
-use crate::service::plan::{Input, Plan, TaskState, TaskView, stop_code};
+use crate::api::service::{DeploymentStatus, RolloutState};
+use crate::api::task::StopCode;
+
+use crate::service::plan::{Input, Plan, TaskState, TaskView};
 
 /// Desired 4 at 100/200, deploying web:2 over web:1 (which keeps `old_target`).
 fn deploying(old_target: i32) -> Input {
@@ -21,7 +23,7 @@ fn exited(name: &str, deployment: u64) -> TaskView {
     TaskView {
         state: TaskState::Stopped,
         stopped_at: Some(at(900)),
-        stop_code: Some(stop_code::ESSENTIAL_CONTAINER_EXITED.into()),
+        stop_code: Some(StopCode::EssentialContainerExited),
         ..healthy(name, deployment, "a")
     }
 }
@@ -48,7 +50,7 @@ fn a_stopped_old_task_is_replaced_with_its_own_revision() {
     assert!(starts_of(&plan, TD2).is_empty());
     assert!(plan.stops.is_empty());
     assert_eq!(plan.deployments[1].desired_count, 4);
-    assert_eq!(plan.deployments[1].status, ACTIVE);
+    assert_eq!(plan.deployments[1].status, DeploymentStatus::Active);
     // Replanned from its own status, it stays put.
     assert_eq!(
         plan_checked(&replan(&input, &plan)).deployments,
@@ -126,15 +128,15 @@ fn a_scale_in_during_a_deployment_shrinks_both_revisions() {
 #[test]
 fn a_failed_deployment_s_tasks_are_not_replaced() {
     let mut input = deploying(4);
-    input.deployments[1].rollout_state = Some(FAILED.into());
+    input.deployments[1].rollout_state = Some(RolloutState::Failed);
     input.tasks = (0..3).map(|i| healthy(&format!("o{i}"), 1, "a")).collect();
     input.tasks.push(exited("o3", 1));
     let plan = plan_checked(&input);
     assert!(starts_of(&plan, TD1).is_empty());
     assert_eq!(plan.deployments[1].desired_count, 0);
     assert_eq!(
-        plan.deployments[1].rollout_state.as_deref(),
-        Some(FAILED),
-        "{COMPLETED} deployments only"
+        plan.deployments[1].rollout_state,
+        Some(RolloutState::Failed),
+        "COMPLETED deployments only"
     );
 }

@@ -6,13 +6,10 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::support::*;
-use crate::api::service::{Deployment, DeploymentCircuitBreaker};
-use crate::service::plan::deployments::{
-    ACTIVE, COMPLETED, FAILED, IN_PROGRESS, INACTIVE, PRIMARY, deployment_id, deployment_number,
-};
-use crate::service::plan::{
-    Health, Input, Plan, StopRequest, TaskState, TaskView, plan, stop_code,
-};
+use crate::api::service::{Deployment, DeploymentCircuitBreaker, DeploymentStatus, RolloutState};
+use crate::api::task::StopCode;
+use crate::service::plan::deployments::{deployment_id, deployment_number};
+use crate::service::plan::{Health, Input, Plan, StopRequest, TaskState, TaskView, plan};
 
 const ZONES: [&str; 4] = ["a", "b", "c", "gone"];
 
@@ -39,10 +36,10 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
         any::<bool>(),
         prop::sample::select(vec![
             None,
-            Some(stop_code::TASK_FAILED_TO_START),
-            Some(stop_code::ESSENTIAL_CONTAINER_EXITED),
-            Some(stop_code::SERVICE_SCHEDULER_INITIATED),
-            Some("UserInitiated"),
+            Some(StopCode::TaskFailedToStart),
+            Some(StopCode::EssentialContainerExited),
+            Some(StopCode::ServiceSchedulerInitiated),
+            Some(StopCode::UserInitiated),
         ]),
         any::<bool>(),
         prop::option::of(0..2000i64),
@@ -82,9 +79,7 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
                     created_at: at(time),
                     started_at: (ran || running).then(|| at(time + 1)),
                     stopped_at: (state == TaskState::Stopped).then(|| at(time + 10)),
-                    stop_code: code
-                        .filter(|_| state == TaskState::Stopped)
-                        .map(str::to_owned),
+                    stop_code: code.filter(|_| state == TaskState::Stopped),
                     stopped_reason: Some(if health_reason {
                         "Task failed container health checks".to_owned()
                     } else {
@@ -102,8 +97,12 @@ fn task(index: usize, newest: u64) -> impl Strategy<Value = TaskView> {
 fn deployments(newest: u64) -> impl Strategy<Value = Vec<Deployment>> {
     prop::collection::vec(
         (
-            prop::sample::select(vec![IN_PROGRESS, COMPLETED, FAILED]),
-            prop::sample::select(vec![ACTIVE, INACTIVE]),
+            prop::sample::select(vec![
+                RolloutState::InProgress,
+                RolloutState::Completed,
+                RolloutState::Failed,
+            ]),
+            prop::sample::select(vec![DeploymentStatus::Active, DeploymentStatus::Inactive]),
             prop::sample::select(vec![TD1, TD2]),
             0..5i32,
             0..8i32,
@@ -115,7 +114,16 @@ fn deployments(newest: u64) -> impl Strategy<Value = Vec<Deployment>> {
             .enumerate()
             .map(|(i, (rollout, status, td, failed, desired))| {
                 let n = i as u64 + 1;
-                let mut d = deployment(n, td, if n == newest { PRIMARY } else { status }, rollout);
+                let mut d = deployment(
+                    n,
+                    td,
+                    if n == newest {
+                        DeploymentStatus::Primary
+                    } else {
+                        status
+                    },
+                    rollout,
+                );
                 d.failed_tasks = failed;
                 d.desired_count = desired;
                 d
@@ -210,8 +218,12 @@ fn check_invariants(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
         .map(|d| deployment_number(&d.id).unwrap())
         .collect();
     prop_assert!(numbers.windows(2).all(|w| w[0] > w[1]), "{:?}", numbers);
-    prop_assert_eq!(plan.deployments[0].status.as_str(), PRIMARY);
-    prop_assert!(plan.deployments[1..].iter().all(|d| d.status != PRIMARY));
+    prop_assert_eq!(plan.deployments[0].status, DeploymentStatus::Primary);
+    prop_assert!(
+        plan.deployments[1..]
+            .iter()
+            .all(|d| d.status != DeploymentStatus::Primary)
+    );
     let before = input
         .deployments
         .iter()
@@ -225,8 +237,8 @@ fn check_invariants(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
         prop_assert!(d.is_some(), "{} is not a deployment", start.deployment);
         let d = d.unwrap();
         prop_assert_eq!(&start.task_definition, &d.task_definition);
-        if d.status != PRIMARY {
-            prop_assert_eq!(d.rollout_state.as_deref(), Some(COMPLETED));
+        if d.status != DeploymentStatus::Primary {
+            prop_assert_eq!(d.rollout_state, Some(RolloutState::Completed));
             let kept = input
                 .tasks
                 .iter()
@@ -246,15 +258,19 @@ fn check_invariants(input: &Input, plan: &Plan) -> Result<(), TestCaseError> {
     let before = input
         .deployments
         .iter()
-        .find(|d| d.status == PRIMARY)
+        .find(|d| d.status == DeploymentStatus::Primary)
         .map(|d| d.desired_count);
-    let frozen = plan.deployments[0].rollout_state.as_deref() == Some(FAILED);
+    let frozen = plan.deployments[0].rollout_state == Some(RolloutState::Failed);
     if !frozen && before.is_none_or(|b| b >= input.desired_count) {
-        for d in plan.deployments.iter().filter(|d| d.status != PRIMARY) {
+        for d in plan
+            .deployments
+            .iter()
+            .filter(|d| d.status != DeploymentStatus::Primary)
+        {
             if let Some(was) = input
                 .deployments
                 .iter()
-                .find(|o| o.id == d.id && o.status != PRIMARY)
+                .find(|o| o.id == d.id && o.status != DeploymentStatus::Primary)
             {
                 prop_assert!(d.desired_count <= was.desired_count.max(0), "{} grew", d.id);
             }

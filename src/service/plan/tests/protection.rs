@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 
 use super::support::*;
-use crate::service::plan::deployments::{COMPLETED, IN_PROGRESS};
+
+use crate::api::service::RolloutState;
 use crate::service::plan::{TaskView, plan};
 
 fn protected(mut t: TaskView, until: i64) -> TaskView {
@@ -73,7 +74,10 @@ fn a_deployment_waits_for_a_protected_old_task() {
     ];
     let first = plan_checked(&input);
     assert_eq!(stopped_names(&first), ["o1"]);
-    assert_eq!(first.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(
+        first.primary().rollout_state,
+        Some(RolloutState::InProgress)
+    );
     assert_eq!(first.protection_expires_at, Some(at(4000)));
 
     // o1 gone, o0 still protected: the deployment is still in progress, nothing else to do.
@@ -81,7 +85,10 @@ fn a_deployment_waits_for_a_protected_old_task() {
     waiting.tasks.remove(1);
     let second = plan_checked(&waiting);
     assert!(second.stops.is_empty() && second.starts.is_empty());
-    assert_eq!(second.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(
+        second.primary().rollout_state,
+        Some(RolloutState::InProgress)
+    );
 
     // At the expiry, o0 goes (ECS: the deployment proceeds once protection expires).
     let mut expired = replan(&waiting, &second);
@@ -120,7 +127,7 @@ fn az_rebalancing_does_not_stop_a_protected_task() {
     ];
     let plan = plan_checked(&input);
     assert!(plan.stops.is_empty(), "{:?}", plan.stops);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Completed));
 
     // With room to start first, no rebalancing task starts either: nothing could leave zone a.
     input.percents.maximum = 200;

@@ -1,7 +1,8 @@
 //! Rolling deployments, self-healing and scale-in (REPLICA).
 
 use super::support::*;
-use crate::service::plan::deployments::{ACTIVE, COMPLETED, IN_PROGRESS, INACTIVE, PRIMARY};
+use crate::api::service::{DeploymentStatus, RolloutState};
+
 use crate::service::plan::{Event, TaskState};
 
 #[test]
@@ -21,8 +22,11 @@ fn a_new_service_gets_its_first_deployment_and_its_tasks() {
     );
     assert_eq!(plan.deployments.len(), 1);
     let d = plan.primary();
-    assert_eq!((d.id.as_str(), d.status.as_str()), ("ecs-svc/1", PRIMARY));
-    assert_eq!(d.rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(
+        (d.id.as_str(), d.status),
+        ("ecs-svc/1", DeploymentStatus::Primary)
+    );
+    assert_eq!(d.rollout_state, Some(RolloutState::InProgress));
     assert_eq!(
         d.rollout_state_reason.as_deref(),
         Some("ECS deployment ecs-svc/1 in progress.")
@@ -39,12 +43,18 @@ fn a_new_task_definition_starts_a_deployment_and_demotes_the_primary() {
     input.deployments = vec![completed(1, TD1)];
     input.tasks = (0..4).map(|i| healthy(&format!("o{i}"), 1, "a")).collect();
     let plan = plan_checked(&input);
-    let ids: Vec<(&str, &str)> = plan
+    let ids: Vec<(&str, DeploymentStatus)> = plan
         .deployments
         .iter()
-        .map(|d| (d.id.as_str(), d.status.as_str()))
+        .map(|d| (d.id.as_str(), d.status))
         .collect();
-    assert_eq!(ids, vec![("ecs-svc/2", PRIMARY), ("ecs-svc/1", ACTIVE)]);
+    assert_eq!(
+        ids,
+        vec![
+            ("ecs-svc/2", DeploymentStatus::Primary),
+            ("ecs-svc/1", DeploymentStatus::Active)
+        ]
+    );
     assert_eq!(plan.primary().task_definition, TD2);
     // 100/200: start all four new ones first, stop nothing yet.
     assert_eq!(plan.starts.len(), 4);
@@ -253,7 +263,7 @@ fn a_converged_service_completes_once_then_plans_nothing() {
     input.deployments = vec![in_progress(1, TD1)];
     input.tasks = vec![healthy("t0", 1, "a"), healthy("t1", 1, "b")];
     let plan = plan_checked(&input);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Completed));
     assert_eq!(
         plan.primary().rollout_state_reason.as_deref(),
         Some("ECS deployment ecs-svc/1 completed.")
@@ -288,9 +298,12 @@ fn drained_deployments_become_inactive_and_history_is_bounded() {
     input.deployments = vec![completed(9, TD1)];
     input.deployments.push(active(1, "web:0"));
     for n in 2..9 {
-        input
-            .deployments
-            .push(deployment(n, TD2, INACTIVE, "FAILED"));
+        input.deployments.push(deployment(
+            n,
+            TD2,
+            DeploymentStatus::Inactive,
+            RolloutState::Failed,
+        ));
     }
     input.tasks = vec![healthy("t0", 9, "a")];
     let plan = plan_checked(&input);
@@ -308,7 +321,7 @@ fn drained_deployments_become_inactive_and_history_is_bounded() {
             "ecs-svc/1"
         ]
     );
-    assert_eq!(plan.deployments[6].status, INACTIVE);
+    assert_eq!(plan.deployments[6].status, DeploymentStatus::Inactive);
 }
 
 #[test]

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::support::*;
-use crate::api::service::{DeploymentCircuitBreaker, SchedulingStrategy};
-use crate::service::plan::deployments::{COMPLETED, FAILED};
+use crate::api::service::{DeploymentCircuitBreaker, RolloutState, SchedulingStrategy};
+use crate::api::task::StopCode;
+
 use crate::service::plan::{
-    Event, Health, Input, Percents, Plan, TaskState, TaskView, failure_threshold, plan, stop_code,
+    Event, Health, Input, Percents, Plan, TaskState, TaskView, failure_threshold, plan,
 };
 
 pub(super) struct World {
@@ -84,7 +85,7 @@ impl World {
             if t.desired_stopped {
                 t.state = TaskState::Stopped;
                 t.stopped_at = Some(now);
-                t.stop_code = Some(stop_code::SERVICE_SCHEDULER_INITIATED.into());
+                t.stop_code = Some(StopCode::ServiceSchedulerInitiated);
                 continue;
             }
             if t.state == TaskState::Pending {
@@ -100,7 +101,7 @@ impl World {
                 if self.broken.contains(&td) || flaky {
                     t.state = TaskState::Stopped;
                     t.stopped_at = Some(now);
-                    t.stop_code = Some(stop_code::TASK_FAILED_TO_START.into());
+                    t.stop_code = Some(StopCode::TaskFailedToStart);
                 } else {
                     t.state = TaskState::Running;
                     t.started_at = Some(now);
@@ -171,7 +172,7 @@ impl World {
         if let Some(t) = self.input.tasks.iter_mut().find(|t| t.is_live()) {
             t.state = TaskState::Stopped;
             t.stopped_at = Some(now);
-            t.stop_code = Some(stop_code::ESSENTIAL_CONTAINER_EXITED.into());
+            t.stop_code = Some(StopCode::EssentialContainerExited);
         }
     }
 
@@ -223,7 +224,7 @@ fn pick(name: &str, seed: u64) -> u64 {
 fn assert_rolled_out(world: &World, td: &str, desired: usize) {
     let primary = &world.input.deployments[0];
     assert_eq!(primary.task_definition, td);
-    assert_eq!(primary.rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(primary.rollout_state, Some(RolloutState::Completed));
     let live: Vec<&TaskView> = world.input.tasks.iter().filter(|t| t.is_live()).collect();
     assert_eq!(live.len(), desired);
     assert!(
@@ -310,7 +311,7 @@ fn a_broken_revision_trips_the_breaker_at_the_threshold_and_rolls_back() {
             .iter()
             .find(|d| d.id == "ecs-svc/2")
             .unwrap();
-        if failed.rollout_state.as_deref() == Some(FAILED) {
+        if failed.rollout_state == Some(RolloutState::Failed) {
             assert_eq!(
                 failed.failed_tasks, threshold,
                 "trips at exactly the threshold"
@@ -381,7 +382,7 @@ fn a_broken_first_deployment_without_rollback_stops_launching() {
         world.advance();
     }
     let primary = &world.input.deployments[0];
-    assert_eq!(primary.rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(primary.rollout_state, Some(RolloutState::Failed));
     let started: usize = world.plans.iter().map(|p| p.starts.len()).sum();
     assert!((3..10).contains(&started), "{started} tasks launched");
     assert!(world.plans.last().unwrap().starts.is_empty());
@@ -463,7 +464,7 @@ fn a_daemon_deployment_replaces_each_node_task() {
     }
     assert_eq!(world.input.deployments[0].task_definition, TD2);
     assert_eq!(
-        world.input.deployments[0].rollout_state.as_deref(),
-        Some(COMPLETED)
+        world.input.deployments[0].rollout_state,
+        Some(RolloutState::Completed)
     );
 }

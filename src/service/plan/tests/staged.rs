@@ -6,10 +6,13 @@ use proptest::prelude::*;
 
 use super::sim::World;
 use super::support::*;
-use crate::api::service::{DeploymentCircuitBreaker, DeploymentConfiguration};
-use crate::service::plan::deployments::{COMPLETED, FAILED, INACTIVE, PRIMARY};
+use crate::api::service::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStatus, RolloutState,
+    ServiceDeploymentStatus,
+};
+
 use crate::service::plan::{Event, StopRequest, TaskView, plan};
-use crate::service::strategy::{HookVerdict, Settings, Stage, Traffic, status};
+use crate::service::strategy::{HookVerdict, Settings, Stage, Traffic};
 
 fn settings(json: serde_json::Value) -> Settings {
     let config: DeploymentConfiguration = serde_json::from_value(json).unwrap();
@@ -62,7 +65,7 @@ fn run_until(world: &mut World, limit: usize, mut done: impl FnMut(&World) -> bo
 }
 
 fn in_stage(world: &World, stage: Stage) -> bool {
-    world.input.deployments[0].lifecycle_stage.as_deref() == Some(stage.name())
+    world.input.deployments[0].lifecycle_stage == Some(stage)
 }
 
 #[test]
@@ -128,13 +131,13 @@ fn blue_green_switches_production_at_once_after_test_traffic_and_removes_blue_af
     );
     assert_eq!(
         stages(&world),
-        Stage::ALL.iter().map(|s| s.name()).collect::<Vec<_>>()
+        Stage::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()
     );
     let green = &world.input.deployments[0];
-    assert_eq!(green.rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(green.rollout_state, Some(RolloutState::Completed));
     assert_eq!(
-        green.service_deployment_status.as_deref(),
-        Some(status::SUCCESSFUL)
+        green.service_deployment_status,
+        Some(ServiceDeploymentStatus::Successful)
     );
     assert_eq!(alive_of(&world, "ecs-svc/2"), 4);
     assert_eq!(alive_of(&world, "ecs-svc/1"), 0);
@@ -144,7 +147,7 @@ fn blue_green_switches_production_at_once_after_test_traffic_and_removes_blue_af
         .iter()
         .find(|d| d.id == "ecs-svc/1")
         .unwrap();
-    assert_eq!(blue.status, INACTIVE);
+    assert_eq!(blue.status, DeploymentStatus::Inactive);
 }
 
 #[test]
@@ -222,18 +225,18 @@ fn a_stop_request_returns_production_to_blue_at_once_and_scales_green_away() {
     );
     let blue = plan.primary();
     assert_eq!(
-        (blue.id.as_str(), blue.status.as_str()),
-        ("ecs-svc/1", PRIMARY)
+        (blue.id.as_str(), blue.status),
+        ("ecs-svc/1", DeploymentStatus::Primary)
     );
     let green = plan
         .deployments
         .iter()
         .find(|d| d.id == "ecs-svc/2")
         .unwrap();
-    assert_eq!(green.rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(green.rollout_state, Some(RolloutState::Failed));
     assert_eq!(
-        green.service_deployment_status.as_deref(),
-        Some(status::ROLLBACK_IN_PROGRESS)
+        green.service_deployment_status,
+        Some(ServiceDeploymentStatus::RollbackInProgress)
     );
     assert!(
         plan.stops.is_empty() && plan.starts.is_empty(),
@@ -254,8 +257,8 @@ fn a_stop_request_returns_production_to_blue_at_once_and_scales_green_away() {
         .find(|d| d.id == "ecs-svc/2")
         .unwrap();
     assert_eq!(
-        green.service_deployment_status.as_deref(),
-        Some(status::ROLLBACK_SUCCESSFUL)
+        green.service_deployment_status,
+        Some(ServiceDeploymentStatus::RollbackSuccessful)
     );
     assert!(plan.steady, "steady on blue, not deploying web:2 again");
     assert!(plan.deployments.iter().all(|d| d.id != "ecs-svc/3"));
@@ -361,14 +364,10 @@ fn a_failed_hook_fails_a_first_deployment() {
         HookVerdict::Failed("exit code 1".into()),
     );
     run_until(&mut world, 40, |w| {
-        w.input
-            .deployments
-            .first()
-            .and_then(|d| d.rollout_state.as_deref())
-            == Some(FAILED)
+        w.input.deployments.first().and_then(|d| d.rollout_state) == Some(RolloutState::Failed)
     });
     let primary = &world.input.deployments[0];
-    assert_eq!(primary.lifecycle_stage.as_deref(), Some("POST_SCALE_UP"));
+    assert_eq!(primary.lifecycle_stage, Some(Stage::PostScaleUp));
     assert!(
         primary
             .rollout_state_reason
@@ -448,7 +447,7 @@ proptest! {
         }
         prop_assert!(ended, "{:#?}", world.input.deployments);
         let green = world.input.deployments.iter().find(|d| d.id == "ecs-svc/2").unwrap();
-        prop_assert!(matches!(green.rollout_state.as_deref(), Some(COMPLETED) | Some(FAILED)));
+        prop_assert!(matches!(green.rollout_state, Some(RolloutState::Completed) | Some(RolloutState::Failed)));
     }
 }
 

@@ -1,7 +1,8 @@
 //! Stopping a deployment on request (StopServiceDeployment ROLLBACK): once, only an ongoing one.
 
 use super::support::*;
-use crate::service::plan::deployments::{ACTIVE, FAILED, IN_PROGRESS, PRIMARY};
+use crate::api::service::{DeploymentStatus, RolloutState};
+
 use crate::service::plan::events::REQUESTED_ROLLBACK_REASON_PREFIX;
 use crate::service::plan::{Event, Input, StopRequest, plan};
 
@@ -31,22 +32,22 @@ fn rollback_stops_the_deployment_and_deploys_the_last_completed_revision() {
     let mut input = deploying();
     input.stop_request = request(2, None);
     let first = plan_checked(&input);
-    let ids: Vec<(&str, &str)> = first
+    let ids: Vec<(&str, DeploymentStatus)> = first
         .deployments
         .iter()
-        .map(|d| (d.id.as_str(), d.status.as_str()))
+        .map(|d| (d.id.as_str(), d.status))
         .collect();
     assert_eq!(
         ids,
         [
-            ("ecs-svc/3", PRIMARY),
-            ("ecs-svc/2", ACTIVE),
-            ("ecs-svc/1", ACTIVE)
+            ("ecs-svc/3", DeploymentStatus::Primary),
+            ("ecs-svc/2", DeploymentStatus::Active),
+            ("ecs-svc/1", DeploymentStatus::Active)
         ]
     );
     let rollback = first.primary();
     assert_eq!(rollback.task_definition, TD1);
-    assert_eq!(rollback.rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(rollback.rollout_state, Some(RolloutState::InProgress));
     assert!(
         rollback.rollout_state_reason.as_deref().is_some_and(|r| r
             .starts_with(REQUESTED_ROLLBACK_REASON_PREFIX)
@@ -56,7 +57,7 @@ fn rollback_stops_the_deployment_and_deploys_the_last_completed_revision() {
     );
     assert_eq!(rollback.rolled_back_from.as_deref(), Some(TD2));
     let stopped = &first.deployments[1];
-    assert_eq!(stopped.rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(stopped.rollout_state, Some(RolloutState::Failed));
     assert_eq!(
         stopped.rollout_state_reason.as_deref(),
         Some("ECS deployment ecs-svc/2 stopped: rollback requested.")
@@ -89,7 +90,7 @@ fn a_handled_request_is_not_acted_on_again() {
     input.handled_stop_request = Some("ecs-svc/2".into());
     let plan = plan_checked(&input);
     assert_eq!(plan.primary().id, "ecs-svc/2");
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::InProgress));
     assert_eq!(plan.handled_stop_request.as_deref(), Some("ecs-svc/2"));
     assert_eq!(plan.stop_request_rejected, None);
 }

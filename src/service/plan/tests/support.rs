@@ -3,10 +3,13 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::service::{Deployment, DeploymentCircuitBreaker, SchedulingStrategy};
-use crate::service::plan::deployments::{ACTIVE, COMPLETED, IN_PROGRESS, PRIMARY, deployment_id};
+use crate::api::service::{
+    Deployment, DeploymentCircuitBreaker, DeploymentStatus, RolloutState, SchedulingStrategy,
+};
+use crate::api::task::StopCode;
+use crate::service::plan::deployments::deployment_id;
 use crate::service::plan::events::scaling_reason;
-use crate::service::plan::{Health, Input, Percents, Plan, TaskState, TaskView, plan, stop_code};
+use crate::service::plan::{Health, Input, Percents, Plan, TaskState, TaskView, plan};
 
 /// `secs` seconds after a fixed instant.
 pub fn at(secs: i64) -> Timestamp {
@@ -44,32 +47,32 @@ pub fn input(desired: i32, min: i32, max: i32) -> Input {
     }
 }
 
-pub fn deployment(n: u64, td: &str, status: &str, rollout: &str) -> Deployment {
+pub fn deployment(n: u64, td: &str, status: DeploymentStatus, rollout: RolloutState) -> Deployment {
     Deployment {
         id: deployment_id(n),
-        status: status.into(),
+        status,
         task_definition: td.into(),
-        rollout_state: Some(rollout.into()),
+        rollout_state: Some(rollout),
         created_at: Some(Time(at(0))),
         updated_at: Some(Time(at(0))),
         ..Deployment::default()
     }
 }
 
-pub fn primary(n: u64, td: &str, rollout: &str) -> Deployment {
-    deployment(n, td, PRIMARY, rollout)
+pub fn primary(n: u64, td: &str, rollout: RolloutState) -> Deployment {
+    deployment(n, td, DeploymentStatus::Primary, rollout)
 }
 
 pub fn active(n: u64, td: &str) -> Deployment {
-    deployment(n, td, ACTIVE, COMPLETED)
+    deployment(n, td, DeploymentStatus::Active, RolloutState::Completed)
 }
 
 pub fn in_progress(n: u64, td: &str) -> Deployment {
-    primary(n, td, IN_PROGRESS)
+    primary(n, td, RolloutState::InProgress)
 }
 
 pub fn completed(n: u64, td: &str) -> Deployment {
-    primary(n, td, COMPLETED)
+    primary(n, td, RolloutState::Completed)
 }
 
 fn task(name: &str, deployment: u64) -> TaskView {
@@ -124,7 +127,7 @@ pub fn failed_to_start(name: &str, deployment: u64, stopped: i64) -> TaskView {
     TaskView {
         state: TaskState::Stopped,
         stopped_at: Some(at(stopped)),
-        stop_code: Some(stop_code::TASK_FAILED_TO_START.into()),
+        stop_code: Some(StopCode::TaskFailedToStart),
         stopped_reason: Some("CannotPullContainerError: not found".into()),
         ..task(name, deployment)
     }
@@ -136,7 +139,7 @@ pub fn failed_health(name: &str, deployment: u64, stopped: i64) -> TaskView {
         state: TaskState::Stopped,
         started_at: Some(at(stopped - 60)),
         stopped_at: Some(at(stopped)),
-        stop_code: Some(stop_code::SERVICE_SCHEDULER_INITIATED.into()),
+        stop_code: Some(StopCode::ServiceSchedulerInitiated),
         stopped_reason: Some("Task failed container health checks".into()),
         ..task(name, deployment)
     }
@@ -148,7 +151,7 @@ pub fn scaled_in(name: &str, deployment: u64, stopped: i64) -> TaskView {
         state: TaskState::Stopped,
         started_at: Some(at(stopped - 60)),
         stopped_at: Some(at(stopped)),
-        stop_code: Some(stop_code::SERVICE_SCHEDULER_INITIATED.into()),
+        stop_code: Some(StopCode::ServiceSchedulerInitiated),
         stopped_reason: Some(scaling_reason(&deployment_id(deployment))),
         ..task(name, deployment)
     }

@@ -1,8 +1,10 @@
 //! The circuit breaker's thresholdConfiguration and resetOnHealthyTask.
 
 use super::support::*;
-use crate::api::service::{DeploymentCircuitBreaker, ThresholdConfiguration, ThresholdType};
-use crate::service::plan::deployments::{FAILED, IN_PROGRESS};
+use crate::api::service::{
+    DeploymentCircuitBreaker, RolloutState, ThresholdConfiguration, ThresholdType,
+};
+
 use crate::service::plan::{Health, failure_threshold, plan};
 
 fn config(type_: ThresholdType, value: i32) -> Option<ThresholdConfiguration> {
@@ -79,13 +81,13 @@ fn breaker(
 fn a_count_of_one_fails_the_deployment_at_the_first_failed_task() {
     let mut input = deploying(breaker(config(ThresholdType::Count, 1), None));
     assert_eq!(
-        plan(&input).primary().rollout_state.as_deref(),
-        Some(IN_PROGRESS)
+        plan(&input).primary().rollout_state,
+        Some(RolloutState::InProgress)
     );
     input.tasks.push(failed_health("n0", 2, 100));
     let plan = plan(&input);
     assert_eq!(plan.primary().failed_tasks, 1);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Failed));
 }
 
 #[test]
@@ -97,11 +99,14 @@ fn an_unbounded_percent_trips_above_200() {
         .collect();
     let below = plan(&input);
     assert_eq!(below.primary().failed_tasks, 249);
-    assert_eq!(below.primary().rollout_state.as_deref(), Some(IN_PROGRESS));
+    assert_eq!(
+        below.primary().rollout_state,
+        Some(RolloutState::InProgress)
+    );
     input.tasks.push(failed_to_start("n249", 2, 400));
     assert_eq!(
-        plan(&input).primary().rollout_state.as_deref(),
-        Some(FAILED)
+        plan(&input).primary().rollout_state,
+        Some(RolloutState::Failed)
     );
 }
 
@@ -155,11 +160,11 @@ fn without_reset_the_breaker_trips_despite_healthy_tasks_in_between() {
     }
     let tripped = plan(&input);
     assert_eq!(tripped.primary().failed_tasks, 5);
-    assert_eq!(tripped.primary().rollout_state.as_deref(), Some(FAILED));
+    assert_eq!(tripped.primary().rollout_state, Some(RolloutState::Failed));
     // With the reset, only the failure after the last healthy task counts.
     input.circuit_breaker.reset_on_healthy_task = Some(true);
     assert_eq!(
-        plan(&input).primary().rollout_state.as_deref(),
-        Some(IN_PROGRESS)
+        plan(&input).primary().rollout_state,
+        Some(RolloutState::InProgress)
     );
 }

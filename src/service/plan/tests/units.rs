@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::api::service::{DeploymentConfiguration, SchedulingStrategy};
+use crate::api::task::HealthStatus;
 use crate::service::plan::deployments::{deployment_id, deployment_number};
 use crate::service::plan::pins::{node_constraint, pinned_node, pinned_zone, zone_constraint};
 use crate::service::plan::{Event, Health, HealthInputs, Percents, resolve_health};
@@ -76,7 +77,7 @@ fn health_check_failures_are_ignored_during_the_grace_period() {
     let inputs = HealthInputs {
         running_since: Some(at(0)),
         has_health_check: true,
-        health_status: Some("UNHEALTHY"),
+        health_status: Some(HealthStatus::Unhealthy),
         grace_period: Duration::from_secs(60),
         ..HealthInputs::default()
     };
@@ -86,7 +87,7 @@ fn health_check_failures_are_ignored_during_the_grace_period() {
     );
     assert_eq!(resolve_health(&inputs, at(60)), (Health::Unhealthy, None));
     let healthy = HealthInputs {
-        health_status: Some("HEALTHY"),
+        health_status: Some(HealthStatus::Healthy),
         healthy_since: Some(at(15)),
         ..inputs.clone()
     };

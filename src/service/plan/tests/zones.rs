@@ -1,7 +1,7 @@
 //! AZ rebalancing.
 
 use super::support::*;
-use crate::service::plan::deployments::COMPLETED;
+use crate::api::service::RolloutState;
 use crate::service::plan::{Event, TaskState};
 
 fn zoned(min: i32, max: i32) -> crate::service::plan::Input {
@@ -106,7 +106,7 @@ fn rebalancing_off_or_during_a_deployment_does_nothing() {
     let mut input = zoned(100, 200);
     input.deployments = vec![in_progress(1, TD1)];
     let plan = plan_checked(&input);
-    assert_eq!(plan.primary().rollout_state.as_deref(), Some(COMPLETED));
+    assert_eq!(plan.primary().rollout_state, Some(RolloutState::Completed));
     assert!(
         plan.starts.is_empty(),
         "not before the deployment is COMPLETED"
