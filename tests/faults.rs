@@ -20,7 +20,8 @@ use serde_json::json;
 use support::cluster::{self, ApiServer, Outage};
 use support::invariants::{Invariants, TaskInfo};
 use support::process::OperatorProcess;
-use support::{TestNamespace, client, install_crds, wait_for};
+use support::setup::{Setup, td_spec};
+use support::{TestNamespace, wait_for};
 
 /// One scenario at a time: some restart the API server under everyone's feet.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -37,50 +38,42 @@ const QUIET: Duration = Duration::from_secs(10);
 /// Each scenario as a whole.
 const SCENARIO: Duration = Duration::from_secs(300);
 
+/// A [`Setup`] whose operator is a separate process, watched by the invariant watcher.
 struct Scenario {
-    client: kube::Client,
-    ns: TestNamespace,
-    tds: Api<TaskDefinition>,
-    services: Api<Service>,
+    setup: Setup,
     inv: Invariants,
     operator: OperatorProcess,
     /// When the scenario started (for the figures).
     started: Instant,
 }
 
-fn td_spec(image: &str) -> serde_json::Value {
-    json!({"containerDefinitions": [{"name": "web", "image": image, "portMappings": [{"containerPort": 80}]}]})
+impl std::ops::Deref for Scenario {
+    type Target = Setup;
+
+    fn deref(&self) -> &Setup {
+        &self.setup
+    }
 }
 
 /// A namespace, the operator process, the invariant watcher, and service `web` converged on
 /// `desired` tasks of web:1 with the given percents.
 async fn scenario(prefix: &str, desired: i32, min: i32, max: i32) -> Scenario {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let inv = Invariants::watch(&client, &ns.name);
-    let operator = OperatorProcess::start(&ns.name, &[]);
+    let setup = Setup::start(prefix).without_operator().await;
+    let inv = Invariants::watch(&setup.client, &setup.ns.name);
+    let operator = OperatorProcess::start(&setup.ns.name, &[]);
     let s = Scenario {
-        tds: ns.api(),
-        services: ns.api(),
-        client,
-        ns,
+        setup,
         inv,
         operator,
         started: Instant::now(),
     };
-    s.register("nginx:1.27", 1).await;
-    let svc: Service = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-        "metadata": {"name": "web"},
-        "spec": {"taskDefinition": "web", "desiredCount": desired,
-            "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}
-    }))
-    .unwrap();
-    s.services
-        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
-        .await
-        .unwrap();
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": desired,
+            "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}),
+    )
+    .await;
     s.inv
         .wait_converged("web", "web:1", desired as usize, CONVERGE)
         .await;
@@ -88,30 +81,9 @@ async fn scenario(prefix: &str, desired: i32, min: i32, max: i32) -> Scenario {
 }
 
 impl Scenario {
-    /// Registers the next revision of `web` (a new image) and waits for the operator to record it.
-    async fn register(&self, image: &str, revision: i64) {
-        let td: TaskDefinition = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": "web"}, "spec": td_spec(image)
-        }))
-        .unwrap();
-        self.tds
-            .patch(
-                "web",
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-        wait_for(&self.tds, "web", move |td: Option<&TaskDefinition>| {
-            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
-        })
-        .await;
-    }
-
     /// Restarts the operator process after a crash (as a Deployment would, at once).
     fn restart(&mut self) {
-        self.operator = OperatorProcess::start(&self.ns.name, &[]);
+        self.operator = OperatorProcess::start(&self.setup.ns.name, &[]);
     }
 
     /// Converged on `desired` × `task_definition`, then zero writes for [`QUIET`]; asserts every
@@ -205,7 +177,7 @@ async fn sigkill_at_random_points_of_a_rollout_converges_without_breaking_invari
         // each a create-then-stop that a crash can cut in the middle.
         let mut s = scenario("faults-sigkill", 5, 100, 150).await;
         let mut rng = Rng::new("sigkill");
-        s.register("nginx:1.28", 2).await;
+        s.register("web", td_spec("nginx:1.28"), 2).await;
         let mut kills = Vec::new();
 
         // 1. The moment a task of the new deployment exists, before the operator can record it.
@@ -297,7 +269,7 @@ async fn an_api_server_restart_mid_rollout_is_survived() {
     deadline("the API server restart scenario", async {
         // 50/100 with 4 tasks: old tasks stop first, then new ones start; the outage lands in between.
         let s = scenario("faults-apiserver", 4, 50, 100).await;
-        s.register("nginx:1.28", 2).await;
+        s.register("web", td_spec("nginx:1.28"), 2).await;
         s.inv
             .wait_until("a task of web:2", CONVERGE, |v| {
                 of_revision(&v.tasks(), "web:2").count() > 0
@@ -400,7 +372,7 @@ async fn a_storm_of_conflicting_scale_writes_mid_rollout_ends_at_the_last_desire
     deadline("the 409 storm scenario", async {
         // 100/150: the bound moves with every flip (desired 2 → at most 3 alive, 6 → 9).
         let s = scenario("faults-conflicts", 4, 100, 150).await;
-        s.register("nginx:1.28", 2).await;
+        s.register("web", td_spec("nginx:1.28"), 2).await;
         let storm = Duration::from_secs(10);
         let until = Instant::now() + storm;
         // Two writers, as an HPA does: read /scale, write it back with its resourceVersion; they
@@ -466,13 +438,9 @@ async fn the_invariant_watcher_reports_each_kind_of_breach() {
     deadline("the watcher self-check", async {
         use ecs_operator::api::Task;
         use k8s_openapi::api::core::v1::Pod;
-        let client = client().await;
-        install_crds(&client).await;
-        let ns = TestNamespace::new(&client, "faults-watcher").await;
-        let inv = Invariants::watch(&client, &ns.name);
-        let services: Api<Service> = ns.api();
-        let tasks: Api<Task> = ns.api();
-        let pods: Api<Pod> = ns.api();
+        let s = Setup::start("faults-watcher").without_operator().await;
+        let inv = Invariants::watch(&s.client, &s.ns.name);
+        let (services, tasks, pods) = (&s.services, &s.tasks, &s.pods);
         let svc: Service = serde_json::from_value(json!({
             "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
             "spec": {"taskDefinition": "web", "desiredCount": 2,

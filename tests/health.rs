@@ -10,40 +10,23 @@ use std::time::Duration;
 
 use ecs_operator::api::service::RolloutState;
 use ecs_operator::api::task::{HealthStatus, LastStatus, StopCode};
-use ecs_operator::api::{Service, Task, TaskDefinition};
+use ecs_operator::api::{Service, Task};
+use ecs_operator::context::Config;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+use support::setup::{Setup, SetupBuilder, steady};
+use support::wait_for_within;
 
 const DEADLINE: Duration = Duration::from_secs(180);
 const UNHEALTHY_ON_DEMAND: &str = "pod-unhealthy-on-demand.stage.kwok.x-k8s.io";
 
-struct Setup {
-    ns: TestNamespace,
-    tds: Api<TaskDefinition>,
-    services: Api<Service>,
-    tasks: Api<Task>,
-    pods: Api<Pod>,
-    _operator: Operator,
-}
-
-async fn setup(prefix: &str) -> Setup {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start(&client, &ns.name);
-    Setup {
-        tds: ns.api(),
-        services: ns.api(),
-        tasks: ns.api(),
-        pods: ns.api(),
-        ns,
-        _operator: operator,
-    }
+/// The operator with its own defaults: a task without a health check is healthy 40 s after RUNNING,
+/// as in ECS (these tests are about health checks).
+fn setup(prefix: &str) -> SetupBuilder {
+    Setup::start(prefix).config(|_| Config::default())
 }
 
 /// A health check that decides quickly: UNHEALTHY 7 s after a start without passing.
@@ -57,105 +40,29 @@ fn web(image: &str) -> Value {
            "healthCheck": check()})
 }
 
-impl Setup {
-    async fn register(&self, name: &str, containers: Value, revision: i64) {
-        let td: TaskDefinition = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": name}, "spec": {"containerDefinitions": containers}
-        }))
-        .unwrap();
-        self.tds
-            .patch(
-                name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-        wait_for(&self.tds, name, move |td: Option<&TaskDefinition>| {
-            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
-        })
-        .await;
-    }
-
-    async fn apply_service(&self, name: &str, spec: Value) {
-        let svc: Service = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap();
-        self.services
-            .patch(
-                name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&svc),
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn steady(&self, name: &str) -> Service {
-        wait_for_within(&self.services, name, steady, DEADLINE).await
-    }
-
-    /// The service's tasks that are RUNNING and meant to run.
-    async fn running(&self, service: &str) -> Vec<Task> {
-        self.tasks
-            .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={service}")))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|t| {
-                t.spec.desired_status == Default::default()
-                    && t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Running)
-            })
-            .collect()
-    }
-
-    /// IPs of the ready endpoints of the load balancer Service `lb`.
-    async fn ready_endpoints(&self, lb: &str) -> Vec<String> {
-        let slices: Api<EndpointSlice> = self.ns.api();
-        let mut ips: Vec<String> = slices
-            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={lb}")))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .flat_map(|s| s.endpoints.unwrap_or_default())
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
-            .flat_map(|e| e.addresses)
-            .collect();
-        ips.sort();
-        ips
-    }
-
-    /// IPs of the service's pods that are not being deleted.
-    async fn pod_ips(&self, service: &str) -> Vec<String> {
-        let mut ips: Vec<String> = self
-            .pods
-            .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={service}")))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.status?.pod_ip)
-            .collect();
-        ips.sort();
-        ips
-    }
+/// A task definition spec of `containers`.
+fn td(containers: Value) -> Value {
+    json!({"containerDefinitions": containers})
 }
 
-fn steady(s: Option<&Service>) -> bool {
-    let Some(s) = s else { return false };
-    let Some(st) = &s.status else { return false };
-    st.observed_generation == s.metadata.generation
-        && st
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-        && st.running_count == s.spec.desired_count.unwrap_or(0)
+/// Waits until service `name` is steady.
+async fn until_steady(s: &Setup, name: &str) -> Service {
+    s.wait_service(name, steady, DEADLINE).await
+}
+
+/// The service's tasks that are RUNNING and meant to run.
+async fn running_tasks(s: &Setup, service: &str) -> Vec<Task> {
+    s.tasks
+        .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={service}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| {
+            t.spec.desired_status == Default::default()
+                && t.status.as_ref().and_then(|s| s.last_status) == Some(LastStatus::Running)
+        })
+        .collect()
 }
 
 /// One endpoint as a slice showed it: address, ready, terminating.
@@ -168,7 +75,7 @@ fn health(t: &Task) -> Option<HealthStatus> {
 #[tokio::test]
 async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
     let s = setup("health-replace").await;
-    s.register("web", json!([web("nginx:1.27")]), 1).await;
+    s.register("web", td(json!([web("nginx:1.27")])), 1).await;
     s.apply_service(
         "web",
         json!({"taskDefinition": "web", "desiredCount": 3,
@@ -176,8 +83,8 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
         "loadBalancers": [{"containerName": "web", "containerPort": 80}]}),
     )
     .await;
-    s.steady("web").await;
-    let before = s.running("web").await;
+    until_steady(&s, "web").await;
+    let before = running_tasks(&s, "web").await;
     assert_eq!(before.len(), 3);
     assert!(
         before
@@ -265,8 +172,8 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
         st.stopped_reason.as_deref(),
         Some("Task failed container health checks")
     );
-    let svc = s.steady("web").await;
-    let after = s.running("web").await;
+    let svc = until_steady(&s, "web").await;
+    let after = running_tasks(&s, "web").await;
     assert_eq!(after.len(), 3);
     assert!(
         after
@@ -306,7 +213,10 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (pods, endpoints) = (s.pod_ips("web").await, s.ready_endpoints("web-80").await);
+        let (pods, endpoints) = (
+            s.service_pod_ips("web").await,
+            s.ready_endpoints("web-80").await,
+        );
         if pods.len() == 3 && pods == endpoints {
             break;
         }
@@ -321,7 +231,7 @@ async fn an_unhealthy_task_leaves_the_load_balancer_and_is_replaced_first() {
 #[tokio::test]
 async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
     let s = setup("health-breaker").await;
-    s.register("web", json!([web("nginx:1.27")]), 1).await;
+    s.register("web", td(json!([web("nginx:1.27")])), 1).await;
     s.apply_service(
         "web",
         json!({"taskDefinition": "web", "desiredCount": 3,
@@ -329,23 +239,24 @@ async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
             "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     // Revision 2 runs everywhere but never passes its health check.
-    s.register("web", json!([web("ecs-operator.test/unhealthy")]), 2)
+    s.register("web", td(json!([web("ecs-operator.test/unhealthy")])), 2)
         .await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.task_definition == "web:2" && d.rollout_state == Some(RolloutState::Failed)
+    let svc = s
+        .wait_service(
+            "web",
+            |svc: Option<&Service>| {
+                svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                    st.deployments.iter().any(|d| {
+                        d.task_definition == "web:2"
+                            && d.rollout_state == Some(RolloutState::Failed)
+                    })
                 })
-            })
-        },
-        DEADLINE,
-    )
-    .await;
+            },
+            DEADLINE,
+        )
+        .await;
     let st = svc.status.unwrap();
     let failed = st
         .deployments
@@ -376,12 +287,12 @@ async fn an_unhealthy_deployment_trips_the_circuit_breaker_and_rolls_back() {
         "{:#?}",
         unhealthy.iter().map(|t| &t.status).collect::<Vec<_>>()
     );
-    let svc = s.steady("web").await;
+    let svc = until_steady(&s, "web").await;
     assert_eq!(
         svc.status.unwrap().task_definition.as_deref(),
         Some("web:1")
     );
-    let running = s.running("web").await;
+    let running = running_tasks(&s, "web").await;
     assert_eq!(running.len(), 3);
     assert!(running.iter().all(|t| {
         t.status.as_ref().and_then(|s| s.task_definition.as_deref()) == Some("web:1")
@@ -393,9 +304,9 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
     let s = setup("health-essential").await;
     s.register(
         "web",
-        json!([web("nginx:1.27"),
+        td(json!([web("nginx:1.27"),
                {"name": "metrics", "image": "ecs-operator.test/unhealthy", "essential": false,
-                "healthCheck": check()}]),
+                "healthCheck": check()}])),
         1,
     )
     .await;
@@ -405,16 +316,18 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
         "loadBalancers": [{"containerName": "web", "containerPort": 80}]}),
     )
     .await;
-    s.steady("web").await;
-    let first: Vec<String> = s
-        .running("web")
+    until_steady(&s, "web").await;
+    let first: Vec<String> = running_tasks(&s, "web")
         .await
         .iter()
         .map(|t| t.metadata.name.clone().unwrap())
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (pods, endpoints) = (s.pod_ips("web").await, s.ready_endpoints("web-80").await);
+        let (pods, endpoints) = (
+            s.service_pod_ips("web").await,
+            s.ready_endpoints("web-80").await,
+        );
         if pods.len() == 2 && pods == endpoints {
             break;
         }
@@ -428,7 +341,7 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
     // load balancer.
     let until = tokio::time::Instant::now() + Duration::from_secs(12);
     while tokio::time::Instant::now() < until {
-        let tasks = s.running("web").await;
+        let tasks = running_tasks(&s, "web").await;
         let names: Vec<String> = tasks
             .iter()
             .map(|t| t.metadata.name.clone().unwrap())
@@ -446,7 +359,10 @@ async fn a_non_essential_container_failing_its_check_leaves_the_task_healthy_and
                 .unwrap();
             assert_eq!(metrics.health_status, Some(HealthStatus::Unknown));
         }
-        let (pods, endpoints) = (s.pod_ips("web").await, s.ready_endpoints("web-80").await);
+        let (pods, endpoints) = (
+            s.service_pod_ips("web").await,
+            s.ready_endpoints("web-80").await,
+        );
         assert_eq!(pods.len(), 2);
         assert_eq!(endpoints, pods, "every task is served");
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -11,114 +11,34 @@ use std::time::Duration;
 use ecs_operator::api::service::{Deployment, RolloutState, ServiceStatus};
 use ecs_operator::api::task::LastStatus;
 use ecs_operator::api::{Service, Task, TaskDefinition};
+use ecs_operator::context::Config;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use support::{
-    Operator, TestNamespace, client, install_crds, make_container_exit, wait_for, wait_for_within,
-};
+use support::setup::{Setup, steady, td_spec};
+use support::{make_container_exit, wait_for};
 
 const ROLLOUT_DEADLINE: Duration = Duration::from_secs(120);
 
-struct Setup {
-    ns: TestNamespace,
-    tds: Api<TaskDefinition>,
-    services: Api<Service>,
-    tasks: Api<Task>,
-    pods: Api<Pod>,
-    operator: Option<Operator>,
-    client: kube::Client,
+/// Waits until service `name` is steady (see [`steady`]).
+async fn until_steady(s: &Setup, name: &str) -> Service {
+    s.wait_service(name, steady, ROLLOUT_DEADLINE).await
 }
 
-fn config() -> ecs_operator::context::Config {
-    ecs_operator::context::Config {
-        // Tasks without a health check count as healthy this long after RUNNING (ECS: 40 s).
-        healthy_after_running: Duration::from_secs(1),
-        ..Default::default()
-    }
-}
-
-async fn setup(prefix: &str) -> Setup {
-    setup_with(prefix, config()).await
-}
-
-async fn setup_with(prefix: &str, config: ecs_operator::context::Config) -> Setup {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start_with(&client, &ns.name, config);
-    Setup {
-        tds: ns.api(),
-        services: ns.api(),
-        tasks: ns.api(),
-        pods: ns.api(),
-        ns,
-        operator: Some(operator),
-        client,
-    }
-}
-
-fn td_spec(image: &str) -> serde_json::Value {
-    json!({"containerDefinitions": [{"name": "web", "image": image, "portMappings": [{"containerPort": 80}]}]})
-}
-
-impl Setup {
-    async fn register(&self, name: &str, spec: serde_json::Value, revision: i64) {
-        let td: TaskDefinition = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap();
-        self.tds
-            .patch(
-                name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-        wait_for(&self.tds, name, move |td: Option<&TaskDefinition>| {
-            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
-        })
-        .await;
-    }
-
-    async fn apply_service(&self, name: &str, spec: serde_json::Value) {
-        let svc: Service = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap();
-        self.services
-            .patch(
-                name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&svc),
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn steady(&self, name: &str) -> Service {
-        wait_for_within(&self.services, name, steady, ROLLOUT_DEADLINE).await
-    }
-
-    /// Waits until the service has a deployment of `task_definition` in rollout state `state`: the
-    /// service's status then, and that deployment.
-    async fn rollout(
-        &self,
-        name: &str,
-        task_definition: &str,
-        state: RolloutState,
-        within: Duration,
-    ) -> (ServiceStatus, Deployment) {
-        let of =
-            |d: &Deployment| d.task_definition == task_definition && d.rollout_state == Some(state);
-        let svc = wait_for_within(
-            &self.services,
+/// Waits until the service has a deployment of `task_definition` in rollout state `state`: the
+/// service's status then, and that deployment.
+async fn rollout(
+    s: &Setup,
+    name: &str,
+    task_definition: &str,
+    state: RolloutState,
+    within: Duration,
+) -> (ServiceStatus, Deployment) {
+    let of =
+        |d: &Deployment| d.task_definition == task_definition && d.rollout_state == Some(state);
+    let svc = s
+        .wait_service(
             name,
             |svc: Option<&Service>| {
                 svc.and_then(|s| s.status.as_ref())
@@ -127,46 +47,50 @@ impl Setup {
             within,
         )
         .await;
-        let status = svc.status.unwrap();
-        let deployment = status.deployments.iter().find(|d| of(d)).unwrap().clone();
-        (status, deployment)
-    }
+    let status = svc.status.unwrap();
+    let deployment = status.deployments.iter().find(|d| of(d)).unwrap().clone();
+    (status, deployment)
+}
 
-    /// RUNNING tasks of the service, with their zone and task definition.
-    async fn running(&self, name: &str) -> Vec<(String, String, String)> {
-        let tasks = self
-            .tasks
-            .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={name}")))
-            .await
-            .unwrap();
-        tasks
-            .items
-            .into_iter()
-            .filter_map(|t| {
-                let s = t.status?;
-                (s.last_status == Some(LastStatus::Running)
-                    && t.spec.desired_status == Default::default())
-                .then(|| {
-                    (
-                        t.metadata.name.unwrap(),
-                        s.availability_zone.unwrap_or_default(),
-                        s.task_definition.unwrap_or_default(),
-                    )
-                })
+/// RUNNING tasks of the service, with their zone and task definition.
+async fn running_tasks(s: &Setup, name: &str) -> Vec<(String, String, String)> {
+    let tasks = s
+        .tasks
+        .list(&ListParams::default().labels(&format!("ecs.operator.dev/service={name}")))
+        .await
+        .unwrap();
+    tasks
+        .items
+        .into_iter()
+        .filter_map(|t| {
+            let s = t.status?;
+            (s.last_status == Some(LastStatus::Running)
+                && t.spec.desired_status == Default::default())
+            .then(|| {
+                (
+                    t.metadata.name.unwrap(),
+                    s.availability_zone.unwrap_or_default(),
+                    s.task_definition.unwrap_or_default(),
+                )
             })
-            .collect()
+        })
+        .collect()
+}
+
+/// Steady, and running `task_definition` (`name:revision`).
+fn steady_on(task_definition: &str) -> impl Fn(Option<&Service>) -> bool + '_ {
+    move |svc| {
+        steady(svc)
+            && svc.and_then(|s| s.status.as_ref()?.task_definition.as_deref())
+                == Some(task_definition)
     }
 }
 
-fn steady(s: Option<&Service>) -> bool {
-    let Some(s) = s else { return false };
-    let Some(st) = &s.status else { return false };
-    st.observed_generation == s.metadata.generation
-        && st
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-        && st.running_count == s.spec.desired_count.unwrap_or(0)
+/// Steady, with `running` tasks RUNNING.
+fn steady_at(running: i32) -> impl Fn(Option<&Service>) -> bool {
+    move |svc| {
+        steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == running)
+    }
 }
 
 fn per_zone(running: &[(String, String, String)]) -> BTreeMap<String, usize> {
@@ -179,11 +103,11 @@ fn per_zone(running: &[(String, String, String)]) -> BTreeMap<String, usize> {
 
 #[tokio::test]
 async fn desired_count_is_spread_evenly_over_the_zones() {
-    let s = setup("svc-zones").await;
+    let s = Setup::start("svc-zones").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 6}))
         .await;
-    let svc = s.steady("web").await;
+    let svc = until_steady(&s, "web").await;
     let st = svc.status.unwrap();
     assert_eq!((st.running_count, st.pending_count), (6, 0));
     assert_eq!(st.task_definition.as_deref(), Some("web:1"));
@@ -193,7 +117,7 @@ async fn desired_count_is_spread_evenly_over_the_zones() {
         Some(RolloutState::Completed)
     );
     assert_eq!(st.selector.as_deref(), Some("ecs.operator.dev/service=web"));
-    let zones = per_zone(&s.running("web").await);
+    let zones = per_zone(&running_tasks(&s, "web").await);
     assert_eq!(
         zones.values().copied().collect::<Vec<_>>(),
         [2, 2, 2],
@@ -210,12 +134,12 @@ async fn desired_count_is_spread_evenly_over_the_zones() {
 
 #[tokio::test]
 async fn failed_tasks_are_replaced() {
-    let s = setup("svc-heal").await;
+    let s = Setup::start("svc-heal").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 3}))
         .await;
-    s.steady("web").await;
-    let before = s.running("web").await;
+    until_steady(&s, "web").await;
+    let before = running_tasks(&s, "web").await;
     // One pod deleted from outside, one essential container exiting.
     s.pods
         .delete(&before[0].0, &DeleteParams::default())
@@ -244,10 +168,10 @@ async fn failed_tasks_are_replaced() {
                 })
             })
     };
-    wait_for_within(&s.services, "web", replaced, ROLLOUT_DEADLINE).await;
-    let svc = wait_for_within(&s.services, "web", steady, ROLLOUT_DEADLINE).await;
+    s.wait_service("web", replaced, ROLLOUT_DEADLINE).await;
+    let svc = s.wait_service("web", steady, ROLLOUT_DEADLINE).await;
     assert_eq!(svc.status.unwrap().running_count, 3);
-    let after = s.running("web").await;
+    let after = running_tasks(&s, "web").await;
     assert_eq!(after.len(), 3);
     assert!(
         !after
@@ -275,19 +199,17 @@ async fn stopped_tasks(tasks: &Api<Task>, service: &str) -> Vec<String> {
 #[tokio::test]
 async fn stopped_tasks_are_kept_for_the_retention_within_a_bound() {
     const RETENTION: Duration = Duration::from_secs(45);
-    let s = setup_with(
-        "svc-retention",
-        ecs_operator::context::Config {
+    let s = Setup::start("svc-retention")
+        .config(|c| Config {
             stopped_task_retention: RETENTION,
             stopped_service_tasks_kept: 2,
-            ..config()
-        },
-    )
-    .await;
+            ..c
+        })
+        .await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 1}))
         .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     // Four tasks stop one after the other (their pods deleted from outside), each replaced.
     let mut killed = Vec::new();
     let mut stops = Vec::new();
@@ -346,7 +268,7 @@ async fn stopped_tasks_are_kept_for_the_retention_within_a_bound() {
 async fn wait_running_one(s: &Setup, gone: &[String]) -> String {
     let deadline = std::time::Instant::now() + ROLLOUT_DEADLINE;
     loop {
-        let running = s.running("web").await;
+        let running = running_tasks(s, "web").await;
         if let [(name, _, _)] = running.as_slice()
             && !gone.contains(name)
         {
@@ -359,29 +281,14 @@ async fn wait_running_one(s: &Setup, gone: &[String]) -> String {
 
 #[tokio::test]
 async fn scaling_in_keeps_the_zones_balanced() {
-    let s = setup("svc-scale").await;
+    let s = Setup::start("svc-scale").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 6}))
         .await;
-    s.steady("web").await;
-    s.services
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"desiredCount": 3}})),
-        )
-        .await
-        .unwrap();
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 3)
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
-    let zones = per_zone(&s.running("web").await);
+    until_steady(&s, "web").await;
+    s.scale("web", 3).await;
+    s.wait_service("web", steady_at(3), ROLLOUT_DEADLINE).await;
+    let zones = per_zone(&running_tasks(&s, "web").await);
     assert_eq!(
         zones.values().copied().collect::<Vec<_>>(),
         [1, 1, 1],
@@ -432,7 +339,7 @@ fn watch_bounds(
 }
 
 async fn rolling_deployment(prefix: &str, min: i32, max: i32) {
-    let s = setup(prefix).await;
+    let s = Setup::start(prefix).await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
         "web",
@@ -440,22 +347,12 @@ async fn rolling_deployment(prefix: &str, min: i32, max: i32) {
         "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     let (max_alive, min_running, watch) = watch_bounds(s.tasks.clone(), "web");
     s.register("web", td_spec("nginx:1.28"), 2).await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc)
-                && svc
-                    .and_then(|s| s.status.as_ref()?.task_definition.clone())
-                    .as_deref()
-                    == Some("web:2")
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    let svc = s
+        .wait_service("web", steady_on("web:2"), ROLLOUT_DEADLINE)
+        .await;
     watch.abort();
     let st = svc.status.unwrap();
     assert_eq!(
@@ -467,7 +364,7 @@ async fn rolling_deployment(prefix: &str, min: i32, max: i32) {
         Some(format!("ECS deployment {} completed.", st.deployments[0].id).as_str())
     );
     assert!(
-        s.running("web")
+        running_tasks(&s, "web")
             .await
             .iter()
             .all(|(_, _, td)| td == "web:2")
@@ -504,14 +401,9 @@ async fn a_rolling_deployment_50_100_stays_within_bounds() {
 #[tokio::test]
 async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
     // Crashing tasks must not count as healthy before they crash (kwok crashes them within a second or two).
-    let s = setup_with(
-        "svc-breaker",
-        ecs_operator::context::Config {
-            healthy_after_running: Duration::from_secs(10),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = Setup::start("svc-breaker")
+        .healthy_after_running(Duration::from_secs(10))
+        .await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
         "web",
@@ -520,30 +412,30 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
             "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     // Revision 2 crashes wherever it runs.
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
-    let (st, failed) = s
-        .rollout(
-            "web",
-            "web:2",
-            RolloutState::Failed,
-            Duration::from_secs(180),
-        )
-        .await;
+    let (st, failed) = rollout(
+        &s,
+        "web",
+        "web:2",
+        RolloutState::Failed,
+        Duration::from_secs(180),
+    )
+    .await;
     assert_eq!(failed.failed_tasks, 3, "threshold for desiredCount 3 is 3");
     assert_eq!(
         st.deployments[0].task_definition, "web:1",
         "rolled back to the last COMPLETED revision"
     );
     // The old revision keeps serving throughout, and the rollback converges.
-    let svc = s.steady("web").await;
+    let svc = until_steady(&s, "web").await;
     assert_eq!(
         svc.status.unwrap().task_definition.as_deref(),
         Some("web:1")
     );
-    let running = s.running("web").await;
+    let running = running_tasks(&s, "web").await;
     assert_eq!(running.len(), 3);
     assert!(running.iter().all(|(_, _, td)| td == "web:1"));
     // The rollback stays put: the breaker's FAILED deployment never resumes by itself.
@@ -564,14 +456,9 @@ async fn a_broken_revision_trips_the_circuit_breaker_and_rolls_back() {
 
 #[tokio::test]
 async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_first_failed_task() {
-    let s = setup_with(
-        "svc-breaker-count",
-        ecs_operator::context::Config {
-            healthy_after_running: Duration::from_secs(10),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = Setup::start("svc-breaker-count")
+        .healthy_after_running(Duration::from_secs(10))
+        .await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     // 100/134 with 3 tasks: one new task at a time, so failures come one by one (the default
     // threshold would wait for 3).
@@ -583,17 +470,17 @@ async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_fi
                 "thresholdConfiguration": {"type": "COUNT", "value": 1}}}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
-    let (st, failed) = s
-        .rollout(
-            "web",
-            "web:2",
-            RolloutState::Failed,
-            Duration::from_secs(120),
-        )
-        .await;
+    let (st, failed) = rollout(
+        &s,
+        "web",
+        "web:2",
+        RolloutState::Failed,
+        Duration::from_secs(120),
+    )
+    .await;
     assert_eq!(failed.failed_tasks, 1, "{:#?}", st.deployments);
     // The failed deployment launched nothing after its first task; the old tasks keep serving.
     let launched = s
@@ -606,25 +493,24 @@ async fn a_circuit_breaker_count_threshold_of_one_fails_the_deployment_at_its_fi
         .filter(|t| t.spec.started_by.as_deref() == Some(failed.id.as_str()))
         .count();
     assert_eq!(launched, 1);
-    let running = s.running("web").await;
+    let running = running_tasks(&s, "web").await;
     assert_eq!(running.len(), 3);
     assert!(running.iter().all(|(_, _, td)| td == "web:1"));
 }
 
 #[tokio::test]
 async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revision() {
-    let s = setup("svc-old-replaced").await;
+    let s = Setup::start("svc-old-replaced").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 2}))
         .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     // Revision 2 cannot be placed anywhere: its deployment stays in progress, its tasks PENDING.
     let mut unplaceable = td_spec("nginx:1.28");
     unplaceable["placementConstraints"] = json!([{"type": "memberOf",
         "expression": "attribute:ecs.availability-zone == nowhere"}]);
     s.register("web", unplaceable, 2).await;
-    wait_for_within(
-        &s.services,
+    s.wait_service(
         "web",
         |svc: Option<&Service>| {
             svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
@@ -636,7 +522,7 @@ async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revisio
         Duration::from_secs(60),
     )
     .await;
-    let old = s.running("web").await;
+    let old = running_tasks(&s, "web").await;
     assert_eq!(old.len(), 2);
     assert!(old.iter().all(|(_, _, td)| td == "web:1"), "{old:?}");
     s.pods
@@ -646,7 +532,7 @@ async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revisio
     // Its replacement runs web:1, started by the old deployment; web:2's tasks are still waiting.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let replacement = loop {
-        let running = s.running("web").await;
+        let running = running_tasks(&s, "web").await;
         if let Some((name, _, td)) = running
             .iter()
             .find(|(n, _, _)| n != &old[0].0 && n != &old[1].0)
@@ -682,7 +568,7 @@ async fn during_a_deployment_a_stopped_old_task_is_replaced_with_the_old_revisio
 
 #[tokio::test]
 async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
-    let s = setup("svc-lb").await;
+    let s = Setup::start("svc-lb").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
         "web",
@@ -690,7 +576,7 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
         "loadBalancers": [{"containerName": "web", "containerPort": 80}]}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     let kube_services: Api<k8s_openapi::api::core::v1::Service> = s.ns.api();
     let lb = kube_services
         .get("web-80")
@@ -700,35 +586,6 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
     // Nothing is exposed outside the cluster unless the service asks for it.
     assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
     assert_eq!(spec.selector.unwrap()["ecs.operator.dev/service"], "web");
-    let slices: Api<EndpointSlice> = s.ns.api();
-    let pod_ips = || async {
-        let mut ips: Vec<String> = s
-            .pods
-            .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.status?.pod_ip)
-            .collect();
-        ips.sort();
-        ips
-    };
-    let ready_endpoints = || async {
-        let mut ips: Vec<String> = slices
-            .list(&ListParams::default().labels("kubernetes.io/service-name=web-80"))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .flat_map(|s| s.endpoints.unwrap_or_default())
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
-            .flat_map(|e| e.addresses)
-            .collect();
-        ips.sort();
-        ips
-    };
     let svc = s.services.get("web").await.unwrap().status.unwrap();
     assert_eq!(svc.registered_targets, Some(3));
     assert!(
@@ -741,7 +598,10 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (pods, endpoints) = (pod_ips().await, ready_endpoints().await);
+        let (pods, endpoints) = (
+            s.service_pod_ips("web").await,
+            s.ready_endpoints("web-80").await,
+        );
         if pods.len() == 3 && pods == endpoints {
             break;
         }
@@ -755,9 +615,8 @@ async fn the_load_balancer_sends_traffic_to_the_ready_tasks_only() {
 
 #[tokio::test]
 async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart() {
-    let mut s = setup("svc-restart").await;
-    // A crash needs a real process: the in-process operator goes before anything exists to act on.
-    drop(s.operator.take());
+    // A crash needs a real process: none runs in this one.
+    let s = Setup::start("svc-restart").without_operator().await;
     let mut operator = support::process::OperatorProcess::start(&s.ns.name, &[]);
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service(
@@ -766,7 +625,7 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
         "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 150}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     let (max_alive, _, watch) = watch_bounds(s.tasks.clone(), "web");
     let invariants = support::invariants::Invariants::watch(&s.client, &s.ns.name);
     s.register("web", td_spec("nginx:1.28"), 2).await;
@@ -778,19 +637,8 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
     .await;
     operator.sigkill();
     let _operator = support::process::OperatorProcess::start(&s.ns.name, &[]);
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc)
-                && svc
-                    .and_then(|s| s.status.as_ref()?.task_definition.clone())
-                    .as_deref()
-                    == Some("web:2")
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    s.wait_service("web", steady_on("web:2"), ROLLOUT_DEADLINE)
+        .await;
     watch.abort();
     invariants.finish().assert_ok();
     assert!(
@@ -817,11 +665,11 @@ async fn the_operator_killed_mid_rollout_converges_within_bounds_after_restart()
 
 #[tokio::test]
 async fn kubectl_scale_drives_the_service() {
-    let s = setup("svc-kubectl-scale").await;
+    let s = Setup::start("svc-kubectl-scale").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 1}))
         .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     let out = std::process::Command::new("kubectl")
         .args(["scale", "ecssvc/web", "--replicas=4", "-n", &s.ns.name])
         .output()
@@ -831,27 +679,19 @@ async fn kubectl_scale_drives_the_service() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 4)
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    s.wait_service("web", steady_at(4), ROLLOUT_DEADLINE).await;
     let scale = s.services.get_scale("web").await.unwrap();
     assert_eq!(scale.status.unwrap().replicas, 4);
 }
 
 #[tokio::test]
 async fn a_deregistered_revision_keeps_its_service_running_scaling_and_healing() {
-    let s = setup("svc-inactive").await;
+    let s = Setup::start("svc-inactive").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.register("web", td_spec("nginx:1.28"), 2).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 2}))
         .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
 
     // Deregister the revision the service runs (the newest): no deployment of web:1 follows.
     let deregister =
@@ -876,20 +716,12 @@ async fn a_deregistered_revision_keeps_its_service_running_scaling_and_healing()
         )
         .await
         .unwrap();
-    let victim = s.running("web").await[0].0.clone();
+    let victim = running_tasks(&s, "web").await[0].0.clone();
     s.pods
         .delete(&victim, &DeleteParams::default())
         .await
         .unwrap();
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 3)
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    let svc = s.wait_service("web", steady_at(3), ROLLOUT_DEADLINE).await;
     let st = svc.status.unwrap();
     let deployments: Vec<(&str, &str)> = st
         .deployments
@@ -901,7 +733,7 @@ async fn a_deregistered_revision_keeps_its_service_running_scaling_and_healing()
         vec![("ecs-svc/1", "web:2")],
         "no new deployment"
     );
-    let running = s.running("web").await;
+    let running = running_tasks(&s, "web").await;
     assert_eq!(running.len(), 3);
     assert!(
         running.iter().all(|(_, _, td)| td == "web:2"),
@@ -930,13 +762,13 @@ fn protection_enabled(t: Option<&Task>) -> Option<bool> {
 
 #[tokio::test]
 async fn a_protected_task_survives_scale_in_until_its_protection_is_removed() {
-    let s = setup("svc-protect").await;
+    let s = Setup::start("svc-protect").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 3}))
         .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     // The newest task is the one scale-in would take first: protect it.
-    let mut running = s.running("web").await;
+    let mut running = running_tasks(&s, "web").await;
     running.sort();
     let kept = running.last().unwrap().0.clone();
     let until = k8s_openapi::jiff::Timestamp::from_second(
@@ -989,30 +821,9 @@ async fn a_protected_task_survives_scale_in_until_its_protection_is_removed() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let scale = |n: i32| {
-        let services = s.services.clone();
-        async move {
-            services
-                .patch(
-                    "web",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"desiredCount": n}})),
-                )
-                .await
-                .unwrap();
-        }
-    };
-    scale(1).await;
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 1)
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
-    let left = s.running("web").await;
+    s.scale("web", 1).await;
+    s.wait_service("web", steady_at(1), ROLLOUT_DEADLINE).await;
+    let left = running_tasks(&s, "web").await;
     assert_eq!(
         left.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(),
         [kept.as_str()],
@@ -1020,7 +831,7 @@ async fn a_protected_task_survives_scale_in_until_its_protection_is_removed() {
     );
 
     // Scaled to zero while protected: the service sees it and still keeps the task.
-    scale(0).await;
+    s.scale("web", 0).await;
     wait_for(&s.services, "web", |svc: Option<&Service>| {
         svc.and_then(|s| s.status.as_ref())
             .is_some_and(|st| st.desired_count == Some(0))
@@ -1039,20 +850,12 @@ async fn a_protected_task_survives_scale_in_until_its_protection_is_removed() {
             && protection_enabled(t) == Some(false)
     })
     .await;
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc) && svc.is_some_and(|s| s.status.as_ref().unwrap().running_count == 0)
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    s.wait_service("web", steady_at(0), ROLLOUT_DEADLINE).await;
 }
 
 #[tokio::test]
 async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision() {
-    let s = setup("svc-stopdep").await;
+    let s = Setup::start("svc-stopdep").await;
     s.register("web", td_spec("nginx:1.27"), 1).await;
     // No circuit breaker: a crashing revision would be retried for ever.
     s.apply_service(
@@ -1062,7 +865,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
             "deploymentCircuitBreaker": {"enable": false, "rollback": false}}}),
     )
     .await;
-    s.steady("web").await;
+    until_steady(&s, "web").await;
     s.register("web", td_spec("ecs-operator.test/crash"), 2)
         .await;
     let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
@@ -1074,34 +877,11 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
     })
     .await;
     let stuck = svc.status.unwrap().deployments[0].id.clone();
-    let annotate = |id: String| {
-        let services = s.services.clone();
-        async move {
-            services
-                .patch(
-                    "web",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {
-                        "ecs.operator.dev/stop-deployment": id,
-                    }}})),
-                )
-                .await
-                .unwrap();
-        }
-    };
-    annotate(stuck.clone()).await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            steady(svc)
-                && svc
-                    .and_then(|s| s.status.as_ref())
-                    .is_some_and(|st| st.task_definition.as_deref() == Some("web:1"))
-        },
-        ROLLOUT_DEADLINE,
-    )
-    .await;
+    let stop = "ecs.operator.dev/stop-deployment";
+    s.annotate_service("web", stop, &stuck).await;
+    let svc = s
+        .wait_service("web", steady_on("web:1"), ROLLOUT_DEADLINE)
+        .await;
     let st = svc.status.unwrap();
     assert_eq!(st.handled_stop_request.as_deref(), Some(stuck.as_str()));
     let stopped = st.deployments.iter().find(|d| d.id == stuck).unwrap();
@@ -1118,7 +898,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
         "{:#?}",
         st.events
     );
-    let running = s.running("web").await;
+    let running = running_tasks(&s, "web").await;
     assert_eq!(running.len(), 2);
     assert!(
         running.iter().all(|(_, _, td)| td == "web:1"),
@@ -1127,7 +907,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
 
     // A request for a deployment that is not in progress: a condition, and nothing else.
     let completed = st.deployments[0].id.clone();
-    annotate(completed.clone()).await;
+    s.annotate_service("web", stop, &completed).await;
     let svc = wait_for(&s.services, "web", |svc: Option<&Service>| {
         svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
             st.conditions
@@ -1144,7 +924,7 @@ async fn a_deployment_stopped_by_annotation_rolls_back_to_the_previous_revision(
 
 #[tokio::test]
 async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zero() {
-    let s = setup("svc-unplaceable").await;
+    let s = Setup::start("svc-unplaceable").await;
     // 64 GiB: more memory than any node has.
     s.register(
         "big",
@@ -1175,7 +955,7 @@ async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zer
                 .is_some_and(|st| st.events.iter().any(|e| e.message.starts_with(prefix)))
         })
     };
-    wait_for_within(&s.services, "big", unplaced, ROLLOUT_DEADLINE).await;
+    s.wait_service("big", unplaced, ROLLOUT_DEADLINE).await;
 
     // One more task that cannot be placed is the same episode: no second event.
     s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 2}))
@@ -1207,23 +987,11 @@ async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zer
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // The service has seen the second task's verdict: a reconcile after it has finished.
-    let operator = s.operator.as_ref().unwrap();
-    let reconciles = || {
-        operator
-            .admin
-            .metrics
-            .reconciles
-            .get_or_create(&ecs_operator::admin::ControllerLabels {
-                controller: "service",
-            })
-            .get()
-    };
-    let before = reconciles();
-    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let svc = wait_for_within(&s.services, "big", unplaced, ROLLOUT_DEADLINE).await;
+    let operator = s.operator();
+    operator
+        .service_pass_after(operator.service_reconciles(), deadline)
+        .await;
+    let svc = s.wait_service("big", unplaced, ROLLOUT_DEADLINE).await;
     let events = &svc.status.as_ref().unwrap().events;
     assert_eq!(
         events
@@ -1234,11 +1002,9 @@ async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zer
         "{events:#?}"
     );
     // Not steady, the service is looked at again every few seconds: each pass writes nothing.
-    let before = reconciles();
-    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    operator
+        .service_pass_after(operator.service_reconciles(), deadline)
+        .await;
     let again = s.services.get("big").await.unwrap();
     assert_eq!(
         again.metadata.resource_version, svc.metadata.resource_version,
@@ -1248,8 +1014,7 @@ async fn a_task_no_node_can_take_is_reported_once_and_cleared_when_scaled_to_zer
     // Nothing left to place: the condition clears.
     s.apply_service("big", json!({"taskDefinition": "big", "desiredCount": 0}))
         .await;
-    wait_for_within(
-        &s.services,
+    s.wait_service(
         "big",
         move |s: Option<&Service>| {
             s.and_then(placed).is_some_and(|c| {

@@ -5,23 +5,23 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ecs_operator::api::service::{
-    RolloutState, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+    Deployment, RolloutState, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
 };
 use ecs_operator::api::task::LastStatus;
-use ecs_operator::api::{Service, Task, TaskDefinition};
+use ecs_operator::api::{Service, Task};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+use support::endpoints::Endpoints;
+use support::setup::{Setup, SetupBuilder, service_messages, td_spec};
+use support::{TestNamespace, wait_for_within};
 
 const DEADLINE: Duration = Duration::from_secs(150);
 const BLUE_TG: &str =
@@ -29,204 +29,89 @@ const BLUE_TG: &str =
 const GREEN_TG: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/3c4d";
 
-struct Setup {
-    ns: TestNamespace,
-    tds: Api<TaskDefinition>,
-    services: Api<Service>,
-    pods: Api<Pod>,
-    _operator: Operator,
+/// How a test's operator runs: one bake-time minute lasts one second.
+fn setup(prefix: &str) -> SetupBuilder {
+    Setup::start(prefix).deployment_minute(Duration::from_secs(1))
 }
 
-async fn setup(prefix: &str) -> Setup {
-    setup_with(prefix, Duration::from_secs(1)).await
+/// Service `web` with `desired` tasks, `config` as its deploymentConfiguration, and a load balancer
+/// whose production target group is web-blue and alternate one web-green.
+fn web(desired: i32, config: serde_json::Value) -> serde_json::Value {
+    json!({"taskDefinition": "web", "desiredCount": desired, "deploymentConfiguration": config,
+        "loadBalancers": [{"containerName": "web", "containerPort": 80, "targetGroupArn": BLUE_TG,
+            "advancedConfiguration": {"alternateTargetGroupArn": GREEN_TG,
+                "roleArn": "arn:aws:iam::123456789012:role/ecs-lb"}}]})
 }
 
-/// `healthy_after_running`: how long a task without a health check must run to count as healthy.
-async fn setup_with(prefix: &str, healthy_after_running: Duration) -> Setup {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start_with(
-        &client,
-        &ns.name,
-        ecs_operator::context::Config {
-            healthy_after_running,
-            deployment_minute: Duration::from_secs(1),
-            ..Default::default()
-        },
-    );
-    Setup {
-        tds: ns.api(),
-        services: ns.api(),
-        pods: ns.api(),
-        ns,
-        _operator: operator,
-    }
+/// Service `web` (see [`web`]) on nginx:1.27 with its first deployment (blue, ecs-svc/1) COMPLETED and
+/// all of it behind the production Service: blue's IPs and a watch of production's endpoints.
+async fn blue(s: &Setup, desired: i32, config: serde_json::Value) -> (BTreeSet<String>, Endpoints) {
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service("web", web(desired, config)).await;
+    settled(s, "ecs-svc/1", RolloutState::Completed).await;
+    let blue = ips_of(s, "ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue", DEADLINE);
+    production.wait_for(&blue).await;
+    (blue, production)
 }
 
-impl Setup {
-    async fn register(&self, image: &str, revision: i64) {
-        let td: TaskDefinition = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": "web"},
-            "spec": {"containerDefinitions": [{"name": "web", "image": image, "portMappings": [{"containerPort": 80}]}]}
-        }))
-        .unwrap();
-        self.tds
-            .patch(
-                "web",
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-        wait_for(&self.tds, "web", move |td: Option<&TaskDefinition>| {
-            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
-        })
-        .await;
-    }
-
-    /// Service `web` with `desired` tasks, `config` as its deploymentConfiguration, and a load
-    /// balancer whose production target group is web-blue and alternate one web-green.
-    async fn apply_service(&self, desired: i32, config: serde_json::Value) {
-        let svc: Service = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": "web"},
-            "spec": {"taskDefinition": "web", "desiredCount": desired, "deploymentConfiguration": config,
-                "loadBalancers": [{"containerName": "web", "containerPort": 80, "targetGroupArn": BLUE_TG,
-                    "advancedConfiguration": {"alternateTargetGroupArn": GREEN_TG,
-                        "roleArn": "arn:aws:iam::123456789012:role/ecs-lb"}}]}
-        }))
-        .unwrap();
-        self.services
-            .patch(
-                "web",
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&svc),
-            )
-            .await
-            .unwrap();
-    }
-
-    /// Waits until deployment `id` has rollout state `state` and the service is Ready.
-    async fn settled(&self, id: &str, state: RolloutState) -> Service {
-        let id = id.to_string();
-        wait_for_within(
-            &self.services,
-            "web",
-            move |s: Option<&Service>| {
-                let Some(st) = s.and_then(|s| s.status.as_ref()) else {
-                    return false;
-                };
-                st.deployments
+/// Waits until deployment `id` of `web` has rollout state `state` and the service is Ready.
+async fn settled(s: &Setup, id: &str, state: RolloutState) -> Service {
+    let id = id.to_string();
+    s.wait_service(
+        "web",
+        move |s: Option<&Service>| {
+            let Some(st) = s.and_then(|s| s.status.as_ref()) else {
+                return false;
+            };
+            st.deployments
+                .iter()
+                .any(|d| d.id == id && d.rollout_state == Some(state))
+                && st
+                    .conditions
                     .iter()
-                    .any(|d| d.id == id && d.rollout_state == Some(state))
-                    && st
-                        .conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-            },
-            DEADLINE,
-        )
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        },
+        DEADLINE,
+    )
+    .await
+}
+
+/// Waits until ecs-svc/2 of `web` was rolled back to blue.
+async fn rolled_back(s: &Setup, within: Duration) -> Service {
+    s.wait_service(
+        "web",
+        |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                st.deployments.iter().any(|d| {
+                    d.id == "ecs-svc/2"
+                        && d.service_deployment_status
+                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
+                })
+            })
+        },
+        within,
+    )
+    .await
+}
+
+/// Waits until the primary deployment of `web` satisfies `f`.
+async fn primary_until(s: &Setup, f: impl Fn(&Deployment) -> bool) -> Service {
+    s.wait_service(
+        "web",
+        move |svc: Option<&Service>| {
+            svc.and_then(|s| s.status.as_ref()?.deployments.first())
+                .is_some_and(&f)
+        },
+        DEADLINE,
+    )
+    .await
+}
+
+/// Pod IPs of a deployment's live tasks (`ecs-svc-N`).
+async fn ips_of(s: &Setup, deployment: &str) -> BTreeSet<String> {
+    s.pod_ips(&format!("ecs.operator.dev/deployment={deployment}"))
         .await
-    }
-
-    /// Pod IPs of a deployment's live tasks (`ecs-svc-N`).
-    async fn ips_of(&self, deployment: &str) -> BTreeSet<String> {
-        self.pods
-            .list(
-                &ListParams::default().labels(&format!("ecs.operator.dev/deployment={deployment}")),
-            )
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.status?.pod_ip)
-            .collect()
-    }
-
-    fn service_messages(svc: &Service) -> Vec<String> {
-        // Oldest first.
-        let mut m: Vec<String> = svc
-            .status
-            .iter()
-            .flat_map(|s| &s.events)
-            .map(|e| e.message.clone())
-            .collect();
-        m.reverse();
-        m
-    }
-}
-
-/// Every distinct set of ready endpoint addresses a Kubernetes Service's EndpointSlices showed, in
-/// order (recorded by a watch until dropped).
-struct Endpoints {
-    seen: Arc<Mutex<Vec<BTreeSet<String>>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Endpoints {
-    fn watch(ns: &TestNamespace, service: &str) -> Self {
-        let api: Api<EndpointSlice> = ns.api();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let config =
-            watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-        let task = tokio::spawn(async move {
-            let mut slices: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            let mut stream = watcher(api, config).boxed();
-            while let Some(event) = stream.next().await {
-                let ready = |s: &EndpointSlice| -> BTreeSet<String> {
-                    s.endpoints
-                        .iter()
-                        .flatten()
-                        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
-                        .flat_map(|e| e.addresses.clone())
-                        .collect()
-                };
-                match event {
-                    Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::InitApply(s)) => {
-                        slices.insert(s.name_any(), ready(&s));
-                    }
-                    Ok(watcher::Event::Delete(s)) => {
-                        slices.remove(&s.name_any());
-                    }
-                    Ok(watcher::Event::Init) => slices.clear(),
-                    _ => continue,
-                }
-                let now: BTreeSet<String> = slices.values().flatten().cloned().collect();
-                let mut seen = record.lock().unwrap();
-                if seen.last() != Some(&now) {
-                    seen.push(now);
-                }
-            }
-        });
-        Endpoints { seen, task }
-    }
-
-    fn seen(&self) -> Vec<BTreeSet<String>> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// Waits until the endpoints are exactly `ips`.
-    async fn wait_for(&self, ips: &BTreeSet<String>) {
-        let until = tokio::time::Instant::now() + DEADLINE;
-        while self.seen().last() != Some(ips) {
-            assert!(
-                tokio::time::Instant::now() < until,
-                "endpoints {:?} never became {ips:?}",
-                self.seen().last()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Endpoints {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// The most tasks of service `web` alive (not STOPPED) at once, watched until dropped.
@@ -288,21 +173,20 @@ fn green_share(ips: &BTreeSet<String>, green: &BTreeSet<String>) -> f64 {
 #[tokio::test]
 async fn blue_green_switches_production_endpoints_at_once_after_the_test_service_and_bake_time() {
     let s = setup("bg").await;
-    s.register("nginx:1.27", 1).await;
-    s.apply_service(3, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4}))
-        .await;
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let blue = s.ips_of("ecs-svc-1").await;
+    let (blue, production) = blue(
+        &s,
+        3,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4}),
+    )
+    .await;
     assert_eq!(blue.len(), 3);
-    let production = Endpoints::watch(&s.ns, "web-blue");
-    let test = Endpoints::watch(&s.ns, "web-green");
-    production.wait_for(&blue).await;
+    let test = Endpoints::watch(&s.ns, "web-green", DEADLINE);
     test.wait_for(&blue).await;
     let bound = TaskBound::watch(&s.ns);
 
-    s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
-    let green = s.ips_of("ecs-svc-2").await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     assert_eq!(green.len(), 3);
     production.wait_for(&green).await;
 
@@ -324,7 +208,7 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
     let test_seen = test.seen();
     assert!(test_seen.contains(&green), "{test_seen:?}");
     // The stages in ECS order, bake time between the shift and clean-up, blue stopped in clean-up.
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     let at = |needle: &str| {
         messages
             .iter()
@@ -365,6 +249,7 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
     assert!(stopped_blue > at("entered the CLEAN_UP"), "{messages:#?}");
     assert!(bound.max() <= 6, "{} tasks alive at once", bound.max());
     let deployment = &svc.status.as_ref().unwrap().deployments[0];
+
     assert_eq!(
         deployment.lifecycle_stage,
         Some(ServiceDeploymentLifecycleStage::CleanUp)
@@ -379,22 +264,18 @@ async fn blue_green_switches_production_endpoints_at_once_after_the_test_service
 #[tokio::test]
 async fn canary_shows_canary_percent_of_endpoints_on_green_then_all() {
     let s = setup("canary").await;
-    s.register("nginx:1.27", 1).await;
-    s.apply_service(
+    let (_, production) = blue(
+        &s,
         4,
         json!({"strategy": "CANARY",
             "canaryConfiguration": {"canaryPercent": 25.0, "canaryBakeTimeInMinutes": 5}}),
     )
     .await;
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let blue = s.ips_of("ecs-svc-1").await;
-    let production = Endpoints::watch(&s.ns, "web-blue");
-    production.wait_for(&blue).await;
     let bound = TaskBound::watch(&s.ns);
 
-    s.register("nginx:1.28", 2).await;
-    s.settled("ecs-svc/2", RolloutState::Completed).await;
-    let green = s.ips_of("ecs-svc-2").await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     production.wait_for(&green).await;
     let seen = production.seen();
     let canary = seen
@@ -413,21 +294,17 @@ async fn canary_shows_canary_percent_of_endpoints_on_green_then_all() {
 #[tokio::test]
 async fn linear_moves_endpoints_to_green_step_by_step() {
     let s = setup("linear").await;
-    s.register("nginx:1.27", 1).await;
-    s.apply_service(
+    let (blue, production) = blue(
+        &s,
         4,
         json!({"strategy": "LINEAR",
             "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 10}}),
     )
     .await;
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let blue = s.ips_of("ecs-svc-1").await;
-    let production = Endpoints::watch(&s.ns, "web-blue");
-    production.wait_for(&blue).await;
 
-    s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
-    let green = s.ips_of("ecs-svc-2").await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     production.wait_for(&green).await;
     // 25 % (1 of 4), 50 % (4 of 8), 75 % (3 of 4) in order, each a full set of ready endpoints. The
     // labels of a step are written one pod at a time, so shares in between show up too; a step lasts
@@ -450,7 +327,7 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
         "no step between none and all before all: {steps:?}"
     );
     assert_eq!(steps.last(), Some(&1.0), "green's shares {steps:?}");
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     for percent in ["25.0%", "50.0%", "75.0%"] {
         assert!(
             messages
@@ -464,40 +341,24 @@ async fn linear_moves_endpoints_to_green_step_by_step() {
 #[tokio::test]
 async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
     let s = setup("bg-stop").await;
-    s.register("nginx:1.27", 1).await;
-    s.apply_service(
+    let (blue, production) = blue(
+        &s,
         3,
         json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 600}),
     )
     .await;
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let blue = s.ips_of("ecs-svc-1").await;
-    let production = Endpoints::watch(&s.ns, "web-blue");
-    production.wait_for(&blue).await;
 
-    s.register("nginx:1.28", 2).await;
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
-                .is_some_and(|d| {
-                    d.lifecycle_stage == Some(ServiceDeploymentLifecycleStage::BakeTime)
-                })
-        },
-        DEADLINE,
-    )
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    primary_until(&s, |d| {
+        d.lifecycle_stage == Some(ServiceDeploymentLifecycleStage::BakeTime)
+    })
     .await;
-    let green = s.ips_of("ecs-svc-2").await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     production.wait_for(&green).await;
     let switched = production.seen().len();
 
-    let patch =
-        json!({"metadata": {"annotations": {"ecs.operator.dev/stop-deployment": "ecs-svc/2"}}});
-    s.services
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    s.annotate_service("web", "ecs.operator.dev/stop-deployment", "ecs-svc/2")
+        .await;
     production.wait_for(&blue).await;
     let after = &production.seen()[switched..];
     assert_eq!(
@@ -505,21 +366,7 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         std::slice::from_ref(&blue),
         "straight back to all of blue"
     );
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.id == "ecs-svc/2"
-                        && d.service_deployment_status
-                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
-                })
-            })
-        },
-        DEADLINE,
-    )
-    .await;
+    let svc = rolled_back(&s, DEADLINE).await;
     let st = svc.status.unwrap();
     assert_eq!(st.deployments[0].id, "ecs-svc/1");
     assert_eq!(st.task_definition.as_deref(), Some("web:1"));
@@ -529,9 +376,12 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
         .find(|c| c.type_ == "Degraded")
         .unwrap();
     assert_eq!(degraded.status, "True", "{degraded:?}");
-    assert!(s.ips_of("ecs-svc-2").await.is_empty(), "green scaled away");
+    assert!(
+        ips_of(&s, "ecs-svc-2").await.is_empty(),
+        "green scaled away"
+    );
     assert_eq!(
-        s.ips_of("ecs-svc-1").await,
+        ips_of(&s, "ecs-svc-1").await,
         blue,
         "blue's own tasks serve again"
     );
@@ -540,36 +390,21 @@ async fn a_stop_request_in_bake_time_returns_production_to_blue_at_once() {
 #[tokio::test]
 async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_redeploying() {
     // Crashing tasks must not count as healthy before they crash (kwok crashes them within seconds).
-    let s = setup_with("bg-breaker", Duration::from_secs(10)).await;
-    s.register("nginx:1.27", 1).await;
-    s.apply_service(
+    let s = setup("bg-breaker")
+        .healthy_after_running(Duration::from_secs(10))
+        .await;
+    let (blue, production) = blue(
+        &s,
         3,
         json!({"strategy": "BLUE_GREEN",
             "deploymentCircuitBreaker": {"enable": true, "rollback": true}}),
     )
     .await;
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let blue = s.ips_of("ecs-svc-1").await;
-    let production = Endpoints::watch(&s.ns, "web-blue");
-    production.wait_for(&blue).await;
 
     // Revision 2 crashes wherever it runs.
-    s.register("ecs-operator.test/crash", 2).await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.id == "ecs-svc/2"
-                        && d.service_deployment_status
-                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
-                })
-            })
-        },
-        Duration::from_secs(180),
-    )
-    .await;
+    s.register("web", td_spec("ecs-operator.test/crash"), 2)
+        .await;
+    let svc = rolled_back(&s, Duration::from_secs(180)).await;
     let st = svc.status.unwrap();
     assert_eq!(st.deployments[0].id, "ecs-svc/1", "{:#?}", st.deployments);
     assert!(
@@ -585,11 +420,11 @@ async fn the_circuit_breaker_keeps_production_on_blue_and_returns_to_it_without_
         "{:?}",
         production.seen()
     );
-    assert_eq!(s.ips_of("ecs-svc-1").await, blue);
+    assert_eq!(ips_of(&s, "ecs-svc-1").await, blue);
 }
 
 /// The route `web-prod` as a user writes it: blue (web-blue) and green (web-green) backends of one rule.
-fn production_route() -> kube::api::DynamicObject {
+fn production_route() -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": {"name": "web-prod"},
@@ -608,37 +443,24 @@ fn production_route() -> kube::api::DynamicObject {
 async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_the_production_service()
  {
     let s = setup("canary-route").await;
-    let routes: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        s.services.clone().into_client(),
-        &s.ns.name,
-        &ecs_operator::traffic::httproute::api_resource(),
-    );
+    let routes = s.routes();
     routes
-        .create(&kube::api::PostParams::default(), &production_route())
+        .create(&PostParams::default(), &production_route())
         .await
         .expect("the Gateway API CRDs (cargo xtask cluster up installs them)");
-    s.register("nginx:1.27", 1).await;
-    let svc: Service = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-        "metadata": {"name": "web"},
-        "spec": {"taskDefinition": "web", "desiredCount": 4,
+    s.register("web", td_spec("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 4,
             "deploymentConfiguration": {"strategy": "CANARY",
                 "canaryConfiguration": {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 6}},
             "loadBalancers": [{"containerName": "web", "containerPort": 80, "targetGroupArn": BLUE_TG,
                 "advancedConfiguration": {"alternateTargetGroupArn": GREEN_TG,
-                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/lb/1/2/web-prod"}}]}
-    }))
-    .unwrap();
-    s.services
-        .patch(
-            "web",
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&svc),
-        )
-        .await
-        .unwrap();
-    s.settled("ecs-svc/1", RolloutState::Completed).await;
-    let weights = |r: &kube::api::DynamicObject| -> Vec<i64> {
+                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/lb/1/2/web-prod"}}]}),
+    )
+    .await;
+    settled(&s, "ecs-svc/1", RolloutState::Completed).await;
+    let weights = |r: &DynamicObject| -> Vec<i64> {
         r.data["spec"]["rules"][0]["backendRefs"]
             .as_array()
             .unwrap()
@@ -652,25 +474,16 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
         vec![1000, 0],
         "all to the production Service"
     );
-    let blue = s.ips_of("ecs-svc-1").await;
-    let production = Endpoints::watch(&s.ns, "web-blue");
+    let blue = ips_of(&s, "ecs-svc-1").await;
+    let production = Endpoints::watch(&s.ns, "web-blue", DEADLINE);
     production.wait_for(&blue).await;
 
-    s.register("nginx:1.28", 2).await;
-    wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
-                .is_some_and(|d| d.production_traffic_percent == Some(5.0))
-        },
-        DEADLINE,
-    )
-    .await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    primary_until(&s, |d| d.production_traffic_percent == Some(5.0)).await;
     let route = wait_for_within(
         &routes,
         "web-prod",
-        |r: Option<&kube::api::DynamicObject>| r.is_some_and(|r| weights(r) == vec![950, 50]),
+        |r: Option<&DynamicObject>| r.is_some_and(|r| weights(r) == vec![950, 50]),
         Duration::from_secs(30),
     )
     .await;
@@ -678,8 +491,8 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
     // The canary's share is the route's: the production Service still shows all of blue, and the
     // alternate one green.
     assert_eq!(production.seen().last(), Some(&blue));
-    s.settled("ecs-svc/2", RolloutState::Completed).await;
-    let green = s.ips_of("ecs-svc-2").await;
+    settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     production.wait_for(&green).await;
     let route = routes.get("web-prod").await.unwrap();
     assert_eq!(
@@ -698,76 +511,38 @@ async fn canary_through_an_httproute_writes_the_weights_and_keeps_blue_behind_th
 }
 
 /// Lifecycle hooks: TaskDefinition `check` runs `image` (the hook's task).
-impl Setup {
-    async fn register_check(&self, image: &str) {
-        let td: TaskDefinition = serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-            "metadata": {"name": "check"},
-            "spec": {"containerDefinitions": [{"name": "check", "image": image}]}
-        }))
-        .unwrap();
-        self.tds
-            .patch(
-                "check",
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-        wait_for(&self.tds, "check", |td: Option<&TaskDefinition>| {
-            td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(1)
-        })
-        .await;
-    }
-
-    /// A BLUE_GREEN service whose blue (ecs-svc/1, nginx:1.27) is COMPLETED and serving, with
-    /// `hooks` as its lifecycleHooks from then on (so they run for ecs-svc/2); returns blue's IPs and
-    /// a watch of production endpoints.
-    async fn blue_with_hooks(&self, hooks: serde_json::Value) -> (BTreeSet<String>, Endpoints) {
-        self.register("nginx:1.27", 1).await;
-        self.apply_service(3, json!({"strategy": "BLUE_GREEN"}))
-            .await;
-        self.settled("ecs-svc/1", RolloutState::Completed).await;
-        let blue = self.ips_of("ecs-svc-1").await;
-        let production = Endpoints::watch(&self.ns, "web-blue");
-        production.wait_for(&blue).await;
-        self.apply_service(
-            3,
-            json!({"strategy": "BLUE_GREEN", "lifecycleHooks": hooks}),
-        )
-        .await;
-        (blue, production)
-    }
-
-    /// Waits until ecs-svc/2 was rolled back to blue.
-    async fn rolled_back(&self) -> Service {
-        wait_for_within(
-            &self.services,
-            "web",
-            |svc: Option<&Service>| {
-                svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                    st.deployments.iter().any(|d| {
-                        d.id == "ecs-svc/2"
-                            && d.service_deployment_status
-                                == Some(ServiceDeploymentStatus::RollbackSuccessful)
-                    })
-                })
-            },
-            DEADLINE,
-        )
-        .await
-    }
-
-    async fn annotate(&self, key: &str, value: &str) {
-        let patch = json!({"metadata": {"annotations": {key: value}}});
-        self.services
-            .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .unwrap();
-    }
+async fn register_check(s: &Setup, image: &str) {
+    s.register(
+        "check",
+        json!({"containerDefinitions": [{"name": "check", "image": image}]}),
+        1,
+    )
+    .await;
 }
 
-fn green_of(svc: &Service) -> ecs_operator::api::service::Deployment {
+/// A BLUE_GREEN service whose blue (ecs-svc/1, nginx:1.27) is COMPLETED and serving, with `hooks` as
+/// its lifecycleHooks from then on (so they run for ecs-svc/2); returns blue's IPs and a watch of
+/// production endpoints.
+async fn blue_with_hooks(s: &Setup, hooks: serde_json::Value) -> (BTreeSet<String>, Endpoints) {
+    let (blue, production) = blue(s, 3, json!({"strategy": "BLUE_GREEN"})).await;
+    s.apply_service(
+        "web",
+        web(
+            3,
+            json!({"strategy": "BLUE_GREEN", "lifecycleHooks": hooks}),
+        ),
+    )
+    .await;
+    (blue, production)
+}
+
+/// Answers a PAUSE hook (or tries to) through the action annotation.
+async fn hook_action(s: &Setup, action: &str) {
+    s.annotate_service("web", "ecs.operator.dev/lifecycle-hook-action", action)
+        .await;
+}
+
+fn green_of(svc: &Service) -> Deployment {
     svc.status
         .as_ref()
         .unwrap()
@@ -781,13 +556,15 @@ fn green_of(svc: &Service) -> ecs_operator::api::service::Deployment {
 #[tokio::test]
 async fn a_hook_task_exiting_1_at_post_scale_up_rolls_back_with_production_never_leaving_blue() {
     let s = setup("hook-fail").await;
-    s.register_check("ecs-operator.test/crash").await;
-    let (blue, production) = s
-        .blue_with_hooks(json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]))
-        .await;
+    register_check(&s, "ecs-operator.test/crash").await;
+    let (blue, production) = blue_with_hooks(
+        &s,
+        json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]),
+    )
+    .await;
 
-    s.register("nginx:1.28", 2).await;
-    let svc = s.rolled_back().await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = rolled_back(&s, DEADLINE).await;
     let st = svc.status.as_ref().unwrap();
     assert_eq!(st.deployments[0].id, "ecs-svc/1", "{:#?}", st.deployments);
     let green = green_of(&svc);
@@ -821,7 +598,7 @@ async fn a_hook_task_exiting_1_at_post_scale_up_rolls_back_with_production_never
         (owner.kind.as_str(), owner.controller),
         ("Service", Some(false))
     );
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     assert!(
         messages.iter().any(
             |m| m.contains("lifecycle hook ecs-svc/2/POST_SCALE_UP/0 at POST_SCALE_UP started")
@@ -833,20 +610,22 @@ async fn a_hook_task_exiting_1_at_post_scale_up_rolls_back_with_production_never
         "production left blue: {:?}",
         production.seen()
     );
-    assert_eq!(s.ips_of("ecs-svc-1").await, blue);
+    assert_eq!(ips_of(&s, "ecs-svc-1").await, blue);
 }
 
 #[tokio::test]
 async fn a_hook_task_exiting_0_lets_the_deployment_complete() {
     let s = setup("hook-ok").await;
-    s.register_check("ecs-operator.test/succeed").await;
-    let (_, production) = s
-        .blue_with_hooks(json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]))
-        .await;
+    register_check(&s, "ecs-operator.test/succeed").await;
+    let (_, production) = blue_with_hooks(
+        &s,
+        json!([{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}]),
+    )
+    .await;
 
-    s.register("nginx:1.28", 2).await;
-    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
-    production.wait_for(&s.ips_of("ecs-svc-2").await).await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    production.wait_for(&ips_of(&s, "ecs-svc-2").await).await;
     let green = green_of(&svc);
     assert_eq!(
         green.service_deployment_status,
@@ -858,7 +637,7 @@ async fn a_hook_task_exiting_0_lets_the_deployment_complete() {
         json!("SUCCEEDED")
     );
     assert!(hook.ended_at.is_some());
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     let at = |needle: &str| {
         messages
             .iter()
@@ -877,33 +656,24 @@ async fn a_hook_task_exiting_0_lets_the_deployment_complete() {
 /// traffic moves: ECS takes no hook at PRE_PRODUCTION_TRAFFIC_SHIFT); checks that it stays there with
 /// production on blue for a while. Returns blue's IPs and the production endpoints watch.
 async fn paused(s: &Setup) -> (BTreeSet<String>, Endpoints) {
-    let (blue, production) = s
-        .blue_with_hooks(
-            json!([{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]),
-        )
-        .await;
-    s.register("nginx:1.28", 2).await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()?.deployments.first().cloned())
-                .is_some_and(|d| {
-                    d.id == "ecs-svc/2"
-                        && d.lifecycle_stage
-                            == Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
-                        && !d.lifecycle_hook_details.is_empty()
-                })
-        },
-        DEADLINE,
+    let (blue, production) = blue_with_hooks(
+        s,
+        json!([{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]),
     )
+    .await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = primary_until(s, |d| {
+        d.id == "ecs-svc/2"
+            && d.lifecycle_stage == Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
+            && !d.lifecycle_hook_details.is_empty()
+    })
     .await;
     let hook = &green_of(&svc).lifecycle_hook_details[0];
     assert_eq!(
         serde_json::to_value(hook.status).unwrap(),
         json!("AWAITING_ACTION")
     );
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     assert!(
         messages.iter().any(|m| m.contains(&format!(
             "kubectl ecs continue-service-deployment -n {} --service-deployment-arn arn:aws:ecs:kubernetes:000000000000:service-deployment/{}/web/2 --hook-id ecs-svc/2/POST_TEST_TRAFFIC_SHIFT/0 --action CONTINUE",
@@ -933,23 +703,22 @@ async fn a_pause_hook_holds_the_deployment_until_continue() {
     let (blue, production) = paused(&s).await;
 
     // Not an action: reported, nothing else changes.
-    s.annotate("ecs.operator.dev/lifecycle-hook-action", "ecs-svc/2=GO")
-        .await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.conditions.iter().any(|c| {
-                    c.type_ == "Degraded"
-                        && c.status == "True"
-                        && c.reason == "InvalidLifecycleHookAction"
+    hook_action(&s, "ecs-svc/2=GO").await;
+    let svc = s
+        .wait_service(
+            "web",
+            |svc: Option<&Service>| {
+                svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
+                    st.conditions.iter().any(|c| {
+                        c.type_ == "Degraded"
+                            && c.status == "True"
+                            && c.reason == "InvalidLifecycleHookAction"
+                    })
                 })
-            })
-        },
-        DEADLINE,
-    )
-    .await;
+            },
+            DEADLINE,
+        )
+        .await;
     let d = green_of(&svc);
     assert_eq!(
         d.lifecycle_stage,
@@ -960,13 +729,9 @@ async fn a_pause_hook_holds_the_deployment_until_continue() {
         json!("AWAITING_ACTION")
     );
 
-    s.annotate(
-        "ecs.operator.dev/lifecycle-hook-action",
-        "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=CONTINUE",
-    )
-    .await;
-    let svc = s.settled("ecs-svc/2", RolloutState::Completed).await;
-    let green = s.ips_of("ecs-svc-2").await;
+    hook_action(&s, "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=CONTINUE").await;
+    let svc = settled(&s, "ecs-svc/2", RolloutState::Completed).await;
+    let green = ips_of(&s, "ecs-svc-2").await;
     production.wait_for(&green).await;
     assert!(production.seen().contains(&blue));
     let hook = &green_of(&svc).lifecycle_hook_details[0];
@@ -984,12 +749,8 @@ async fn a_pause_hook_holds_the_deployment_until_continue() {
 async fn a_pause_hook_rolls_back_on_rollback() {
     let s = setup("hook-rollback").await;
     let (blue, production) = paused(&s).await;
-    s.annotate(
-        "ecs.operator.dev/lifecycle-hook-action",
-        "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=ROLLBACK",
-    )
-    .await;
-    let svc = s.rolled_back().await;
+    hook_action(&s, "ecs-svc/2/POST_TEST_TRAFFIC_SHIFT=ROLLBACK").await;
+    let svc = rolled_back(&s, DEADLINE).await;
     assert_eq!(svc.status.as_ref().unwrap().deployments[0].id, "ecs-svc/1");
     let hook = &green_of(&svc).lifecycle_hook_details[0];
     assert_eq!(serde_json::to_value(hook.status).unwrap(), json!("FAILED"));
@@ -1004,30 +765,18 @@ async fn a_pause_hook_rolls_back_on_rollback() {
 async fn hook_timeouts_follow_their_action_continue_then_rollback() {
     // timeoutInMinutes is at least 1 and counts real minutes: this test takes two of them.
     let s = setup("hook-timeout").await;
-    let (blue, production) = s
-        .blue_with_hooks(json!([
+    let (blue, production) = blue_with_hooks(
+        &s,
+        json!([
             {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"],
                 "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "CONTINUE"}},
             {"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
                 "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "ROLLBACK"}}
-        ]))
-        .await;
-    s.register("nginx:1.28", 2).await;
-    let svc = wait_for_within(
-        &s.services,
-        "web",
-        |svc: Option<&Service>| {
-            svc.and_then(|s| s.status.as_ref()).is_some_and(|st| {
-                st.deployments.iter().any(|d| {
-                    d.id == "ecs-svc/2"
-                        && d.service_deployment_status
-                            == Some(ServiceDeploymentStatus::RollbackSuccessful)
-                })
-            })
-        },
-        Duration::from_secs(240),
+        ]),
     )
     .await;
+    s.register("web", td_spec("nginx:1.28"), 2).await;
+    let svc = rolled_back(&s, Duration::from_secs(240)).await;
     let details = green_of(&svc).lifecycle_hook_details;
     let status = |stage: &str| {
         let d = details
@@ -1044,7 +793,7 @@ async fn hook_timeouts_follow_their_action_continue_then_rollback() {
     };
     assert_eq!(status("POST_SCALE_UP"), json!("TIMED_OUT"));
     assert_eq!(status("POST_TEST_TRAFFIC_SHIFT"), json!("TIMED_OUT"));
-    let messages = Setup::service_messages(&svc);
+    let messages = service_messages(&svc);
     let at = |needle: &str| {
         messages
             .iter()

@@ -7,81 +7,29 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ecs_operator::api::{Service, Task, TaskDefinition};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use ecs_operator::api::Service;
+use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
-use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+use support::setup::{Setup, steady};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-fn steady(s: Option<&Service>) -> bool {
-    let Some(s) = s else { return false };
-    let Some(st) = &s.status else { return false };
-    st.observed_generation == s.metadata.generation
-        && st
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-        && st.running_count == s.spec.desired_count.unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_deployment_runs_the_digest_its_first_task_pulled() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "digests").await;
-    let _operator = Operator::start_with(
-        &client,
-        &ns.name,
-        ecs_operator::context::Config {
-            // Tasks without a health check count as healthy this long after RUNNING (ECS: 40 s).
-            healthy_after_running: Duration::from_secs(1),
-            ..Default::default()
-        },
-    );
-    let tds: Api<TaskDefinition> = ns.api();
-    let services: Api<Service> = ns.api();
-    let tasks: Api<Task> = ns.api();
-    let pods: Api<Pod> = ns.api();
-
-    let td: TaskDefinition = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-        "metadata": {"name": "web"},
-        "spec": {"containerDefinitions": [
-            {"name": "web", "image": "nginx:1.27"},
-            {"name": "log", "image": "busybox:1", "essential": false, "versionConsistency": "disabled"}]}
-    }))
-    .unwrap();
-    tds.patch(
+    let s = Setup::start("digests").await;
+    let (tasks, pods) = (&s.tasks, &s.pods);
+    s.register(
         "web",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&td),
+        json!({"containerDefinitions": [
+            {"name": "web", "image": "nginx:1.27"},
+            {"name": "log", "image": "busybox:1", "essential": false, "versionConsistency": "disabled"}]}),
+        1,
     )
-    .await
-    .unwrap();
-    wait_for(&tds, "web", |td: Option<&TaskDefinition>| {
-        td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(1)
-    })
     .await;
-    let svc = |count: i32| -> Service {
-        serde_json::from_value(json!({
-            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": "web"},
-            "spec": {"taskDefinition": "web", "desiredCount": count}
-        }))
-        .unwrap()
-    };
-    services
-        .patch(
-            "web",
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&svc(1)),
-        )
-        .await
-        .unwrap();
-    wait_for_within(&services, "web", steady, DEADLINE).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 1}))
+        .await;
+    s.wait_service("web", steady, DEADLINE).await;
     let first = tasks
         .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
         .await
@@ -113,8 +61,7 @@ async fn a_deployment_runs_the_digest_its_first_task_pulled() {
     // The deployment is pinned to the web container's digest; log opted out.
     let pinned = format!("nginx@{DIGEST}");
     let want = BTreeMap::from([("web".to_string(), pinned.clone())]);
-    wait_for_within(
-        &services,
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref())
@@ -126,15 +73,9 @@ async fn a_deployment_runs_the_digest_its_first_task_pulled() {
     .await;
 
     // A later task of the deployment runs the digest; the first keeps what it runs.
-    services
-        .patch(
-            "web",
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&svc(2)),
-        )
-        .await
-        .unwrap();
-    wait_for_within(&services, "web", steady, DEADLINE).await;
+    s.apply_service("web", json!({"taskDefinition": "web", "desiredCount": 2}))
+        .await;
+    s.wait_service("web", steady, DEADLINE).await;
     let all = pods
         .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
         .await
@@ -160,62 +101,21 @@ async fn a_deployment_runs_the_digest_its_first_task_pulled() {
 
 #[tokio::test]
 async fn a_rollback_runs_the_digests_of_the_deployment_it_returns_to() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "digests-rollback").await;
     // Crashing tasks must not count as healthy before they crash.
-    let _operator = Operator::start_with(
-        &client,
-        &ns.name,
-        ecs_operator::context::Config {
-            healthy_after_running: Duration::from_secs(10),
-            ..Default::default()
-        },
-    );
-    let tds: Api<TaskDefinition> = ns.api();
-    let services: Api<Service> = ns.api();
-    let tasks: Api<Task> = ns.api();
-    let pods: Api<Pod> = ns.api();
-    let register = |image: &'static str, revision: i64| {
-        let tds = tds.clone();
-        async move {
-            let td: TaskDefinition = serde_json::from_value(json!({
-                "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition",
-                "metadata": {"name": "web"},
-                "spec": {"containerDefinitions": [{"name": "web", "image": image}]}
-            }))
-            .unwrap();
-            tds.patch(
-                "web",
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&td),
-            )
-            .await
-            .unwrap();
-            wait_for(&tds, "web", move |td: Option<&TaskDefinition>| {
-                td.and_then(|t| t.status.as_ref()?.latest_revision) == Some(revision)
-            })
-            .await;
-        }
-    };
-    register("nginx:1.27", 1).await;
-    let svc: Service = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service",
-        "metadata": {"name": "web"},
-        "spec": {"taskDefinition": "web", "desiredCount": 2,
+    let s = Setup::start("digests-rollback")
+        .healthy_after_running(Duration::from_secs(10))
+        .await;
+    let (tasks, pods) = (&s.tasks, &s.pods);
+    let web = |image: &str| json!({"containerDefinitions": [{"name": "web", "image": image}]});
+    s.register("web", web("nginx:1.27"), 1).await;
+    s.apply_service(
+        "web",
+        json!({"taskDefinition": "web", "desiredCount": 2,
             "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
-                "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}
-    }))
-    .unwrap();
-    services
-        .patch(
-            "web",
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&svc),
-        )
-        .await
-        .unwrap();
-    wait_for_within(&services, "web", steady, DEADLINE).await;
+                "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+    )
+    .await;
+    s.wait_service("web", steady, DEADLINE).await;
     for t in tasks
         .list(&ListParams::default().labels("ecs.operator.dev/service=web"))
         .await
@@ -236,8 +136,7 @@ async fn a_rollback_runs_the_digests_of_the_deployment_it_returns_to() {
     }
     let pinned = format!("nginx@{DIGEST}");
     let want = BTreeMap::from([("web".to_string(), pinned.clone())]);
-    wait_for_within(
-        &services,
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref())
@@ -249,23 +148,23 @@ async fn a_rollback_runs_the_digests_of_the_deployment_it_returns_to() {
     .await;
 
     // Revision 2 crashes: the breaker rolls back to web:1, with the digests web:1 ran.
-    register("ecs-operator.test/crash", 2).await;
-    let svc = wait_for_within(
-        &services,
-        "web",
-        |s: Option<&Service>| {
-            s.and_then(|s| s.status.as_ref())
-                .and_then(|st| st.deployments.first())
-                .is_some_and(|d| d.rolled_back_from.is_some())
-        },
-        Duration::from_secs(180),
-    )
-    .await;
+    s.register("web", web("ecs-operator.test/crash"), 2).await;
+    let svc = s
+        .wait_service(
+            "web",
+            |s: Option<&Service>| {
+                s.and_then(|s| s.status.as_ref())
+                    .and_then(|st| st.deployments.first())
+                    .is_some_and(|d| d.rolled_back_from.is_some())
+            },
+            Duration::from_secs(180),
+        )
+        .await;
     let rollback = svc.status.unwrap().deployments[0].clone();
     assert_eq!(rollback.task_definition, "web:1");
     assert_eq!(rollback.pinned_images, want);
     // Every task the rollback starts runs the digest.
-    wait_for_within(&services, "web", steady, DEADLINE).await;
+    s.wait_service("web", steady, DEADLINE).await;
     let mut started = 0;
     for t in tasks
         .list(&ListParams::default().labels("ecs.operator.dev/service=web"))

@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ecs_operator::api::task::{LastStatus, StopCode};
-use ecs_operator::api::{Service, Task, TaskDefinition};
+use ecs_operator::api::{Service, Task};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
-use support::{Operator, TestNamespace, client, install_crds, wait_for, wait_for_within};
+use support::setup::Setup;
+use support::{TestNamespace, wait_for};
 
 static NODES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const NOT_READY: &str = "node-not-ready.stage.kwok.x-k8s.io";
@@ -76,21 +77,9 @@ fn schedulable(n: &Node) -> bool {
     ecs_operator::service::nodes::is_eligible(n)
 }
 
-async fn setup(prefix: &str) -> (TestNamespace, Operator, kube::Client) {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let config = ecs_operator::context::Config {
-        healthy_after_running: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let operator = Operator::start_with(&client, &ns.name, config);
-    (ns, operator, client)
-}
-
-async fn register(ns: &TestNamespace, service: serde_json::Value) {
+async fn register(s: &Setup, service: serde_json::Value) {
     register_with(
-        ns,
+        s,
         json!({"containerDefinitions": [{"name": "web", "image": "nginx"}]}),
         service,
     )
@@ -98,29 +87,9 @@ async fn register(ns: &TestNamespace, service: serde_json::Value) {
 }
 
 /// Task definition `web` with `definition` as its spec, and service `web` running it.
-async fn register_with(
-    ns: &TestNamespace,
-    definition: serde_json::Value,
-    service: serde_json::Value,
-) {
-    let tds: Api<TaskDefinition> = ns.api();
-    let td: TaskDefinition = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": "web"},
-        "spec": definition
-    }))
-    .unwrap();
-    tds.patch("web", &PatchParams::apply("test"), &Patch::Apply(&td))
-        .await
-        .unwrap();
-    let services: Api<Service> = ns.api();
-    let svc: Service = serde_json::from_value(json!({
-        "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"}, "spec": service
-    }))
-    .unwrap();
-    services
-        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&svc))
-        .await
-        .unwrap();
+async fn register_with(s: &Setup, definition: serde_json::Value, service: serde_json::Value) {
+    s.register("web", definition, 1).await;
+    s.apply_service("web", service).await;
 }
 
 /// RUNNING, not-stopping tasks per zone (and per node).
@@ -165,16 +134,16 @@ async fn until_placement(
 #[tokio::test]
 async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
     let _turn = NODES.lock().await;
-    let (ns, _operator, client) = setup("zone-outage").await;
-    register(&ns, json!({"taskDefinition": "web", "desiredCount": 6})).await;
-    until_placement(&ns, |z, _| {
+    let s = Setup::start("zone-outage").await;
+    register(&s, json!({"taskDefinition": "web", "desiredCount": 6})).await;
+    until_placement(&s.ns, |z, _| {
         z.values().copied().collect::<Vec<_>>() == [2, 2, 2]
     })
     .await;
 
     // Zone c goes dark: its tasks are evicted and replaced in a and b.
-    let outage = Outage::start(&client, &["node-c1", "node-c2"]).await;
-    let zones = until_placement(&ns, |z, _| {
+    let outage = Outage::start(&s.client, &["node-c1", "node-c2"]).await;
+    let zones = until_placement(&s.ns, |z, _| {
         z.values().sum::<usize>() == 6 && !z.contains_key("us-east-1c")
     })
     .await;
@@ -183,8 +152,8 @@ async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
         [3, 3],
         "{zones:?}"
     );
-    let tasks: Api<Task> = ns.api();
-    let evicted: Vec<_> = tasks
+    let evicted: Vec<_> = s
+        .tasks
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -207,12 +176,11 @@ async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
 
     // Zone c returns: AZ rebalancing starts tasks there and stops them in the long zones.
     outage.end().await;
-    until_placement(&ns, |z, _| {
+    until_placement(&s.ns, |z, _| {
         z.values().copied().collect::<Vec<_>>() == [2, 2, 2]
     })
     .await;
-    let services: Api<Service> = ns.api();
-    let events = services.get("web").await.unwrap().status.unwrap().events;
+    let events = s.services.get("web").await.unwrap().status.unwrap().events;
     assert!(
         events
             .iter()
@@ -225,27 +193,25 @@ async fn a_zone_outage_moves_tasks_away_and_they_rebalance_when_it_returns() {
 #[tokio::test]
 async fn a_daemon_service_follows_the_nodes() {
     let _turn = NODES.lock().await;
-    let (ns, _operator, client) = setup("daemon").await;
+    let s = Setup::start("daemon").await;
     register(
-        &ns,
+        &s,
         json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON"}),
     )
     .await;
     let one_per_node = |_: &BTreeMap<String, usize>, n: &BTreeMap<String, usize>| {
         n.len() == 6 && n.values().all(|c| *c == 1)
     };
-    until_placement(&ns, one_per_node).await;
+    until_placement(&s.ns, one_per_node).await;
 
-    let outage = Outage::start(&client, &["node-b2"]).await;
-    until_placement(&ns, |_, n| {
+    let outage = Outage::start(&s.client, &["node-b2"]).await;
+    until_placement(&s.ns, |_, n| {
         n.len() == 5 && !n.contains_key("node-b2") && n.values().all(|c| *c == 1)
     })
     .await;
     outage.end().await;
-    until_placement(&ns, one_per_node).await;
-    let services: Api<Service> = ns.api();
-    wait_for_within(
-        &services,
+    until_placement(&s.ns, one_per_node).await;
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref())
@@ -259,33 +225,25 @@ async fn a_daemon_service_follows_the_nodes() {
 #[tokio::test]
 async fn distinct_instance_and_member_of_constrain_placement() {
     let _turn = NODES.lock().await;
-    let (ns, _operator, _client) = setup("placement").await;
+    let s = Setup::start("placement").await;
     register(
-        &ns,
+        &s,
         json!({"taskDefinition": "web", "desiredCount": 2, "placementConstraints": [
         {"type": "distinctInstance"},
         {"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]}),
     )
     .await;
-    let zones = until_placement(&ns, |z, n| {
+    let zones = until_placement(&s.ns, |z, n| {
         z.values().sum::<usize>() == 2 && n.values().all(|c| *c == 1)
     })
     .await;
     assert_eq!(zones.keys().collect::<Vec<_>>(), ["us-east-1a"]);
     // A third task has nowhere to go: zone a has two nodes and each already runs one.
-    let services: Api<Service> = ns.api();
-    services
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"desiredCount": 3}})),
-        )
-        .await
-        .unwrap();
-    let tasks: Api<Task> = ns.api();
+    s.scale("web", 3).await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let pending = tasks
+        let pending = s
+            .tasks
             .list(&ListParams::default())
             .await
             .unwrap()
@@ -302,7 +260,7 @@ async fn distinct_instance_and_member_of_constrain_placement() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (zones, nodes) = placement(&ns).await;
+    let (zones, nodes) = placement(&s.ns).await;
     assert_eq!((zones.values().sum::<usize>(), nodes.len()), (2, 2));
 }
 
@@ -332,19 +290,17 @@ impl Drop for Cordon {
 #[tokio::test]
 async fn a_daemon_task_on_a_cordoned_node_keeps_running() {
     let _turn = NODES.lock().await;
-    let (ns, operator, client) = setup("daemon-cordon").await;
+    let s = Setup::start("daemon-cordon").await;
     register(
-        &ns,
+        &s,
         json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON"}),
     )
     .await;
     let one_per_node = |_: &BTreeMap<String, usize>, n: &BTreeMap<String, usize>| {
         n.len() == 6 && n.values().all(|c| *c == 1)
     };
-    until_placement(&ns, one_per_node).await;
-    let services: Api<Service> = ns.api();
-    wait_for_within(
-        &services,
+    until_placement(&s.ns, one_per_node).await;
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
@@ -359,39 +315,27 @@ async fn a_daemon_task_on_a_cordoned_node_keeps_running() {
     )
     .await;
 
-    let reconciles = || {
-        operator
-            .admin
-            .metrics
-            .reconciles
-            .get_or_create(&ecs_operator::admin::ControllerLabels {
-                controller: "service",
-            })
-            .get()
-    };
-    let before = reconciles();
-    let cordon = Cordon::start(&client, "node-c1").await;
+    let operator = s.operator();
+    let before = operator.service_reconciles();
+    let cordon = Cordon::start(&s.client, "node-c1").await;
     // The node event reaches the service: a reconcile after it has finished.
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    operator.service_pass_after(before, deadline).await;
     // And for a few seconds more (an observation window, not a wait): nothing is stopped.
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < until {
-        let (_, nodes) = placement(&ns).await;
+        let (_, nodes) = placement(&s.ns).await;
         assert_eq!(
             nodes.get("node-c1"),
             Some(&1),
             "the cordoned node's task was stopped"
         );
-        let st = services.get("web").await.unwrap().status.unwrap();
+        let st = s.services.get("web").await.unwrap().status.unwrap();
         assert_eq!(st.desired_count, Some(6));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(cordon);
-    until_placement(&ns, one_per_node).await;
+    until_placement(&s.ns, one_per_node).await;
 }
 
 /// Labels nodes; takes the label away when dropped, even on failure.
@@ -496,19 +440,17 @@ async fn alive_tasks(ns: &TestNamespace) -> Vec<(String, Option<LastStatus>, Str
 #[tokio::test]
 async fn a_daemon_service_runs_only_on_the_nodes_its_task_definition_allows() {
     let _turn = NODES.lock().await;
-    let (ns, _operator, client) = setup("daemon-td").await;
-    let _ssd = NodeLabel::start(&client, "ecs-test-disk", "ssd", &["node-a1", "node-c2"]).await;
+    let s = Setup::start("daemon-td").await;
+    let _ssd = NodeLabel::start(&s.client, "ecs-test-disk", "ssd", &["node-a1", "node-c2"]).await;
     register_with(
-        &ns,
+        &s,
         json!({"containerDefinitions": [{"name": "web", "image": "nginx"}],
             "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs-test-disk == ssd"}]}),
         json!({"taskDefinition": "web", "schedulingStrategy": "DAEMON"}),
     )
     .await;
-    let services: Api<Service> = ns.api();
     // The nodes without the label do not count: two tasks, none waiting for a node it can never use.
-    wait_for_within(
-        &services,
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
@@ -518,7 +460,7 @@ async fn a_daemon_service_runs_only_on_the_nodes_its_task_definition_allows() {
         DEADLINE,
     )
     .await;
-    let mut alive = alive_tasks(&ns).await;
+    let mut alive = alive_tasks(&s.ns).await;
     alive.sort_by(|a, b| a.2.cmp(&b.2));
     let nodes: Vec<&str> = alive.iter().map(|t| t.2.as_str()).collect();
     assert_eq!(nodes, ["node-a1", "node-c2"], "{alive:?}");
@@ -526,50 +468,33 @@ async fn a_daemon_service_runs_only_on_the_nodes_its_task_definition_allows() {
 
 /// Makes the operator look at service `web` again (an annotation changes; its spec does not), and
 /// waits until that pass has finished.
-async fn reconcile_now(operator: &Operator, services: &Api<Service>) {
-    let reconciles = || {
-        operator
-            .admin
-            .metrics
-            .reconciles
-            .get_or_create(&ecs_operator::admin::ControllerLabels {
-                controller: "service",
-            })
-            .get()
-    };
-    let before = reconciles();
-    let poke = json!({"metadata": {"annotations": {"ecs-test/poke": before.to_string()}}});
-    services
-        .patch("web", &PatchParams::default(), &Patch::Merge(&poke))
-        .await
-        .unwrap();
+async fn reconcile_now(s: &Setup) {
+    let operator = s.operator();
+    let before = operator.service_reconciles();
+    s.annotate_service("web", "ecs-test/poke", &before.to_string())
+        .await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while reconciles() <= before || operator.admin.metrics.reconciles_in_flight() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconcile");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    operator.service_pass_after(before, deadline).await;
 }
 
 #[tokio::test]
 async fn a_task_definition_excluding_a_zone_is_balanced_over_the_other_two() {
     let _turn = NODES.lock().await;
-    let (ns, operator, _client) = setup("td-zones").await;
+    let s = Setup::start("td-zones").await;
     register_with(
-        &ns,
+        &s,
         json!({"containerDefinitions": [{"name": "web", "image": "nginx"}],
             "placementConstraints": [{"type": "memberOf",
                 "expression": "attribute:ecs.availability-zone != us-east-1c"}]}),
         json!({"taskDefinition": "web", "desiredCount": 4}),
     )
     .await;
-    until_placement(&ns, |z, _| {
+    until_placement(&s.ns, |z, _| {
         z.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>()
             == [("us-east-1a", 2), ("us-east-1b", 2)]
     })
     .await;
-    let services: Api<Service> = ns.api();
-    wait_for_within(
-        &services,
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
@@ -585,17 +510,17 @@ async fn a_task_definition_excluding_a_zone_is_balanced_over_the_other_two() {
     .await;
     // Rebalancing would start in any pass once the service is steady: make one run, then watch for a
     // few seconds (an observation window, not a wait) that no task is started for zone c.
-    reconcile_now(&operator, &services).await;
+    reconcile_now(&s).await;
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < until {
-        let alive = alive_tasks(&ns).await;
+        let alive = alive_tasks(&s.ns).await;
         assert!(
             alive.len() == 4 && alive.iter().all(|t| t.1 == Some(LastStatus::Running)),
             "a task was started to rebalance into the excluded zone: {alive:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let st = services.get("web").await.unwrap().status.unwrap();
+    let st = s.services.get("web").await.unwrap().status.unwrap();
     assert_eq!(
         st.availability_zone_rebalancing,
         Some(ecs_operator::api::service::AvailabilityZoneRebalancing::Enabled),
@@ -610,29 +535,38 @@ async fn a_task_definition_excluding_a_zone_is_balanced_over_the_other_two() {
     );
 }
 
-#[tokio::test]
-async fn a_full_zone_does_not_hold_back_replacements() {
-    let _turn = NODES.lock().await;
-    let (ns, _operator, client) = setup("full-zone").await;
-    // Zone a has no GPU: counted as a zone (its nodes are Ready), but no task fits there.
-    let _gpus = ExtendedResource::start(
-        &client,
+/// Four GPUs on each node of zones b and c and none in zone a, and service `web` (`service`) whose tasks
+/// need one each; the GPUs go when the result is dropped.
+async fn gpu_service(s: &Setup, service: serde_json::Value) -> ExtendedResource {
+    let gpus = ExtendedResource::start(
+        &s.client,
         ecs_operator::translate::GPU_RESOURCE,
         "4",
         &["node-b1", "node-b2", "node-c1", "node-c2"],
     )
     .await;
     register_with(
-        &ns,
+        s,
         json!({"containerDefinitions": [{"name": "web", "image": "nginx",
             "resourceRequirements": [{"type": "GPU", "value": "1"}]}]}),
+        service,
+    )
+    .await;
+    gpus
+}
+
+#[tokio::test]
+async fn a_full_zone_does_not_hold_back_replacements() {
+    let _turn = NODES.lock().await;
+    let s = Setup::start("full-zone").await;
+    // Zone a has no GPU: counted as a zone (its nodes are Ready), but no task fits there.
+    let _gpus = gpu_service(
+        &s,
         json!({"taskDefinition": "web", "desiredCount": 2, "availabilityZoneRebalancing": "ENABLED"}),
     )
     .await;
-    until_placement(&ns, |z, _| z.values().sum::<usize>() == 2).await;
-    let services: Api<Service> = ns.api();
-    wait_for_within(
-        &services,
+    until_placement(&s.ns, |z, _| z.values().sum::<usize>() == 2).await;
+    s.wait_service(
         "web",
         |s: Option<&Service>| {
             s.and_then(|s| s.status.as_ref()).is_some_and(|st| {
@@ -647,14 +581,14 @@ async fn a_full_zone_does_not_hold_back_replacements() {
 
     // A task dies: its replacement prefers the shortest zone, a, which has no room, and starts in
     // another zone instead of waiting there.
-    let before = alive_tasks(&ns).await;
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = ns.api();
-    pods.delete(&before[0].0, &Default::default())
+    let before = alive_tasks(&s.ns).await;
+    s.pods
+        .delete(&before[0].0, &Default::default())
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let replacement = loop {
-        let alive = alive_tasks(&ns).await;
+        let alive = alive_tasks(&s.ns).await;
         let new: Vec<_> = alive
             .iter()
             .filter(|t| !before.iter().any(|b| b.0 == t.0) && t.1 == Some(LastStatus::Running))
@@ -675,10 +609,9 @@ async fn a_full_zone_does_not_hold_back_replacements() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let (zones, _) = placement(&ns).await;
+    let (zones, _) = placement(&s.ns).await;
     assert!(!zones.contains_key("us-east-1a"), "{zones:?}");
-    let tasks: Api<Task> = ns.api();
-    let task = tasks.get(&replacement.0).await.unwrap();
+    let task = s.tasks.get(&replacement.0).await.unwrap();
     assert_eq!(
         task.metadata
             .annotations
@@ -693,27 +626,13 @@ async fn a_full_zone_does_not_hold_back_replacements() {
 #[tokio::test]
 async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
     let _turn = NODES.lock().await;
-    let (ns, _operator, client) = setup("full-zone-rebalance").await;
-    let _gpus = ExtendedResource::start(
-        &client,
-        ecs_operator::translate::GPU_RESOURCE,
-        "4",
-        &["node-b1", "node-b2", "node-c1", "node-c2"],
-    )
-    .await;
-    register_with(
-        &ns,
-        json!({"containerDefinitions": [{"name": "web", "image": "nginx",
-            "resourceRequirements": [{"type": "GPU", "value": "1"}]}]}),
-        json!({"taskDefinition": "web", "desiredCount": 4}),
-    )
-    .await;
+    let s = Setup::start("full-zone-rebalance").await;
+    let _gpus = gpu_service(&s, json!({"taskDefinition": "web", "desiredCount": 4})).await;
     // Zones b and c take the four tasks; zone a (0 tasks) gets a task pinned to it to rebalance,
     // which the scheduler cannot place.
-    let tasks: Api<Task> = ns.api();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let all = tasks.list(&ListParams::default()).await.unwrap().items;
+        let all = s.tasks.list(&ListParams::default()).await.unwrap().items;
         let stuck = all.iter().any(|t| {
             t.status.as_ref().is_some_and(|s| {
                 s.last_status == Some(LastStatus::Pending)
@@ -722,7 +641,7 @@ async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
                         .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
             })
         });
-        let running = alive_tasks(&ns).await;
+        let running = alive_tasks(&s.ns).await;
         if stuck
             && running
                 .iter()
@@ -740,18 +659,17 @@ async fn a_rebalancing_task_with_no_room_does_not_hold_back_self_healing() {
     }
 
     // A task dies: it is replaced now, not once the stuck task has failed to start.
-    let before = alive_tasks(&ns).await;
+    let before = alive_tasks(&s.ns).await;
     let victim = before
         .iter()
         .find(|t| t.1 == Some(LastStatus::Running))
         .unwrap()
         .0
         .clone();
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = ns.api();
-    pods.delete(&victim, &Default::default()).await.unwrap();
+    s.pods.delete(&victim, &Default::default()).await.unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let alive = alive_tasks(&ns).await;
+        let alive = alive_tasks(&s.ns).await;
         let running = alive
             .iter()
             .filter(|t| t.1 == Some(LastStatus::Running) && t.0 != victim)

@@ -3,8 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod cluster;
+pub mod endpoints;
 pub mod invariants;
 pub mod process;
+pub mod setup;
 
 use std::time::Duration;
 
@@ -215,6 +217,28 @@ impl Operator {
             stop: Some(stop),
             handle: Some(handle),
             admin,
+        }
+    }
+}
+
+impl Operator {
+    /// Service reconciles finished so far.
+    pub fn service_reconciles(&self) -> u64 {
+        self.admin
+            .metrics
+            .reconciles
+            .get_or_create(&ecs_operator::admin::ControllerLabels {
+                controller: "service",
+            })
+            .get()
+    }
+
+    /// Waits until a Service reconcile has finished since [`Self::service_reconciles`] was `before`
+    /// and none is in flight; fails the test at `deadline`. Polls: the counters are in memory.
+    pub async fn service_pass_after(&self, before: u64, deadline: tokio::time::Instant) {
+        while self.service_reconciles() <= before || self.admin.metrics.reconciles_in_flight() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no reconcile");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
