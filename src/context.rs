@@ -26,7 +26,16 @@ pub struct Config {
     /// How long a minute of the deployment bake times lasts (`bakeTimeInMinutes`, canary and linear
     /// bake times): 60 s; shorter only to test deployments quickly.
     pub deployment_minute: Duration,
+    /// Reconciles each controller runs at once at most (as kube-controller-manager's
+    /// `--concurrent-*-syncs`): a thousand tasks arriving together wait their turn instead of each
+    /// holding a reconcile in memory while it waits for the API server.
+    pub concurrent_reconciles: u16,
 }
+
+/// The default of [`Config::concurrent_reconciles`]: well above what one connection to the API
+/// server needs to stay busy (a reconcile mostly waits for one request), far below a reconcile per
+/// task at a few thousand tasks.
+pub const DEFAULT_CONCURRENT_RECONCILES: u16 = 64;
 
 impl Default for Config {
     fn default() -> Self {
@@ -37,6 +46,7 @@ impl Default for Config {
             healthy_after_running: Duration::from_secs(40),
             watch_failure_limit: crate::health::DEFAULT_LIMIT,
             deployment_minute: Duration::from_secs(60),
+            concurrent_reconciles: DEFAULT_CONCURRENT_RECONCILES,
         }
     }
 }

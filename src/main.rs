@@ -49,6 +49,9 @@ struct RunArgs {
     /// Seconds a watch may keep failing (RBAC removed, API unreachable) before /healthz fails.
     #[arg(long, env = "WATCH_FAILURE_SECONDS", default_value_t = 60)]
     watch_failure_seconds: u64,
+    /// Reconciles each controller (TaskDefinition, Task, Service) runs at once at most; 0: no limit.
+    #[arg(long, env = "CONCURRENT_RECONCILES", default_value_t = ecs_operator::context::DEFAULT_CONCURRENT_RECONCILES)]
+    concurrent_reconciles: u16,
     /// Seconds a minute of deployment bake times lasts (bakeTimeInMinutes, canary and linear bake
     /// times). 60; for tests only, to run BLUE_GREEN, LINEAR and CANARY deployments quickly.
     #[arg(
@@ -139,6 +142,7 @@ fn run(args: RunArgs) -> ExitCode {
             ),
             stopped_service_tasks_kept: args.stopped_service_tasks_kept,
             start_timeout: std::time::Duration::from_secs(args.task_start_timeout_seconds),
+            concurrent_reconciles: args.concurrent_reconciles,
             healthy_after_running: std::time::Duration::from_secs(
                 args.healthy_after_running_seconds,
             ),

@@ -49,6 +49,7 @@ where
             watches::name(kind.name, &api),
             ctx.admin.clone(),
         )
+        .modify(super::trim::decoded)
         .reflect(writer)
         .applied_objects();
         let controller = Controller::for_stream(watched, store.clone())
@@ -123,7 +124,10 @@ where
         }
         let reconcile = Arc::new(reconcile);
         let policy = kind.clone();
+        let config = kube::runtime::controller::Config::default()
+            .concurrency(ctx.config.concurrent_reconciles);
         controller
+            .with_config(config)
             .graceful_shutdown_on(shutdown)
             .run(
                 move |obj, ctx| {

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod frame;
 pub mod invalid;
 pub mod slow_start;
+pub mod trim;
 pub mod watches;
 
 use std::fmt::Debug;
