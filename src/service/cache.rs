@@ -300,24 +300,8 @@ impl Caches {
     }
 }
 
-/// A cached Task trimmed to what decisions read: no managedFields, no last-applied annotation.
-pub fn trim_task(task: &mut Decoded<Task>) {
-    if let Ok(t) = &mut task.0 {
-        let t = Arc::make_mut(t);
-        t.metadata.managed_fields = None;
-        if let Some(a) = t.metadata.annotations.as_mut() {
-            a.remove(LAST_APPLIED);
-        }
-    }
-}
-
-/// A cached load balancer Service trimmed the same way.
+/// A cached load balancer Service trimmed to what decisions read.
 pub fn trim_lb(svc: &mut KubeService) {
-    svc.metadata.managed_fields = None;
-    if let Some(a) = svc.metadata.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
+    crate::controller::trim::meta(&mut svc.metadata);
     svc.status = None;
 }
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

@@ -68,7 +68,7 @@ pub async fn run(
     let (task_store, task_writer) = reflector::store();
     let tasks = frame
         .watch(&tasks, watcher::Config::default().labels(labels::SERVICE))
-        .modify(cache::trim_task)
+        .modify(crate::controller::trim::decoded)
         .reflect(task_writer)
         .touched_objects();
     let (lb_store, lb_writer) = reflector::store();
@@ -83,6 +83,7 @@ pub async fn run(
     let (td_store, td_writer) = reflector::store();
     let task_definitions = frame
         .watch(&task_definitions, watcher::Config::default())
+        .modify(crate::controller::trim::decoded)
         .reflect(td_writer)
         .touched_objects();
     let caches = Arc::new(Caches::new(task_store, lb_store, td_store));

@@ -63,6 +63,7 @@ pub async fn run(
     let (definition_store, definition_writer) = reflector::store();
     let definitions = frame
         .watch(&task_definitions, watcher::Config::default())
+        .modify(crate::controller::trim::decoded)
         .reflect(definition_writer)
         .touched_objects();
     let caches = Arc::new(Caches::new(
