@@ -260,10 +260,17 @@ pub fn observe(o: &Observed<'_>) -> Outcome {
             (_, None) => HealthStatus::Unknown,
             (State::Running { ready: true, .. }, _) => HealthStatus::Healthy,
             (State::Running { started, .. }, Some(limit)) => {
-                let was_healthy = was.and_then(|w| w.health_status) == Some(HealthStatus::Healthy);
+                // Once judged (healthy, then failing; or failing past its deadline), a container not
+                // ready stays UNHEALTHY: the deadline only holds back a verdict not yet given. (A
+                // container found UNHEALTHY inside its start window went back to UNKNOWN on the
+                // next look, and a task stopped for its health could end STOPPED with UNKNOWN.)
+                let judged = matches!(
+                    was.and_then(|w| w.health_status),
+                    Some(HealthStatus::Healthy | HealthStatus::Unhealthy)
+                );
                 let deadline = started.map(|t| t + SignedDuration::from_secs(limit));
                 match deadline {
-                    _ if was_healthy => HealthStatus::Unhealthy,
+                    _ if judged => HealthStatus::Unhealthy,
                     Some(d) if d <= o.now => HealthStatus::Unhealthy,
                     Some(d) => {
                         wake(d, o.now);
@@ -1054,6 +1061,34 @@ mod tests {
         );
         let o = observe_at(&was_healthy, Some(&p), &web_and_log(), at(20));
         assert_eq!(o.status.health_status, Some(HealthStatus::Unhealthy));
+    }
+
+    #[test]
+    fn an_unhealthy_verdict_stands_while_the_container_stays_not_ready() {
+        // Healthy, then failing at 20 s (inside the 40 s start window): UNHEALTHY, recorded.
+        let was_unhealthy = task(
+            json!({"taskDefinition": "web"}),
+            Some(json!({"lastStatus": "RUNNING", "podName": "t",
+                "containers": [{"name": "WEB", "healthStatus": "UNHEALTHY"}]})),
+        );
+        let p = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", false), running("log", true)]),
+            json!({}),
+        );
+        // The next look (the service stopping it, say) still inside the window: still UNHEALTHY.
+        let o = observe_at(&was_unhealthy, Some(&p), &web_and_log(), at(25));
+        assert_eq!(o.status.health_status, Some(HealthStatus::Unhealthy));
+        // Ready again: healthy again.
+        let ready = pod(
+            "Running",
+            Some("n"),
+            json!([running("web", true), running("log", true)]),
+            json!({}),
+        );
+        let o = observe_at(&was_unhealthy, Some(&ready), &web_and_log(), at(26));
+        assert_eq!(o.status.health_status, Some(HealthStatus::Healthy));
     }
 
     #[test]
