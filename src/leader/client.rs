@@ -57,6 +57,10 @@ pub fn controllers(
     }
     let mut connector = HttpConnector::new();
     connector.enforce_http(false);
+    // As Go's (client-go's) connections: every request and watch shares the one HTTP/2 connection,
+    // whose small frames must not wait for the ACK of the previous segment (Nagle's algorithm,
+    // against the server's delayed ACKs, held each request up to 40 ms).
+    connector.set_nodelay(true);
     let connector = https(config, connector)?;
     let mut connector = hyper_timeout::TimeoutConnector::new(connector);
     connector.set_connect_timeout(config.connect_timeout);
@@ -95,7 +99,14 @@ fn https(
         ),
         None => builder,
     };
-    Ok(builder.enable_all_versions().wrap_connector(connector))
+    // `DISABLE_HTTP2` set (to anything): HTTP/1.1 only, as client-go honours the same variable.
+    Ok(
+        if std::env::var_os("DISABLE_HTTP2").is_some_and(|v| !v.is_empty()) {
+            builder.enable_http1().wrap_connector(connector)
+        } else {
+            builder.enable_all_versions().wrap_connector(connector)
+        },
+    )
 }
 
 /// The layers above the HTTP connection: as kube's own, with the budget under the retries and the fence
