@@ -225,10 +225,14 @@ async fn reconcile(
         }
     }
     let transitional = transitional(&outcome);
+    // How long the pod has been at its current step: since its creation, or since the scheduler
+    // placed it (a pod that waited in the scheduler's queue starts its next brief state afresh).
     let pod_age = pod.as_deref().map(|p| {
-        expected
+        let created = expected
             .as_ref()
-            .map_or_else(|| age_of(p), |created| created.at.elapsed())
+            .map_or_else(|| age_of(p), |created| created.at.elapsed());
+        settle::since_scheduled(p, k8s_openapi::jiff::Timestamp::now())
+            .map_or(created, |scheduled| scheduled.min(created))
     });
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.

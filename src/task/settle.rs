@@ -3,12 +3,16 @@
 //! A pod usually goes from created to RUNNING within a second or two (scheduled, images present,
 //! containers started), and each step is a pod event. Writing PENDING, then ACTIVATING, then RUNNING
 //! would be three status writes for what the user sees as one start. So a young pod's brief states
-//! wait [`SETTLE`] (from the pod's creation) for the next step; the pass that settles them writes
-//! whatever the pod shows then. Whatever needs saying is written at once: RUNNING, a stop, the
+//! wait [`SETTLE`] (from the pod's creation, or from its placement by the scheduler: a pod that
+//! waited in the scheduler's queue is ACTIVATING only for a moment too) for the next step; the pass
+//! that settles them writes whatever the pod shows then. Whatever needs saying is written at once: RUNNING, a stop, the
 //! scheduler's verdict that the pod cannot be placed, a reason for waiting. A pod slower than
 //! [`SETTLE`] (an image pull, no room) shows PENDING or ACTIVATING, as before, after [`SETTLE`].
 
 use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::api::task::{LastStatus, TaskStatus};
 use crate::conditions;
@@ -30,7 +34,22 @@ pub enum Write {
     After(Duration),
 }
 
-/// Whether to write `next` over `stored`, for a task whose pod is `pod_age` old (None: no pod).
+/// How long ago the scheduler placed `pod` (its `PodScheduled` condition turned True), if it has.
+pub fn since_scheduled(pod: &Pod, now: Timestamp) -> Option<Duration> {
+    let scheduled = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "True")?
+        .last_transition_time
+        .as_ref()?;
+    Duration::try_from(now.duration_since(scheduled.0)).ok()
+}
+
+/// Whether to write `next` over `stored`, for a task whose pod has been at its current step for
+/// `pod_age` (None: no pod).
 pub fn decide(stored: Option<&TaskStatus>, next: &TaskStatus, pod_age: Option<Duration>) -> Write {
     if stored == Some(next) {
         return Write::Unchanged;
@@ -117,5 +136,32 @@ mod tests {
         let s = status(Pending, "Pending");
         assert_eq!(decide(Some(&s), &s, OLD), Write::Unchanged);
         assert_eq!(decide(Some(&s), &s, YOUNG), Write::Unchanged);
+    }
+
+    #[test]
+    fn a_pods_step_starts_again_when_the_scheduler_places_it() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "t", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:10Z"}]}
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-01-01T00:00:11Z".parse().unwrap();
+        assert_eq!(since_scheduled(&pod, now), Some(Duration::from_secs(1)));
+        // Placed a second ago, after ten in the queue: its ACTIVATING is still brief.
+        assert!(matches!(
+            decide(
+                None,
+                &status(LastStatus::Activating, "Activating"),
+                since_scheduled(&pod, now)
+            ),
+            Write::After(_)
+        ));
+        let unplaced: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "t"},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
+        }))
+        .unwrap();
+        assert_eq!(since_scheduled(&unplaced, now), None);
     }
 }
