@@ -96,9 +96,16 @@ async fn main() -> Result<()> {
     install_crds(&env.client).await?;
     add_nodes(&env.client).await?;
     let mut results = Vec::new();
+    // BENCH_SERVICE_ONLY=1: the ECS Service alone, to compare the operator with itself quickly
+    // (the ratios then mean nothing).
+    let service_only = std::env::var_os("BENCH_SERVICE_ONLY").is_some_and(|v| !v.is_empty());
     for &n in &sizes {
-        eprintln!("== {n} tasks: Deployment");
-        let deployment = run_deployment(&env, n).await?;
+        let deployment = if service_only {
+            Figures::default()
+        } else {
+            eprintln!("== {n} tasks: Deployment");
+            run_deployment(&env, n).await?
+        };
         eprintln!("{deployment:?}");
         eprintln!("== {n} tasks: ECS Service");
         let ecs = run_service(&env, n).await?;
