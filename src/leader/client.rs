@@ -83,9 +83,9 @@ pub fn controllers(
 
 /// TLS as kube's own connector, offering HTTP/2 as well as HTTP/1.1 (ALPN). kube's connector speaks
 /// HTTP/1.1 only, so every request in flight holds a TLS connection of its own: a thousand tasks
-/// starting at once opened about a thousand connections to the API server, each with its buffers
-/// (over 100 MB of the operator's memory). Over HTTP/2, as client-go, the requests share one
-/// connection; an API server offering only HTTP/1.1 is still spoken to in HTTP/1.1.
+/// starting at once opened about a thousand connections to the API server, each with its TLS
+/// session and buffers. Over HTTP/2, as client-go, the requests share one connection; an API server
+/// offering only HTTP/1.1 is still spoken to in HTTP/1.1.
 fn https(
     config: &kube::Config,
     connector: HttpConnector,
