@@ -155,7 +155,7 @@ pub async fn run(
 /// A cached node keeps what decisions read (labels, spec, conditions, allocatable): not its
 /// managedFields, image list, volumes or system info, which make up most of a Node.
 fn trim_node(node: &mut Node) {
-    node.metadata.managed_fields = None;
+    crate::controller::trim::meta(&mut node.metadata);
     if let Some(status) = node.status.as_mut() {
         status.images = None;
         status.node_info = None;

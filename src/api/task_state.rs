@@ -111,6 +111,13 @@ mod tests {
         })
     }
 
+    /// Decodes `stored` and checks it is written back byte for byte.
+    fn round_trip(stored: Value) -> TaskStatus {
+        let decoded: TaskStatus = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), stored);
+        decoded
+    }
+
     #[test]
     fn every_stored_word_decodes_and_is_written_back_unchanged() {
         for (i, last) in LAST.iter().enumerate() {
@@ -118,26 +125,30 @@ mod tests {
             let code = STOP_CODES[i % STOP_CODES.len()];
             let container = CONTAINER_LAST[i % CONTAINER_LAST.len()];
             let desired = ["RUNNING", "STOPPED"][i % 2];
-            let stored = status(last, desired, health, code, container);
-            let decoded: TaskStatus = serde_json::from_value(stored.clone()).unwrap();
-            assert_eq!(serde_json::to_value(&decoded).unwrap(), stored, "{last}");
+            round_trip(status(last, desired, health, code, container));
         }
         // The ones the loop above did not pair with every other.
         for code in STOP_CODES {
-            let stored = status("STOPPED", "STOPPED", "UNKNOWN", code, "STOPPED");
-            let decoded: TaskStatus = serde_json::from_value(stored.clone()).unwrap();
+            let decoded = round_trip(status("STOPPED", "STOPPED", "UNKNOWN", code, "STOPPED"));
             assert_eq!(decoded.stop_code.map(StopCode::as_str), Some(code));
-            assert_eq!(serde_json::to_value(&decoded).unwrap(), stored);
         }
         for health in HEALTH {
-            let stored = status("RUNNING", "RUNNING", health, "UserInitiated", "RUNNING");
-            let decoded: TaskStatus = serde_json::from_value(stored.clone()).unwrap();
-            assert_eq!(serde_json::to_value(&decoded).unwrap(), stored);
+            round_trip(status(
+                "RUNNING",
+                "RUNNING",
+                health,
+                "UserInitiated",
+                "RUNNING",
+            ));
         }
         for container in CONTAINER_LAST {
-            let stored = status("RUNNING", "RUNNING", "HEALTHY", "UserInitiated", container);
-            let decoded: TaskStatus = serde_json::from_value(stored.clone()).unwrap();
-            assert_eq!(serde_json::to_value(&decoded).unwrap(), stored);
+            round_trip(status(
+                "RUNNING",
+                "RUNNING",
+                "HEALTHY",
+                "UserInitiated",
+                container,
+            ));
         }
     }
 

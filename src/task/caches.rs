@@ -220,7 +220,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A pod as the Task controller keeps it: what its decisions never read is dropped (the cache holds
 /// every pod of every task).
 pub fn trim(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
+    crate::controller::trim::meta(&mut pod.metadata);
     if let Some(spec) = pod.spec.as_mut() {
         spec.volumes = None;
         spec.affinity = None;

@@ -231,8 +231,7 @@ async fn reconcile(
         let created = expected
             .as_ref()
             .map_or_else(|| age_of(p), |created| created.at.elapsed());
-        settle::since_scheduled(p, k8s_openapi::jiff::Timestamp::now())
-            .map_or(created, |scheduled| scheduled.min(created))
+        settle::at_step(p, created, k8s_openapi::jiff::Timestamp::now())
     });
     // Record why before acting: if the delete fails or the operator dies here, the next pass finds the
     // stop cause in status and deletes again, instead of mistaking the deletion for someone else's.

@@ -34,8 +34,14 @@ pub enum Write {
     After(Duration),
 }
 
+/// How long `pod` has been at its current step: since it was `created` (that long ago), or since
+/// the scheduler placed it, whichever is later.
+pub fn at_step(pod: &Pod, created: Duration, now: Timestamp) -> Duration {
+    since_scheduled(pod, now).map_or(created, |scheduled| scheduled.min(created))
+}
+
 /// How long ago the scheduler placed `pod` (its `PodScheduled` condition turned True), if it has.
-pub fn since_scheduled(pod: &Pod, now: Timestamp) -> Option<Duration> {
+fn since_scheduled(pod: &Pod, now: Timestamp) -> Option<Duration> {
     let scheduled = pod
         .status
         .as_ref()?
@@ -147,13 +153,14 @@ mod tests {
         }))
         .unwrap();
         let now: Timestamp = "2026-01-01T00:00:11Z".parse().unwrap();
-        assert_eq!(since_scheduled(&pod, now), Some(Duration::from_secs(1)));
+        let created = Duration::from_secs(11);
+        assert_eq!(at_step(&pod, created, now), Duration::from_secs(1));
         // Placed a second ago, after ten in the queue: its ACTIVATING is still brief.
         assert!(matches!(
             decide(
                 None,
                 &status(LastStatus::Activating, "Activating"),
-                since_scheduled(&pod, now)
+                Some(at_step(&pod, created, now))
             ),
             Write::After(_)
         ));
@@ -162,6 +169,6 @@ mod tests {
             "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
         }))
         .unwrap();
-        assert_eq!(since_scheduled(&unplaced, now), None);
+        assert_eq!(at_step(&unplaced, created, now), created);
     }
 }
