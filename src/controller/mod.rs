@@ -7,6 +7,7 @@ pub mod frame;
 pub mod invalid;
 pub mod slow_start;
 pub mod trim;
+pub mod version;
 pub mod watches;
 
 use std::fmt::Debug;

@@ -19,6 +19,7 @@ use kube::ResourceExt;
 
 use crate::api::Task;
 use crate::api::service::ServiceStatus;
+use crate::controller::version::caught_up;
 
 /// How long a write may go unseen by the cache before its record is dropped.
 pub const EXPIRY: Duration = Duration::from_secs(60);
@@ -52,20 +53,6 @@ pub fn record(expected: &mut Expected, name: &str, wrote: Wrote, at: Instant) {
         (_, w) => w,
     };
     expected.insert(name.to_string(), Entry { wrote, at });
-}
-
-/// Whether the cache's `seen` version is the `written` one or later. resourceVersions are opaque,
-/// but the API server's are etcd revisions (increasing integers); anything else counts as older until
-/// the record expires.
-pub fn caught_up(seen: Option<&str>, written: Option<&str>) -> bool {
-    match (seen, written) {
-        (Some(s), Some(w)) if s == w => true,
-        (Some(s), Some(w)) => {
-            matches!((s.parse::<u64>(), w.parse::<u64>()), (Ok(s), Ok(w)) if s >= w)
-        }
-        (_, None) => true,
-        (None, Some(_)) => false,
-    }
 }
 
 /// The tasks to decide on: the cache's (`seen`, this service's) merged with what was written and not
@@ -263,16 +250,6 @@ mod tests {
         let (tasks, waiting) = merge(vec![task("b", "v", "1", true)], &expected, later);
         assert_eq!(names(&tasks), ["b"]);
         assert!(waiting.is_empty());
-    }
-
-    #[test]
-    fn resource_versions_compare_as_etcd_revisions() {
-        assert!(caught_up(Some("10"), Some("10")));
-        assert!(caught_up(Some("11"), Some("10")));
-        assert!(!caught_up(Some("9"), Some("10")));
-        assert!(!caught_up(Some("x"), Some("y")));
-        assert!(caught_up(Some("x"), Some("x")));
-        assert!(!caught_up(None, Some("1")));
     }
 
     #[test]

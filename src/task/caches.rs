@@ -1,15 +1,17 @@
 //! What the Task controller reads instead of the API server: its tasks, their pods and the task
 //! definitions from watch caches, and what it wrote itself and the cache may not show yet.
 //!
-//! A cache can lag the controller's own writes. Two memories cover that, the Kubernetes way:
-//! - the status last written per task, with the resourceVersions it was written over: while the
-//!   cache still shows one of those, the task is decided on what was written (never on the older
-//!   view, which would take status back in time); the write's precondition is the version written;
+//! A cache can lag the controller's own writes, and works through watch events one at a time. Three
+//! memories cover that, the Kubernetes way:
+//! - the status last written per task: while the cache shows a version it was written over, or any
+//!   older than the write's answer (see `controller::version`), the task is decided on what was
+//!   written (never on the older view, which would take status back in time; the write's
+//!   precondition is the version decided on);
 //! - the pods created and not seen yet (an expectation): no second create while the first is on its
 //!   way to the cache;
-//! - a pod read from the API because its watch looked silent: while the cache still shows the
-//!   version it superseded, the pod read is the one decided on (the older one would take the
-//!   containers' states back in time).
+//! - a pod read from the API because its watch looked silent: while the cache shows an older
+//!   version, the pod read is the one decided on (the older one would take the containers' states
+//!   back to PENDING).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +25,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::api::task::TaskStatus;
 use crate::api::{Task, TaskDefinition};
 use crate::controller::decode::Decoded;
+use crate::controller::version::behind;
 use crate::task_definition::read::Reader;
 
 /// The Task controller's caches.
@@ -101,9 +104,11 @@ impl Caches {
         let mut written = lock(&self.written);
         match written.get(&uid) {
             Some(w)
-                if cached
-                    .resource_version()
-                    .is_some_and(|rv| w.superseded.contains(&rv)) =>
+                if behind(
+                    cached.resource_version().as_deref(),
+                    &w.superseded,
+                    w.task.resource_version().as_deref(),
+                ) =>
             {
                 w.task.clone()
             }
@@ -139,7 +144,7 @@ impl Caches {
     }
 
     /// The task's pod, if the cache holds it and it is this task's: the one read from the API while
-    /// the cache still shows the version that read superseded.
+    /// the cache is behind it.
     pub fn pod(&self, task: &Task) -> Option<Arc<Pod>> {
         let ns = task.namespace().unwrap_or_default();
         let cached = self
@@ -149,7 +154,13 @@ impl Caches {
         let uid = task.uid()?;
         let mut read = lock(&self.read);
         match read.get(&uid) {
-            Some(r) if cached.resource_version().as_ref() == Some(&r.superseded) => {
+            Some(r)
+                if behind(
+                    cached.resource_version().as_deref(),
+                    std::slice::from_ref(&r.superseded),
+                    r.pod.resource_version().as_deref(),
+                ) =>
+            {
                 Some(r.pod.clone())
             }
             Some(_) => {
@@ -291,11 +302,22 @@ mod tests {
             let current = c.current(Arc::new(task(stale, "PENDING")));
             assert_eq!(current.resource_version().as_deref(), Some("3"));
         }
-        // The cache caught up (or moved on): it is read again, and the memory goes.
+        // The cache caught up (or moved past): it is read again, and the memory goes.
         let caught_up = c.current(Arc::new(task("3", "RUNNING")));
         assert_eq!(caught_up.resource_version().as_deref(), Some("3"));
         let again = c.current(Arc::new(task("1", "PENDING")));
         assert_eq!(again.resource_version().as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn a_cache_between_our_writes_and_someone_elses_is_still_behind() {
+        let c = caches();
+        // Written over 4; the API answered 6 (someone else wrote 5 in between).
+        c.wrote(&task("4", "PENDING"), task("6", "RUNNING"));
+        let current = c.current(Arc::new(task("5", "PENDING")));
+        assert_eq!(current.resource_version().as_deref(), Some("6"));
+        let moved_past = c.current(Arc::new(task("7", "RUNNING")));
+        assert_eq!(moved_past.resource_version().as_deref(), Some("7"));
     }
 
     #[tokio::test]
@@ -318,7 +340,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_pod_read_from_the_api_stands_until_the_cache_moves_past_it() {
+    async fn a_pod_read_from_the_api_stands_until_the_cache_catches_up() {
         let (tasks, _) = kube::runtime::reflector::store();
         let (pods, mut pod_writer) = kube::runtime::reflector::store();
         let (tds, _) = kube::runtime::reflector::store();
@@ -331,7 +353,11 @@ mod tests {
         // The cache still shows the version read over: the pod read is decided on.
         assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
         assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
-        // The cache moved on: it is read again.
+        // The cache moved, one event at a time, and is still older than the read: not read yet
+        // (deciding on it would take the pod's containers back to PENDING).
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("11", "Pending")));
+        assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
+        // The cache caught up: it is read again.
         pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("12", "Running")));
         assert_eq!(c.pod(&t).unwrap().resource_version().as_deref(), Some("12"));
         pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
