@@ -15,6 +15,10 @@ pub enum Error {
         what: String,
         source: serde_json::Error,
     },
+    /// The reconcile panicked: a bug, reported on the object and retried with backoff instead of
+    /// taking the controller down.
+    #[error("reconcile panicked: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -28,6 +32,7 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "transport",
             Error::Decode { .. } => "decode",
+            Error::Panicked(_) => "panic",
         }
     }
 
@@ -70,6 +75,20 @@ impl Error {
 
 /// The longest wait before retrying after the API server itself failed.
 const API_DOWN_RETRY: Duration = Duration::from_secs(5);
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        let why = match e.try_into_panic() {
+            Ok(payload) => payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into()),
+            Err(e) => e.to_string(),
+        };
+        Error::Panicked(why)
+    }
+}
 
 /// Is this API error a 404?
 pub fn is_not_found(e: &kube::Error) -> bool {
@@ -117,5 +136,18 @@ mod tests {
         );
         assert_eq!(api(422, None).retry_hint(), Default::default());
         assert_eq!(api(403, None).retry_hint(), Default::default());
+    }
+
+    #[tokio::test]
+    async fn a_panicked_pass_is_an_error_with_its_message() {
+        let pass = tokio::spawn(async { panic!("no zone for {}", "web-1") });
+        let e = Error::from(pass.await.unwrap_err());
+        assert_eq!(e.category(), "panic");
+        assert_eq!(e.to_string(), "reconcile panicked: no zone for web-1");
+        let pass = tokio::spawn(async { panic!("static") });
+        assert_eq!(
+            Error::from(pass.await.unwrap_err()).to_string(),
+            "reconcile panicked: static"
+        );
     }
 }

@@ -132,7 +132,14 @@ where
             .run(
                 move |obj, ctx| {
                     let (kind, reconcile) = (kind.clone(), reconcile.clone());
-                    async move { super::reconcile(obj, ctx, &kind, |k, c| (*reconcile)(k, c)).await }
+                    // kube-runtime polls all of a controller's reconciles on the controller's own task,
+                    // which also feeds its caches: spawned, they run on every core, and a long pass
+                    // (a service planning over thousands of tasks) holds up neither the other
+                    // reconciles nor the watch events behind it. A panic ends only this pass.
+                    let pass = tokio::spawn(async move {
+                        super::reconcile(obj, ctx, &kind, |k, c| (*reconcile)(k, c)).await
+                    });
+                    async move { pass.await.map_err(Error::from).and_then(|r| r) }
                 },
                 move |obj, error, ctx| super::error_policy(&policy, obj, error, ctx),
                 ctx,

@@ -43,8 +43,8 @@ pub struct Caches {
 
 /// A pod read from the API, newer than the cache.
 struct Read {
-    /// The cached pod's resourceVersion it supersedes.
-    superseded: String,
+    /// The cached pod's resourceVersion it supersedes (None: the cache held no pod).
+    superseded: Option<String>,
     pod: Arc<Pod>,
 }
 
@@ -157,7 +157,7 @@ impl Caches {
             Some(r)
                 if behind(
                     cached.resource_version().as_deref(),
-                    std::slice::from_ref(&r.superseded),
+                    r.superseded.as_slice(),
                     r.pod.resource_version().as_deref(),
                 ) =>
             {
@@ -171,13 +171,13 @@ impl Caches {
         }
     }
 
-    /// Records `fresh`, read from the API for `task` while the cache showed `cached`.
-    pub fn read(&self, task: &Task, cached: &Pod, fresh: Arc<Pod>) {
-        if let (Some(uid), Some(superseded)) = (task.uid(), cached.resource_version()) {
+    /// Records `fresh`, read from the API for `task` while the cache showed `cached` (or no pod).
+    pub fn read(&self, task: &Task, cached: Option<&Pod>, fresh: Arc<Pod>) {
+        if let Some(uid) = task.uid() {
             lock(&self.read).insert(
                 uid,
                 Read {
-                    superseded,
+                    superseded: cached.and_then(ResourceExt::resource_version),
                     pod: fresh,
                 },
             );
@@ -349,7 +349,11 @@ mod tests {
         let t = task("1", "ACTIVATING");
         let phase = |p: Option<Arc<Pod>>| p.and_then(|p| p.status.clone()?.phase);
         pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
-        c.read(&t, &pod("10", "Pending"), Arc::new(pod("12", "Running")));
+        c.read(
+            &t,
+            Some(&pod("10", "Pending")),
+            Arc::new(pod("12", "Running")),
+        );
         // The cache still shows the version read over: the pod read is decided on.
         assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
         assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
@@ -362,6 +366,25 @@ mod tests {
         assert_eq!(c.pod(&t).unwrap().resource_version().as_deref(), Some("12"));
         pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
         assert_eq!(phase(c.pod(&t)).as_deref(), Some("Pending"), "forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_pod_read_before_the_cache_had_it_stands_until_the_cache_catches_up() {
+        let (tasks, _) = kube::runtime::reflector::store();
+        let (pods, mut pod_writer) = kube::runtime::reflector::store();
+        let (tds, _) = kube::runtime::reflector::store();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let c = Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap());
+        let t = task("1", "PROVISIONING");
+        let phase = |p: Option<Arc<Pod>>| p.and_then(|p| p.status.clone()?.phase);
+        c.read(&t, None, Arc::new(pod("12", "Running")));
+        // Not in the cache: none (the pass asks the API server again; the pod may be gone).
+        assert!(c.pod(&t).is_none());
+        // The cache shows the pod as created, older than the read.
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
+        assert_eq!(phase(c.pod(&t)).as_deref(), Some("Running"));
+        pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("13", "Running")));
+        assert_eq!(c.pod(&t).unwrap().resource_version().as_deref(), Some("13"));
     }
 
     #[test]

@@ -173,12 +173,20 @@ async fn reconcile(
             return Ok(Action::requeue(TRANSITION_RECHECK));
         }
         PodStep::Start => return start(&task, &ctx, &caches, &pods).await,
-        // Asked once, at the end of the task's life (or after a change of leader).
-        PodStep::Confirm => pods
-            .get_opt(&name)
-            .await?
-            .filter(|p| owned_by(p, &task))
-            .map(Arc::new),
+        // Asked once, at the end of the task's life (or after a change of leader, or when status
+        // recorded the pod before its watch event came).
+        PodStep::Confirm => {
+            let fresh = pods
+                .get_opt(&name)
+                .await?
+                .filter(|p| owned_by(p, &task))
+                .map(Arc::new);
+            if let Some(fresh) = &fresh {
+                // The cache may show this pod's older versions first: decide on this one until then.
+                caches.read(&task, None, fresh.clone());
+            }
+            fresh
+        }
     };
 
     // Decide. A pod seen before status recorded its creation: the lifecycle starts from what the
@@ -218,7 +226,7 @@ async fn reconcile(
             let fresh = fresh.map(Arc::new);
             if let Some(fresh) = &fresh {
                 // Until the cache shows it too, later passes decide on this pod, not the older one.
-                caches.read(&task, cached, fresh.clone());
+                caches.read(&task, Some(cached), fresh.clone());
             }
             pod = fresh;
             outcome = decide(observing, pod.as_deref(), &ctx);
