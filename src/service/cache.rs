@@ -82,7 +82,7 @@ impl Caches {
     pub fn tasks_of(&self, svc: &Service) -> Vec<Arc<Decoded<Task>>> {
         let (ns, name) = (svc.namespace(), svc.name_any());
         self.tasks.state_filter(|t| {
-            t.namespace() == ns
+            t.meta().namespace == ns
                 && t.meta()
                     .labels
                     .as_ref()
@@ -93,7 +93,7 @@ impl Caches {
 
     /// The service's tasks to decide on: the cache's merged with this controller's writes it has not
     /// shown yet.
-    pub fn merged(&self, svc: &Service, seen: Vec<Task>) -> Vec<Task> {
+    pub fn merged(&self, svc: &Service, seen: Vec<Arc<Task>>) -> Vec<Arc<Task>> {
         let uid = svc.uid().unwrap_or_default();
         let mut all = self.expected.lock().expect("not poisoned");
         let (tasks, waiting) = expect::merge(
@@ -165,7 +165,7 @@ impl Caches {
     }
 
     /// Records what node events are matched against for this service ([`super::fanout`]).
-    pub fn summarize(&self, svc: &Service, constrained: bool, tasks: &[Task]) {
+    pub fn summarize(&self, svc: &Service, constrained: bool, tasks: &[Arc<Task>]) {
         let alive = tasks
             .iter()
             .filter(|t| t.status.as_ref().and_then(|s| s.last_status) != Some(LastStatus::Stopped));

@@ -202,8 +202,8 @@ async fn reconcile(
     // are those of tasks that do not decode.
     let mut taken = BTreeSet::new();
     for t in caches.tasks_of(&svc) {
-        match crate::controller::decoded(&t) {
-            Some(t) if build::controlled_by(t, &svc) => seen.push(t.clone()),
+        match &t.0 {
+            Ok(t) if build::controlled_by(t.as_ref(), &svc) => seen.push(t.clone()),
             _ => {
                 taken.insert(t.name_any());
             }
@@ -393,7 +393,8 @@ async fn reconcile(
 
     let mut next = status(&svc, &prev, plan.as_ref(), problems);
     // Tasks the scheduler cannot place: the TasksPlaced condition, and the ECS event once per episode.
-    let placements: Vec<placed::Placement> = tasks.iter().filter_map(placed::of_task).collect();
+    let placements: Vec<placed::Placement> =
+        tasks.iter().filter_map(|t| placed::of_task(t)).collect();
     let verdict = placed::decide(
         &placements,
         conditions::get(&prev.conditions, placed::CONDITION),
@@ -536,7 +537,7 @@ struct Views {
 }
 
 async fn task_views(
-    tasks: &[Task],
+    tasks: &[Arc<Task>],
     specs: &mut RevisionSpecs<'_>,
     ctx: &Context,
     grace: Duration,
@@ -613,7 +614,7 @@ async fn act(
     svc: &Service,
     caches: &Caches,
     tasks_api: &Api<Task>,
-    tasks: &[Task],
+    tasks: &[Arc<Task>],
     taken: &BTreeSet<String>,
     plan: &plan::Plan,
     expired: &[String],
@@ -734,7 +735,7 @@ fn primary_definition(
 /// first RUNNING task (or, for a rollback, those of the deployment it returns to).
 async fn pin_images(
     deployments: &mut [Deployment],
-    tasks: &[Task],
+    tasks: &[Arc<Task>],
     specs: &mut RevisionSpecs<'_>,
 ) -> Result<(), Error> {
     for i in 0..deployments.len() {

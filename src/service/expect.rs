@@ -13,6 +13,7 @@
 //! task deleted by someone else) cannot hold a wrong view for longer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
@@ -57,8 +58,19 @@ pub fn record(expected: &mut Expected, name: &str, wrote: Wrote, at: Instant) {
 
 /// The tasks to decide on: the cache's (`seen`, this service's) merged with what was written and not
 /// seen yet; and the records still waiting (met and expired ones dropped).
-pub fn merge(seen: Vec<Task>, expected: &Expected, now: Instant) -> (Vec<Task>, Expected) {
-    let mut tasks: BTreeMap<String, Task> = seen.into_iter().map(|t| (t.name_any(), t)).collect();
+pub fn merge<T: Into<Arc<Task>>>(
+    seen: Vec<T>,
+    expected: &Expected,
+    now: Instant,
+) -> (Vec<Arc<Task>>, Expected) {
+    // Shared, not copied: a pass over thousands of tasks would otherwise clone each one.
+    let mut tasks: BTreeMap<String, Arc<Task>> = seen
+        .into_iter()
+        .map(|t| {
+            let t = t.into();
+            (t.name_any(), t)
+        })
+        .collect();
     let mut waiting = Expected::new();
     for (name, entry) in expected {
         if now.saturating_duration_since(entry.at) > EXPIRY {
@@ -76,10 +88,10 @@ pub fn merge(seen: Vec<Task>, expected: &Expected, now: Instant) -> (Vec<Task>, 
                 {
                     continue;
                 }
-                tasks.insert(name.clone(), w.clone());
+                tasks.insert(name.clone(), Arc::new(w.clone()));
             }
             (Wrote::Created(w), None) => {
-                tasks.insert(name.clone(), w.clone());
+                tasks.insert(name.clone(), Arc::new(w.clone()));
             }
             // Changed by us, gone from the cache since: deleted by someone else.
             (Wrote::Updated(_), None) => continue,
@@ -132,11 +144,11 @@ mod tests {
         .unwrap()
     }
 
-    fn names(tasks: &[Task]) -> Vec<String> {
+    fn names(tasks: &[Arc<Task>]) -> Vec<String> {
         tasks.iter().map(|t| t.name_any()).collect()
     }
 
-    fn versions(tasks: &[Task]) -> Vec<String> {
+    fn versions(tasks: &[Arc<Task>]) -> Vec<String> {
         tasks.iter().filter_map(|t| t.resource_version()).collect()
     }
 
@@ -150,7 +162,7 @@ mod tests {
             Wrote::Created(task("web-1-0", "u0", "10", false)),
             t0,
         );
-        let (tasks, waiting) = merge(vec![], &expected, t0);
+        let (tasks, waiting) = merge(Vec::<Task>::new(), &expected, t0);
         assert_eq!(names(&tasks), ["web-1-0"]);
         assert_eq!(waiting.len(), 1);
         // Seen (at the created version or a later one): the cache's copy, the record dropped.
@@ -178,7 +190,7 @@ mod tests {
         assert_eq!(tasks[0].resource_version().as_deref(), Some("20"));
         assert!(waiting.is_empty());
         // Gone from the cache: deleted by someone else, not brought back.
-        let (tasks, waiting) = merge(vec![], &expected, t0);
+        let (tasks, waiting) = merge(Vec::<Task>::new(), &expected, t0);
         assert!(tasks.is_empty() && waiting.is_empty());
     }
 
@@ -198,7 +210,7 @@ mod tests {
             Wrote::Updated(task("a", "u", "11", true)),
             t0,
         );
-        let (tasks, _) = merge(vec![], &expected, t0);
+        let (tasks, _) = merge(Vec::<Task>::new(), &expected, t0);
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].spec.desired_status, DesiredStatus::Stopped);
     }

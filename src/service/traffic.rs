@@ -5,6 +5,7 @@
 //! the Service's selector, so its endpoints change in one EndpointSlice update.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -113,7 +114,7 @@ pub struct PodView {
 pub async fn label_pods(
     client: &kube::Client,
     service: &Service,
-    tasks: &[Task],
+    tasks: &[Arc<Task>],
     traffic: &Traffic,
 ) -> Result<(), Error> {
     // Endpoint counts carry a split unless every load balancer has an HTTPRoute doing it.
