@@ -16,7 +16,10 @@ pub fn writes(
     from: Timestamp,
     to: Timestamp,
 ) -> anyhow::Result<BTreeMap<String, usize>> {
-    let text = std::fs::read_to_string(audit_log)?;
+    let mut text = String::new();
+    for file in audit_files(audit_log)? {
+        text.push_str(&std::fs::read_to_string(file)?);
+    }
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
@@ -54,6 +57,24 @@ pub fn writes(
         *out.entry(key).or_default() += 1;
     }
     Ok(out)
+}
+
+/// The audit log and the files the API server rotated it into (`audit-<time>.log` beside it): a
+/// window of thousands of tasks can span a rotation.
+fn audit_files(audit_log: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let (Some(dir), Some(stem)) = (audit_log.parent(), audit_log.file_stem()) else {
+        return Ok(vec![audit_log.to_path_buf()]);
+    };
+    let prefix = format!("{}-", stem.to_string_lossy());
+    let mut files = vec![audit_log.to_path_buf()];
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".log")) {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
 
 /// GET and LIST requests the API server has served for the operator's kinds and what it reads
