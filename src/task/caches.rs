@@ -60,7 +60,7 @@ struct Written {
 #[derive(Clone, Debug)]
 pub struct Created {
     pub at: Instant,
-    /// The status saying so, written if the pod is not seen soon.
+    /// The status saying so, written if the pod is gone before it is ever seen.
     pub status: TaskStatus,
 }
 

@@ -15,9 +15,9 @@ pub enum PodStep {
     Observe,
     /// The pod was created a moment ago and its event is on its way: look again after this long.
     Wait(Duration),
-    /// The pod was created and has not shown up for a while: say in status that it was created (as a
-    /// slow start shows it) and look again later.
-    RecordCreated,
+    /// The pod was created and has not shown up for a while (its watch lags): read it from the API
+    /// server and decide on that.
+    ReadCreated,
     /// No pod was ever created: resolve the task definition and create it.
     Start,
     /// Status records a pod the cache does not hold: gone, or never seen by this cache (an earlier
@@ -34,7 +34,7 @@ pub fn pod_step(cached: bool, created: Option<Duration>, recorded: bool) -> PodS
         (false, Some(ago), false) if ago < SETTLE => {
             PodStep::Wait((SETTLE - ago).max(Duration::from_millis(50)))
         }
-        (false, Some(_), false) => PodStep::RecordCreated,
+        (false, Some(_), false) => PodStep::ReadCreated,
         (false, None, false) => PodStep::Start,
     }
 }
@@ -52,7 +52,7 @@ mod tests {
             pod_step(false, JUST, false),
             PodStep::Wait(SETTLE - Duration::from_millis(100))
         );
-        assert_eq!(pod_step(false, LONG, false), PodStep::RecordCreated);
+        assert_eq!(pod_step(false, LONG, false), PodStep::ReadCreated);
         // Only a task that never had a pod starts one.
         assert_eq!(pod_step(false, None, false), PodStep::Start);
     }

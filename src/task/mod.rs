@@ -166,11 +166,28 @@ async fn reconcile(
         PodStep::Observe => cached_pod,
         // Created a moment ago: its watch event is on its way (and reconciles the task).
         PodStep::Wait(rest) => return Ok(Action::requeue(rest)),
-        PodStep::RecordCreated => {
-            if let Some(created) = &expected {
-                write_status(&task, &ctx, &caches, &prev, created.status.clone(), None).await?;
+        // Its watch event is late (a burst of thousands): ask the API server, and write what the pod
+        // shows rather than "created" now and its real state a moment later.
+        PodStep::ReadCreated => {
+            let fresh = pods
+                .get_opt(&name)
+                .await?
+                .filter(|p| owned_by(p, &task))
+                .map(Arc::new);
+            match fresh {
+                Some(fresh) => {
+                    caches.read(&task, None, fresh.clone());
+                    Some(fresh)
+                }
+                // Gone already: status says it was created; the next pass finds out why it went.
+                None => {
+                    if let Some(created) = &expected {
+                        write_status(&task, &ctx, &caches, &prev, created.status.clone(), None)
+                            .await?;
+                    }
+                    return Ok(Action::requeue(TRANSITION_RECHECK));
+                }
             }
-            return Ok(Action::requeue(TRANSITION_RECHECK));
         }
         PodStep::Start => return start(&task, &ctx, &caches, &pods).await,
         // Asked once, at the end of the task's life (or after a change of leader, or when status
