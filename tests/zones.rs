@@ -559,15 +559,15 @@ async fn gpu_service(s: &Setup, service: serde_json::Value) -> ExtendedResource 
 async fn a_full_zone_does_not_hold_back_replacements() {
     let _turn = NODES.lock().await;
     let s = Setup::start("full-zone").await;
-    // Zone a has no GPU: counted as a zone (its nodes are Ready), but no task fits there.
+    // Zone a has no GPU: counted as a zone (its nodes are Ready), but no task fits there. Every task
+    // started prefers the zone with the fewest tasks, rebalancing or not; without rebalancing, no task
+    // is pinned to zone a to wait there when the scheduler puts both first tasks in one zone.
     let _gpus = gpu_service(
         &s,
-        json!({"taskDefinition": "web", "desiredCount": 2, "availabilityZoneRebalancing": "ENABLED"}),
+        json!({"taskDefinition": "web", "desiredCount": 2, "availabilityZoneRebalancing": "DISABLED"}),
     )
     .await;
     until_placement(&s.ns, |z, _| z.values().sum::<usize>() == 2).await;
-    // Both running. Not "Ready": when the scheduler puts both in one zone, AZ rebalancing starts a
-    // task pinned to zone a, which waits there (unplaceable) and keeps the service from steady.
     s.wait_service(
         "web",
         |s: Option<&Service>| {
