@@ -283,12 +283,18 @@ mod tests {
     }
 
     fn caches() -> Caches {
+        caches_and_pods().0
+    }
+
+    /// Caches, and the writer of their pod cache.
+    fn caches_and_pods() -> (Caches, kube::runtime::reflector::store::Writer<Pod>) {
         let (tasks, _) = kube::runtime::reflector::store();
-        let (pods, _) = kube::runtime::reflector::store();
+        let (pods, pod_writer) = kube::runtime::reflector::store();
         let (tds, _) = kube::runtime::reflector::store();
         // Never used for a request in these tests.
         let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap())
+        let caches = Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap());
+        (caches, pod_writer)
     }
 
     #[tokio::test]
@@ -341,11 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pod_read_from_the_api_stands_until_the_cache_catches_up() {
-        let (tasks, _) = kube::runtime::reflector::store();
-        let (pods, mut pod_writer) = kube::runtime::reflector::store();
-        let (tds, _) = kube::runtime::reflector::store();
-        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        let c = Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap());
+        let (c, mut pod_writer) = caches_and_pods();
         let t = task("1", "ACTIVATING");
         let phase = |p: Option<Arc<Pod>>| p.and_then(|p| p.status.clone()?.phase);
         pod_writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod("10", "Pending")));
@@ -370,11 +372,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pod_read_before_the_cache_had_it_stands_until_the_cache_catches_up() {
-        let (tasks, _) = kube::runtime::reflector::store();
-        let (pods, mut pod_writer) = kube::runtime::reflector::store();
-        let (tds, _) = kube::runtime::reflector::store();
-        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        let c = Caches::new(tasks, pods, tds, kube::Client::try_from(config).unwrap());
+        let (c, mut pod_writer) = caches_and_pods();
         let t = task("1", "PROVISIONING");
         let phase = |p: Option<Arc<Pod>>| p.and_then(|p| p.status.clone()?.phase);
         c.read(&t, None, Arc::new(pod("12", "Running")));

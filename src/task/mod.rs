@@ -168,42 +168,20 @@ async fn reconcile(
         PodStep::Wait(rest) => return Ok(Action::requeue(rest)),
         // Its watch event is late (a burst of thousands): ask the API server, and write what the pod
         // shows rather than "created" now and its real state a moment later.
-        PodStep::ReadCreated => {
-            let fresh = pods
-                .get_opt(&name)
-                .await?
-                .filter(|p| owned_by(p, &task))
-                .map(Arc::new);
-            match fresh {
-                Some(fresh) => {
-                    caches.read(&task, None, fresh.clone());
-                    Some(fresh)
+        PodStep::ReadCreated => match read_pod(&pods, &task, &caches, None).await? {
+            Some(fresh) => Some(fresh),
+            // Gone already: status says it was created; the next pass finds out why it went.
+            None => {
+                if let Some(created) = &expected {
+                    write_status(&task, &ctx, &caches, &prev, created.status.clone(), None).await?;
                 }
-                // Gone already: status says it was created; the next pass finds out why it went.
-                None => {
-                    if let Some(created) = &expected {
-                        write_status(&task, &ctx, &caches, &prev, created.status.clone(), None)
-                            .await?;
-                    }
-                    return Ok(Action::requeue(TRANSITION_RECHECK));
-                }
+                return Ok(Action::requeue(TRANSITION_RECHECK));
             }
-        }
+        },
         PodStep::Start => return start(&task, &ctx, &caches, &pods).await,
         // Asked once, at the end of the task's life (or after a change of leader, or when status
         // recorded the pod before its watch event came).
-        PodStep::Confirm => {
-            let fresh = pods
-                .get_opt(&name)
-                .await?
-                .filter(|p| owned_by(p, &task))
-                .map(Arc::new);
-            if let Some(fresh) = &fresh {
-                // The cache may show this pod's older versions first: decide on this one until then.
-                caches.read(&task, None, fresh.clone());
-            }
-            fresh
-        }
+        PodStep::Confirm => read_pod(&pods, &task, &caches, None).await?,
     };
 
     // Decide. A pod seen before status recorded its creation: the lifecycle starts from what the
@@ -238,13 +216,8 @@ async fn reconcile(
         && transitional(&outcome)
         && age_of(cached) > TRANSITION_RECHECK
     {
-        let fresh = pods.get_opt(&name).await?.filter(|p| owned_by(p, &task));
-        if fresh.as_ref().map(ResourceExt::resource_version) != Some(cached.resource_version()) {
-            let fresh = fresh.map(Arc::new);
-            if let Some(fresh) = &fresh {
-                // Until the cache shows it too, later passes decide on this pod, not the older one.
-                caches.read(&task, Some(cached), fresh.clone());
-            }
+        let fresh = read_pod(&pods, &task, &caches, Some(cached)).await?;
+        if fresh.as_deref().map(ResourceExt::resource_version) != Some(cached.resource_version()) {
             pod = fresh;
             outcome = decide(observing, pod.as_deref(), &ctx);
         }
@@ -296,6 +269,26 @@ async fn reconcile(
     });
     let recheck = [recheck, expiry, held].into_iter().flatten().min();
     Ok(recheck.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The task's pod read from the API server (None: gone, or not this task's), while the cache shows
+/// `cached` (or no pod). Until the cache reaches this version, later passes decide on it, not on the
+/// older ones the cache may show first.
+async fn read_pod(
+    pods: &Api<Pod>,
+    task: &Task,
+    caches: &Caches,
+    cached: Option<&Pod>,
+) -> Result<Option<Arc<Pod>>, Error> {
+    let fresh = pods
+        .get_opt(&task.name_any())
+        .await?
+        .filter(|p| owned_by(p, task))
+        .map(Arc::new);
+    if let Some(fresh) = &fresh {
+        caches.read(task, cached, fresh.clone());
+    }
+    Ok(fresh)
 }
 
 /// The lifecycle's verdict on `task` and its pod (None: gone).
